@@ -1,0 +1,152 @@
+"""The event protocol: one JSON object per line in ``<run>/events.jsonl``.
+
+The training process is the only writer; every view (TUI dashboard, headless console,
+``tunetui attach``, ``tunetui runs``) only tails the file. That keeps views disposable: a
+dropped SSH session or a closed dashboard never touches training.
+
+Each event is ``{"v": 1, "t": <unix time>, "type": <type>, ...fields}``. Types and their
+fields (all optional except as noted, so readers must tolerate missing keys):
+
+- ``start``: run, stage, method, model, total_steps, num_epochs, pid, device, resumed_from
+- ``log``: step (required), loss, lr, grad_norm, tokens_per_s, samples_per_s, epoch, eta_s
+- ``gpu``: gpus = [{index, util, mem_used_gib, mem_total_gib, temp_c, power_w}] or, with no
+  GPU, cpu = {util, ram_used_gib, ram_total_gib, rss_gib}
+- ``eval``: step, metrics (dict, e.g. eval_loss)
+- ``checkpoint``: step, path
+- ``stopped``: step, checkpoint (a user asked to stop; a checkpoint was saved)
+- ``error``: message, traceback_tail (last lines; the full traceback is in train.log)
+- ``end``: step, metrics, peak_mem_gib, peak_kind ("cuda_allocated" | "rss"), plan_gib,
+  output (path of adapter/ or model/)
+
+This module is stdlib-only: the TUI and the CLI import it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+VERSION = 1
+EVENT_TYPES = ("start", "log", "gpu", "eval", "checkpoint", "stopped", "error", "end")
+TERMINAL_TYPES = ("stopped", "error", "end")
+EVENTS_FILE = "events.jsonl"
+
+
+def make_event(type_: str, **fields: Any) -> dict[str, Any]:
+    """Build an event dict with the protocol header."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    return {"v": VERSION, "t": round(time.time(), 3), "type": type_, **fields}
+
+
+class EventWriter:
+    """Appends events, one line each, flushed at once so tailers see them promptly.
+
+    Each line is written with a single ``write`` on a file opened in append mode, so
+    concurrent writers (the trainer's callback and the GPU sampler thread) never interleave
+    within a line.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
+        event = make_event(type_, **fields)
+        self._fh.write(json.dumps(event, default=_jsonable, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        return event
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+    def __enter__(self) -> EventWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy/torch scalars and paths into plain JSON values."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """One line to an event, or None for a blank, partial or foreign line."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or "type" not in event:
+        return None
+    return event
+
+
+def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All complete, valid events in a file (a truncated last line is skipped)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [e for e in map(parse_line, text.splitlines()) if e is not None]
+
+
+class EventTail:
+    """Non-blocking follower of an events file that another process appends to.
+
+    ``poll()`` returns the events appended since the last call. It keeps a partial last
+    line until its newline arrives, and starts over from the top when the file is
+    replaced or truncated (a new inode or a smaller size), reporting that through
+    ``restarted`` so views can clear their state.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._inode = None
+        self._partial = ""
+        self.restarted = False
+
+    def poll(self, max_bytes: int = 4 << 20) -> list[dict[str, Any]]:
+        self.restarted = False
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        if self._inode is not None and (st.st_ino != self._inode or st.st_size < self._offset):
+            self._offset, self._partial, self.restarted = 0, "", True
+        self._inode = st.st_ino
+        if st.st_size == self._offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read(max_bytes)
+        self._offset += len(chunk)
+        text = self._partial + chunk.decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        self._partial = lines.pop()  # "" when the chunk ended on a newline
+        return [e for e in map(parse_line, lines) if e is not None]
+
+    def follow(self, interval: float = 0.25, stop_on_terminal: bool = True) -> Iterator[dict]:
+        """Blocking generator for console views; stops after a terminal event."""
+        while True:
+            events = self.poll()
+            yield from events
+            if stop_on_terminal and any(e.get("type") in TERMINAL_TYPES for e in events):
+                return
+            if not events:
+                time.sleep(interval)

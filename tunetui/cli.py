@@ -1,0 +1,149 @@
+"""The `tunetui` command line.
+
+Every command lives in its own module under `tunetui.commands` and is imported only when
+that command runs, so `tunetui --help` and `tunetui plan` never pay for torch, transformers
+or textual (tests/cli/test_import_hygiene.py enforces this). Each command module exposes
+``app: typer.Typer``; a one-command app becomes a command, a multi-command app a group.
+
+Errors: a `UserError` anywhere becomes one line on stderr and exit code 2. Any other
+exception is a bug: one line pointing at ``--debug``, which re-raises with the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+import typer.core
+import typer.main
+
+from tunetui import __version__
+
+# name -> (module under tunetui.commands, one-line help shown by `tunetui --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("probe", "Show GPUs (NVML), CPU, RAM and disk."),
+    "plan": ("plan", "Estimate peak VRAM for a job and recommend settings that fit."),
+    "gpus": ("gpus", "List the GPU catalog used for planning (--gpu NAME)."),
+    "models": ("models", "List the model catalog used for planning (--model ID)."),
+    "init": ("init", "Write a recipe: the wizard, or --headless from flags."),
+    "import-lf": ("import_lf", "Convert a LLaMA-Factory training YAML into a tunetui recipe."),
+    "run": ("run", "Train a recipe in its own process and follow it."),
+    "runs": ("runs", "List runs with their state, progress and final loss."),
+    "attach": ("attach", "Follow a run again (dashboard or console)."),
+    "stop": ("stop", "Ask a run to save a checkpoint and stop."),
+    "export": ("export", "Merge a LoRA adapter into its base model and save it."),
+    "chat": ("chat", "Chat with a model or a trained adapter."),
+    "eval": ("eval", "Evaluate a model or adapter: perplexity, BLEU, ROUGE."),
+    "al": ("al", "Active learning: pick what to label next, retrain, measure."),
+    "demo": ("demo", "The main job: LoRA on the embedded SmolLM2, before/after answers."),
+}
+
+
+def load_command(name: str) -> click.Command | None:
+    """Import one command's module and turn its typer app into a click command."""
+    entry = COMMANDS.get(name)
+    if entry is None:
+        return None
+    module = importlib.import_module(f"tunetui.commands.{entry[0]}")
+    command = typer.main.get_command(module.app)
+    command.name = name
+    return command
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Static help text: listing commands must not import them.
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            from tunetui.planner.errors import unknown
+
+            raise unknown("command", name, COMMANDS, listing="tunetui --help")
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="tunetui: know before you start whether a fine-tuning job fits your GPU, then run it.",
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """With no command, open the wizard in an interactive terminal."""
+    if version:
+        typer.echo(f"tunetui {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        if not sys.stdin.isatty() or not sys.stdout.isatty():
+            typer.echo(ctx.get_help())
+            raise typer.Exit(0)
+        from tunetui.tui.app import run_app
+
+        run_app()
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("TUNETUI_DEBUG", "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the CLI with tunetui's error conventions."""
+    from tunetui.planner.errors import UserError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    if debug and "--debug" in args:
+        # Accept --debug anywhere on the line, not only before the command.
+        args.remove("--debug")
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="tunetui", standalone_mode=False)
+    except UserError as err:
+        if debug:
+            raise
+        print(f"error: {err.line()}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        print("aborted.", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted.", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # a bug, not a user error
+        if debug:
+            raise
+        print(
+            f"internal error: {type(err).__name__}: {err}. Rerun with --debug for the "
+            "traceback, and please report it.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
