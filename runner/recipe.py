@@ -45,6 +45,10 @@ class DataSection(_Section):
     val_size: float = Field(0.0, ge=0.0, lt=1.0)
     max_samples: int | None = Field(None, ge=1)
     train_on_prompt: bool = Field(False, description="False = loss on responses only")
+    placeholders: dict[str, str] = Field(
+        default_factory=lambda: {"name": "tunetui", "author": "the tunetui team"},
+        description="values for {{key}} placeholders in the data (the identity dataset)",
+    )
 
 
 class LoraSection(_Section):

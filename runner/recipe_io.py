@@ -1,0 +1,174 @@
+"""Reading and writing recipes as YAML, with errors a user can act on.
+
+A recipe file is edited by hand, so every way it can be wrong (missing file, YAML syntax,
+a typo'd key, a bad value) must become ONE line naming the file, the key, the bad value and
+the fix, raised as `UserError` (exit 2), never a pydantic dump or a traceback. Writing is
+atomic (temp file + rename in the same folder) and never overwrites without being asked.
+
+Light module: stdlib, pydantic and PyYAML only (the launcher imports it).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from tunetui.planner.errors import UserError, did_you_mean
+from tunetui.runner.recipe import Recipe
+
+HEADER = "# tunetui recipe: train with `tunetui run {name}`. Unknown keys are errors.\n"
+
+# Keys that only a LLaMA-Factory training YAML has: their presence means the user wants import-lf.
+_LF_KEYS = {"model_name_or_path", "finetuning_type", "per_device_train_batch_size", "lora_target"}
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write via a temp file in the same folder + rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the keys at `loc` (() = the Recipe itself)."""
+    model: type[BaseModel] = Recipe
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        sub = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """('report_to', 0) -> 'report_to[0]', ('training', 'lr') -> 'training.lr'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _explain(err: dict[str, Any], source: str) -> UserError:
+    """One pydantic error -> one UserError line naming key, value and fix."""
+    loc = tuple(err.get("loc", ()))
+    key = _dotted(loc) or "(top level)"
+    kind = err.get("type", "")
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _section_model(loc[:-1])
+        names = list(owner.model_fields) if owner else []
+        prefix = _dotted(loc[:-1])
+        full = [f"{prefix}.{n}" if prefix else n for n in names]
+        hint = did_you_mean(key, full) or did_you_mean(str(loc[-1]), full)
+        if not hint:
+            hint = "Known keys here: " + ", ".join(full) if full else "Remove it."
+        return UserError(f"{source}: unknown key '{key}'", hint)
+    if kind == "missing":
+        return UserError(f"{source}: missing key '{key}'", "Add it to the recipe")
+    msg = err.get("msg", "invalid value")
+    ctx = err.get("ctx") or {}
+    if kind == "literal_error" and "expected" in ctx:
+        fix = f"Use one of: {ctx['expected']}"
+        if isinstance(value, str):
+            expected = str(ctx["expected"]).replace(" or ", ",")
+            choices = [c.strip(" '\"") for c in expected.split(",")]
+            fix = did_you_mean(value, choices) or fix
+        return UserError(f"{source}: {key}={value!r} is not allowed", fix)
+    if kind == "value_error" and not loc:
+        # model validators (e.g. bits without qlora) already phrase key and value themselves
+        return UserError(f"{source}: {msg.removeprefix('Value error, ')}", "Fix the recipe")
+    shown = "" if isinstance(value, dict) else f"={value!r}"
+    return UserError(f"{source}: {key}{shown}: {msg[0].lower() + msg[1:]}", f"Fix '{key}'")
+
+
+def recipe_from_dict(data: Any, source: str = "recipe") -> Recipe:
+    """Validate a parsed mapping into a Recipe, turning the first problem into a UserError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(
+            f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}",
+            "Start from `tunetui init --headless` or a file in recipes/",
+        )
+    lf = sorted(_LF_KEYS & set(data))
+    if lf:
+        raise UserError(
+            f"{source}: looks like a LLaMA-Factory YAML (has '{lf[0]}')",
+            f"Convert it first: tunetui import-lf {source} -o recipe.yaml",
+        )
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        err = _explain(errors[0], source)
+        if len(errors) > 1:
+            err = UserError(f"{err.problem} (and {len(errors) - 1} more problem(s))", err.fix)
+        raise err from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file; every failure is one UserError line."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        hint = ""
+        if path.parent.is_dir():
+            hint = did_you_mean(name, [p.name for p in path.parent.glob("*.y*ml")])
+        raise UserError(
+            f"recipe file '{path}' not found",
+            hint or f"Check the path, or write one with `tunetui init --headless -o {path}`",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read recipe '{path}': {exc}", "Check the file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(
+            f"{name}{where}: YAML syntax error: {problem}",
+            "Fix the indentation/quoting there (keys are `key: value`)",
+        ) from None
+    return recipe_from_dict(data, source=name)
+
+
+def dump_recipe(recipe: Recipe, header: bool = True) -> str:
+    """Readable YAML in the schema's field order (stable diffs), with a one-line header comment."""
+    data = recipe.model_dump(mode="json")
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return (HEADER.format(name="recipe.yaml") if header else "") + body
+
+
+def save_recipe(recipe: Recipe, path: str | Path, overwrite: bool = False) -> Path:
+    """Write the recipe atomically; refuse to replace an existing file unless `overwrite`."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(
+            f"'{path}' already exists", "Pass --overwrite to replace it, or choose another -o"
+        )
+    if path.is_dir():
+        raise UserError(f"'{path}' is a folder", "Give a file name such as recipe.yaml")
+    text = HEADER.format(name=path.name) + dump_recipe(recipe, header=False)
+    write_text_atomic(path, text)
+    return path
