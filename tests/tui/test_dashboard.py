@@ -1,0 +1,134 @@
+"""The dashboard on a synthetic events.jsonl: what the panels show, following, keys."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from textual.widgets import Log, Static
+from tui_fixtures import append, event, training_events, write_run
+from tunetui.tui.dashboard import DashboardApp, DashboardScreen, progress_line
+from tunetui.tui.runfiles import LogTail, list_runs, plan_estimate_gib
+
+GPU_MISSING_FIELDS = event("gpu", 31, gpus=[{"index": 1, "util": 40}])
+
+
+def _text(screen: DashboardScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    events = [*training_events(30, 50), GPU_MISSING_FIELDS]
+    return write_run(tmp_path / "demo", events, partial='{"v":1,"t":1,"type":"log","st')
+
+
+def test_panels_show_progress_gpus_and_log(run_dir: Path) -> None:
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            assert screen.view.step == 30  # the truncated last line is not an event
+            assert "step 30/50" in _text(screen, "#progress-text")
+            assert "ETA 6m40s" in _text(screen, "#progress-text")
+            gpu0 = str(screen._panels["GPU 0"].query_one(".device-summary", Static).render())
+            assert "mem 13.0/24.0 GiB (plan 12.5)" in gpu0 and "230 W" in gpu0
+            gpu1 = str(screen._panels["GPU 1"].query_one(".device-summary", Static).render())
+            assert "util 40%" in gpu1 and "mem -- GiB" in gpu1
+            assert screen.query_one("#log", Log).line_count >= 20
+
+    asyncio.run(scenario())
+
+
+def test_follows_appends_completed_partial_line_and_truncation(run_dir: Path) -> None:
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            screen = app.screen
+            # Complete the partial line with garbage: still skipped; then a real step.
+            append(run_dir, raw='ep":99}\n')
+            append(run_dir, event("log", 40, step=31, loss=1.2))
+            await pilot.pause(0.3)
+            assert screen.view.step == 31
+            # A --resume that rewrites the file: the view starts over.
+            write_run(run_dir, [event("start", 50, run="demo", total_steps=10, resumed_from="c")])
+            await pilot.pause(0.3)
+            assert screen.view.step == 0 and screen.view.total_steps == 10
+            assert screen.view.resumed_from == "c"
+
+    asyncio.run(scenario())
+
+
+def test_error_panel_shows_traceback_tail_and_log_path(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        events = [
+            *training_events(3, 10),
+            event(
+                "error",
+                9,
+                message="CUDA out of memory",
+                traceback_tail=["Traceback (most recent call last):", "RuntimeError: OOM"],
+            ),
+        ]
+        run_dir = write_run(tmp_path / "bad", events)
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            panel = app.screen.query_one("#error-panel", Static)
+            assert panel.display
+            text = str(panel.render())
+            assert "CUDA out of memory" in text and "RuntimeError: OOM" in text
+            assert str(run_dir / "train.log") in text
+
+    asyncio.run(scenario())
+
+
+def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path) -> None:
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.1)
+            await pilot.press("l")
+            assert app.screen.has_class("log-full")
+            await pilot.press("l")
+            await pilot.press("s")
+            assert app.screen.__class__.__name__ == "ConfirmStop"
+            await pilot.press("n")  # no: nothing is sent
+            assert not (run_dir / "STOP").exists()
+            await pilot.press("s", "y")
+            await pilot.pause(0.05)
+            assert (run_dir / "STOP").exists()
+            await pilot.press("d")
+        assert app.return_value == "detached"
+
+    asyncio.run(scenario())
+
+
+def test_progress_line_without_totals() -> None:
+    from tunetui.tui.runview import RunView
+
+    assert progress_line(RunView()) == "step 0 · ETA --"
+
+
+def test_log_tail_partial_and_carriage_returns(tmp_path: Path) -> None:
+    path = tmp_path / "train.log"
+    tail = LogTail(path)
+    assert tail.poll() == []
+    path.write_text("a\nb 10%\rb 20%\nc")
+    assert tail.poll() == ["a", "b 10%", "b 20%"]
+    with open(path, "a") as fh:
+        fh.write("d\n")
+    assert tail.poll() == ["cd"]
+    path.write_text("new\n")
+    assert tail.poll() == ["new"] and tail.restarted
+
+
+def test_plan_estimate_and_run_listing(run_dir: Path) -> None:
+    assert plan_estimate_gib(run_dir) == 12.5
+    runs = list_runs(run_dir.parent)
+    assert [r.name for r in runs] == ["demo"]
+    assert runs[0].step == 30

@@ -1,0 +1,288 @@
+"""The live run dashboard: `run_dashboard(run_dir)` (used by `tunetui run` and `attach`).
+
+The dashboard only *reads* the run directory: events.jsonl through `EventTail`, train.log
+through `LogTail`, plan.json once. A timer polls both every `POLL_S`; each poll reads only
+what was appended (small reads), so the UI never blocks, and a finished run is replayed
+from the same file. Closing the view never touches the training process (it runs in its
+own session); only `s`, after a confirmation, asks it to checkpoint and stop.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Label, Log, ProgressBar, Static
+from tunetui.runner.events import EVENTS_FILE, EventTail
+from tunetui.tui.runfiles import LOG_FILE, LogTail, plan_estimate_gib, request_stop
+from tunetui.tui.runview import RunView, format_duration
+from tunetui.tui.widgets.charts import CurveChart
+from tunetui.tui.widgets.devices import DevicePanel
+
+POLL_S = 0.1  # event/log poll period: well under the 250 ms append-to-render target
+CHART_S = 0.5  # charts are the costly part: redraw at most twice a second
+LOG_LINES = 5000
+
+STATUS_STYLE = {
+    "waiting": "dim",
+    "running": "bold green",
+    "stopped": "bold yellow",
+    "error": "bold red",
+    "finished": "bold cyan",
+}
+
+
+def progress_line(view: RunView) -> str:
+    """``step 120/500 · ep 0.24/1 · 1,234 tok/s · ETA 3m05s · loss 1.234``."""
+    total = f"/{view.total_steps}" if view.total_steps else ""
+    parts = [f"step {view.step}{total}"]
+    if view.epoch is not None:
+        epochs = f"/{view.num_epochs:g}" if view.num_epochs else ""
+        parts.append(f"ep {view.epoch:.2f}{epochs}")
+    if view.tokens_per_s is not None:
+        parts.append(f"{view.tokens_per_s:,.0f} tok/s")
+    if not view.finished:
+        parts.append(f"ETA {format_duration(view.eta_s)}")
+    if view.loss is not None:
+        parts.append(f"loss {view.loss:.4g}")
+    if view.eval_loss:
+        parts.append(f"eval {view.eval_loss[-1][1]:.4g}")
+    return " · ".join(parts)
+
+
+def status_text(view: RunView, run_dir: Path) -> str:
+    """Header line: run name, state and what happens next."""
+    name = view.run_name or run_dir.name
+    style = STATUS_STYLE.get(view.status, "")
+    extra = ""
+    if view.status == "finished" and view.output:
+        extra = f"  output: {view.output}"
+    elif view.status == "stopped" and view.checkpoints:
+        extra = f"  checkpoint: {view.checkpoints[-1]}"
+    desc = " ".join(x for x in (view.stage, view.method, view.model) if x)
+    return f"[b]{name}[/b]  [{style}]{view.status}[/]  {desc}{extra}"
+
+
+class ConfirmStop(ModalScreen[bool]):
+    """Ask before stopping: stopping saves a checkpoint, then ends the run."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes, stop"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, run_name: str) -> None:
+        super().__init__()
+        self.run_name = run_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Label(f"Stop {self.run_name}? It saves a checkpoint, then stops.")
+            yield Label("It can be continued later with --resume.")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Stop (y)", variant="error", id="yes")
+                yield Button("Keep running (n)", id="no")
+            yield Footer()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class DashboardScreen(Screen[str]):
+    """Progress, curves, device panels, errors and the train.log tail of one run."""
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop+checkpoint"),
+        Binding("d", "detach", "Detach"),
+        Binding("l", "toggle_log", "Log full"),
+        Binding("q,escape", "quit_view", "Quit view"),
+    ]
+
+    def __init__(self, run_dir: str | Path, *, poll_s: float = POLL_S) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.poll_s = poll_s
+        self.view = RunView()
+        self.events = EventTail(self.run_dir / EVENTS_FILE)
+        self.log_tail = LogTail(self.run_dir / LOG_FILE)
+        self.plan_gib = plan_estimate_gib(self.run_dir)
+        self._charts_dirty = True
+        self._last_chart = 0.0
+        self._panels: dict[str, DevicePanel] = {}
+        # Called after each render-relevant update with the events just shown (benchmarks).
+        self.on_events_shown: Any = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="run-status")
+        with Vertical(id="progress-box"):
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Static(id="progress-text")
+        with Horizontal(id="charts"):
+            yield CurveChart("loss", id="loss-chart")
+            yield CurveChart("learning rate", id="lr-chart")
+        yield VerticalScroll(id="devices")
+        yield Static(id="error-panel")
+        yield Log(max_lines=LOG_LINES, id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#log", Log).border_title = f"{self.run_dir / LOG_FILE}"
+        self.query_one("#error-panel").display = False
+        self.poll()
+        self.set_interval(self.poll_s, self.poll)
+
+    # -- polling -------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Read what was appended and update the panels; cheap when nothing changed."""
+        events: list[dict[str, Any]] = []
+        while True:  # a replay may be bigger than one read
+            batch = self.events.poll()
+            if self.events.restarted:
+                self._restart()
+                events = []
+            events.extend(batch)
+            if not batch:
+                break
+        if events:
+            self.view.apply_all(events)
+            self._charts_dirty = True
+            self._show()
+        lines = self.log_tail.poll()
+        if self.log_tail.restarted:
+            self.query_one("#log", Log).clear()
+        if lines:
+            self.query_one("#log", Log).write_lines(lines)
+        now = time.monotonic()
+        if self._charts_dirty and now - self._last_chart >= CHART_S:
+            self._draw_charts()
+            self._last_chart = now
+        if events and self.on_events_shown is not None:
+            self.call_after_refresh(self.on_events_shown, events)
+
+    def _restart(self) -> None:
+        """The events file was truncated or replaced (a restart): start the view over."""
+        self.view.reset()
+        for panel in self._panels.values():
+            panel.remove()
+        self._panels.clear()
+        self._charts_dirty = True
+
+    def _show(self) -> None:
+        view = self.view
+        self.query_one("#run-status", Static).update(status_text(view, self.run_dir))
+        bar = self.query_one("#progress", ProgressBar)
+        if view.total_steps:
+            bar.update(total=view.total_steps, progress=view.step)
+        self.query_one("#progress-text", Static).update(progress_line(view))
+        self._show_devices()
+        self._show_error()
+
+    def _show_devices(self) -> None:
+        box = self.query_one("#devices", VerticalScroll)
+        for label, hist in self.view.devices.items():
+            panel = self._panels.get(label)
+            if panel is None:
+                panel = self._panels[label] = DevicePanel(hist, self.plan_gib)
+                box.mount(panel)
+            elif panel.is_mounted:
+                panel.update_from(hist, self.plan_gib)
+
+    def _show_error(self) -> None:
+        panel = self.query_one("#error-panel", Static)
+        if self.view.status != "error":
+            panel.display = False
+            return
+        tail = "\n".join(self.view.traceback_tail[-8:])
+        panel.update(
+            f"[b]error:[/b] {self.view.error_message}\n{tail}\nfull log: {self.run_dir / LOG_FILE}",
+        )
+        panel.display = True
+
+    def _draw_charts(self) -> None:
+        self._charts_dirty = False
+        series = {"train": self.view.train_loss}
+        if self.view.eval_loss:
+            series["eval"] = self.view.eval_loss
+        self.query_one("#loss-chart", CurveChart).set_series(series)
+        self.query_one("#lr-chart", CurveChart).set_series({"lr": self.view.lrs})
+
+    # -- keys ----------------------------------------------------------------------------
+    def action_toggle_log(self) -> None:
+        self.toggle_class("log-full")
+
+    def action_stop(self) -> None:
+        if self.view.finished:
+            self.notify("The run has already ended.", severity="warning")
+            return
+
+        def _answer(yes: bool | None) -> None:
+            if yes:
+                self.notify(request_stop(self.run_dir))
+
+        self.app.push_screen(ConfirmStop(self.view.run_name or self.run_dir.name), _answer)
+
+    def action_detach(self) -> None:
+        self._leave("detached")
+
+    def action_quit_view(self) -> None:
+        self._leave("quit")
+
+    def _leave(self, how: str) -> None:
+        if isinstance(self.app, DashboardApp):
+            self.app.exit(how)
+            return
+        if how == "detached" and not self.view.finished:
+            self.app.notify(f"The run goes on. Come back with: tunetui attach {self.run_dir.name}")
+        self.dismiss(how)
+
+
+class DashboardApp(App[str]):
+    """A standalone app around one `DashboardScreen` (`tunetui run` / `tunetui attach`)."""
+
+    CSS_PATH = "tunetui.tcss"
+    TITLE = "tunetui"
+
+    def __init__(self, run_dir: str | Path, *, poll_s: float = POLL_S) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.poll_s = poll_s
+
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen(self.run_dir, poll_s=self.poll_s))
+
+
+def attach_hint(run_dir: Path) -> str:
+    """What to type to see the run again."""
+    return f"tunetui attach {run_dir.name}"
+
+
+def run_dashboard(run_dir: str | Path) -> str:
+    """Show the dashboard of `run_dir` until the user quits or detaches.
+
+    Returns ``"detached"`` or ``"quit"``. The run itself is never affected; after a detach
+    (or quitting a live run) it prints how to come back.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        from tunetui.planner.errors import UserError
+
+        raise UserError(f"no run directory {path}", "Run `tunetui runs` to list runs")
+    app = DashboardApp(path)
+    result = app.run() or "quit"
+    from tunetui.runner.events import read_events
+
+    events = read_events(path / EVENTS_FILE)
+    live = not any(e.get("type") in ("end", "stopped", "error") for e in events)
+    if live:
+        print(f"The run goes on in the background. Come back with: {attach_hint(path)}")
+    return result

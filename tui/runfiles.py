@@ -1,0 +1,179 @@
+"""Reading a run directory for the views: train.log tail, plan.json, run listing, stop.
+
+The runner owns the run directory (`runner.rundir`, `runner.launcher`); these helpers use
+its functions when they are installed and fall back to the documented layout
+(docs/ARCHITECTURE.md: recipe.yaml, plan.json, events.jsonl, train.log, run.json, STOP)
+so the dashboard keeps working on any run directory, finished or live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunetui.runner.events import EVENTS_FILE, read_events
+
+LOG_FILE = "train.log"
+PLAN_FILE = "plan.json"
+RUN_FILE = "run.json"
+
+
+class LogTail:
+    """Non-blocking follower of a text log: new complete lines since the last poll.
+
+    Like `EventTail` it holds a partial last line back and starts over when the file
+    shrinks or is replaced, so a `--resume` that rewrites train.log shows cleanly.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._inode: int | None = None
+        self._partial = ""
+        self.restarted = False
+
+    def poll(self, max_bytes: int = 1 << 20) -> list[str]:
+        self.restarted = False
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return []
+        if self._inode is not None and (st.st_ino != self._inode or st.st_size < self._offset):
+            self._offset, self._partial, self.restarted = 0, "", True
+        self._inode = st.st_ino
+        if st.st_size == self._offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self._offset)
+            chunk = fh.read(max_bytes)
+        self._offset += len(chunk)
+        text = self._partial + chunk.decode("utf-8", errors="replace")
+        # Progress bars rewrite one line with \r: show each state as its own line.
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        self._partial = lines.pop()
+        return lines
+
+
+def _find_number(obj: Any, keys: tuple[str, ...]) -> float | None:
+    """First numeric value under one of `keys`, searching nested dicts breadth-first."""
+    queue = [obj]
+    while queue:
+        node = queue.pop(0)
+        if not isinstance(node, dict):
+            continue
+        for key in keys:
+            value = node.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        queue.extend(v for v in node.values() if isinstance(v, dict))
+    return None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from a file, or {} when missing or unreadable (views never crash)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def plan_estimate_gib(run_dir: Path) -> float | None:
+    """The VRAM the run was planned to need (plan.json), to draw against measured memory."""
+    plan = read_json(run_dir / PLAN_FILE)
+    estimate = plan.get("estimate", plan)
+    return _find_number(estimate, ("total_gib", "reserved_gib", "peak_gib", "allocated_gib"))
+
+
+@dataclass
+class RunSummary:
+    """One row of the runs screen."""
+
+    name: str
+    path: Path
+    status: str
+    step: int
+    total_steps: int | None
+    loss: float | None
+    started: float | None
+
+
+def summarize_run(run_dir: Path) -> RunSummary:
+    """State of one run from its events (the runs screen replays them, it is cheap)."""
+    from tunetui.tui.runview import RunView
+
+    view = RunView()
+    events = read_events(run_dir / EVENTS_FILE)
+    view.apply_all(events)
+    status = view.status
+    if status in ("running", "waiting") and not _alive(run_dir):
+        status = "dead" if events else "empty"
+    started = next((e.get("t") for e in events if e.get("type") == "start"), None)
+    return RunSummary(
+        name=run_dir.name,
+        path=run_dir,
+        status=status,
+        step=view.step,
+        total_steps=view.total_steps,
+        loss=view.loss,
+        started=started if isinstance(started, (int, float)) else None,
+    )
+
+
+def list_runs(root: str | os.PathLike[str] = "runs") -> list[RunSummary]:
+    """Runs under `root` (folders with an events.jsonl or recipe.yaml), newest first."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    dirs = [
+        p
+        for p in base.iterdir()
+        if p.is_dir() and ((p / EVENTS_FILE).exists() or (p / "recipe.yaml").exists())
+    ]
+    dirs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [summarize_run(p) for p in dirs]
+
+
+def _pid(run_dir: Path) -> int | None:
+    pid = read_json(run_dir / RUN_FILE).get("pid")
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
+def _alive(run_dir: Path) -> bool:
+    """Is the run's worker process still there? (no run.json: assume it may be)."""
+    pid = _pid(run_dir)
+    if pid is None:
+        return not (run_dir / RUN_FILE).exists()
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def request_stop(run_dir: Path) -> str:
+    """Ask the run to checkpoint and stop, as `tunetui stop` does. Returns what was done."""
+    try:
+        from tunetui.runner import launcher  # type: ignore[attr-defined]
+
+        stop = getattr(launcher, "stop_run", None) or getattr(launcher, "stop", None)
+    except ImportError:
+        stop = None
+    if callable(stop):
+        result = stop(run_dir)
+        return str(result) if isinstance(result, str) else "stop requested"
+    (run_dir / "STOP").touch()
+    pid = _pid(run_dir)
+    if pid is None:
+        return "stop requested (STOP file written; no run.json with a pid)"
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "the run's process is already gone"
+    return f"stop requested: SIGTERM sent to {pid}; a checkpoint is saved at the next step"

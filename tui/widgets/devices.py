@@ -1,0 +1,68 @@
+"""One panel per GPU (or the CPU host): a one-line summary and four sparklines.
+
+Memory is shown against the plan's estimate (plan.json) so a user sees at a glance
+whether the run behaves as planned.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline, Static
+from tunetui.tui.runview import DeviceHistory
+
+SERIES = (("util", "util"), ("mem", "mem "), ("temp", "temp"), ("power", "pwr "))
+
+
+def _fmt(value: float | None, fmt: str, unit: str = "") -> str:
+    return "--" if value is None else f"{value:{fmt}}{unit}"
+
+
+def summary_line(hist: DeviceHistory, plan_gib: float | None) -> str:
+    """``GPU 0  util 87%  mem 20.1/24.0 GiB (plan 19.5)  71°C  250 W``."""
+    mem = _fmt(hist.last("mem"), ".1f")
+    total = f"/{hist.mem_total_gib:.1f}" if hist.mem_total_gib else ""
+    plan = f" (plan {plan_gib:.1f})" if plan_gib is not None and hist.label != "CPU" else ""
+    parts = [
+        hist.label,
+        f"util {_fmt(hist.last('util'), '.0f', '%')}",
+        f"mem {mem}{total} GiB{plan}",
+    ]
+    if hist.label != "CPU":
+        parts += [_fmt(hist.last("temp"), ".0f", "°C"), _fmt(hist.last("power"), ".0f", " W")]
+    return "  ".join(parts)
+
+
+class DevicePanel(Vertical):
+    """Summary line plus util/mem (and temp/power for GPUs) sparklines."""
+
+    DEFAULT_CSS = """
+    DevicePanel { height: auto; }
+    DevicePanel .spark-row { height: 1; }
+    DevicePanel .spark-label { width: 5; }
+    DevicePanel Sparkline { width: 1fr; height: 1; margin-right: 1; }
+    """
+
+    def __init__(self, hist: DeviceHistory, plan_gib: float | None) -> None:
+        super().__init__(classes="device-panel")
+        self.hist = hist
+        self.plan_gib = plan_gib
+
+    def compose(self) -> ComposeResult:
+        yield Static(summary_line(self.hist, self.plan_gib), classes="device-summary")
+        names = SERIES if self.hist.label != "CPU" else SERIES[:2]
+        for row in (names[:2], names[2:]):
+            if not row:
+                continue
+            with Horizontal(classes="spark-row"):
+                for attr, label in row:
+                    yield Label(label, classes="spark-label")
+                    yield Sparkline(list(getattr(self.hist, attr)), id=f"spark-{attr}")
+
+    def update_from(self, hist: DeviceHistory, plan_gib: float | None) -> None:
+        """Push the newest samples into the widgets."""
+        self.hist, self.plan_gib = hist, plan_gib
+        self.query_one(".device-summary", Static).update(summary_line(hist, plan_gib))
+        for spark in self.query(Sparkline):
+            attr = (spark.id or "").removeprefix("spark-")
+            spark.data = list(getattr(hist, attr))
