@@ -124,9 +124,29 @@ def summarize_run(run_dir: Path) -> RunSummary:
     )
 
 
-def list_runs(root: str | os.PathLike[str] = "runs") -> list[RunSummary]:
-    """Runs under `root` (folders with an events.jsonl or recipe.yaml), newest first."""
-    base = Path(root)
+def list_runs(root: str | os.PathLike[str] | None = None) -> list[RunSummary]:
+    """Runs under `root` (default: the runner's runs root), newest first.
+
+    Uses `runner.rundir` / `runner.runstate` (the same state `tunetui runs` shows) when
+    installed, else replays each folder's events.
+    """
+    try:
+        from tunetui.runner.rundir import list_run_dirs
+        from tunetui.runner.runstate import read_state
+    except ImportError:
+        list_run_dirs = read_state = None  # type: ignore[assignment]
+    if list_run_dirs is not None and read_state is not None:
+        dirs = list_run_dirs(None if root is None else Path(root))
+        out = []
+        for path in reversed(dirs):
+            st = read_state(path)
+            out.append(
+                RunSummary(
+                    st.name, path, st.state, st.step or 0, st.total_steps, st.loss, st.started
+                )
+            )
+        return out
+    base = Path(root or "runs")
     if not base.is_dir():
         return []
     dirs = [
@@ -158,16 +178,20 @@ def _alive(run_dir: Path) -> bool:
 
 
 def request_stop(run_dir: Path) -> str:
-    """Ask the run to checkpoint and stop, as `tunetui stop` does. Returns what was done."""
-    try:
-        from tunetui.runner import launcher  # type: ignore[attr-defined]
+    """Ask the run to checkpoint and stop, as `tunetui stop` does. Returns what was done.
 
-        stop = getattr(launcher, "stop_run", None) or getattr(launcher, "stop", None)
+    Never waits: the UI thread must not block; the dashboard shows ``stopped`` when the
+    worker's event arrives.
+    """
+    try:
+        from tunetui.runner.launcher import request_stop as runner_stop
     except ImportError:
-        stop = None
-    if callable(stop):
-        result = stop(run_dir)
-        return str(result) if isinstance(result, str) else "stop requested"
+        runner_stop = None
+    if runner_stop is not None:
+        result = runner_stop(run_dir, wait_s=0.0)
+        if not (result.stop_file or result.signalled):
+            return f"the run is not running ({result.state.state})"
+        return "stop requested: a checkpoint is saved at the next step, then the run stops"
     (run_dir / "STOP").touch()
     pid = _pid(run_dir)
     if pid is None:

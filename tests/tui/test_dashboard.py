@@ -87,7 +87,12 @@ def test_error_panel_shows_traceback_tail_and_log_path(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path) -> None:
+def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path, monkeypatch) -> None:
+    asked: list[Path] = []
+    monkeypatch.setattr(
+        "tunetui.tui.dashboard.request_stop", lambda d: asked.append(d) or "stop requested"
+    )
+
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -98,10 +103,10 @@ def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path) -> None:
             await pilot.press("s")
             assert app.screen.__class__.__name__ == "ConfirmStop"
             await pilot.press("n")  # no: nothing is sent
-            assert not (run_dir / "STOP").exists()
+            assert asked == []
             await pilot.press("s", "y")
             await pilot.pause(0.05)
-            assert (run_dir / "STOP").exists()
+            assert asked == [run_dir]
             await pilot.press("d")
         assert app.return_value == "detached"
 
