@@ -1,0 +1,371 @@
+"""Start, resume and stop training processes that outlive the terminal that started them.
+
+`tunetui run` is used over SSH. If the training process were a child in the terminal's
+process group, a dropped connection (SIGHUP to that group) or a closed dashboard would kill
+hours of training. So the worker is spawned in its **own session**
+(``start_new_session=True``), with stdin from /dev/null and stdout/stderr appended to
+``train.log``; the launcher only records its pid in ``run.json`` and may go away at once
+(``--detach``) or stay to follow the events file.
+
+Order of work, so that bad input leaves nothing behind: load and validate the recipe, then
+its data (both raise `UserError`, exit 2), then assemble the run folder under a temporary
+name (resolved ``recipe.yaml``, ``plan.json``), rename it into place, spawn the worker.
+
+This module imports no torch: the worker is a separate interpreter
+(``python -m tunetui.runner.worker RUN_DIR [--resume]``). ``$TUNETUI_WORKER`` replaces
+that command (tests use a fake worker; it is also handy to wrap the worker, e.g. in
+``nice``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from tunetui.planner.errors import UserError
+from tunetui.runner.events import EventTail
+from tunetui.runner.recipe import Recipe
+from tunetui.runner.rundir import (
+    CHECKPOINTS_DIR,
+    EVENTS_FILE,
+    LOG_FILE,
+    PLAN_FILE,
+    RECIPE_FILE,
+    RUN_FILE,
+    STOP_FILE,
+    choose_run_path,
+    read_json,
+    staged_run_dir,
+    write_atomic,
+    write_json,
+)
+from tunetui.runner.runstate import RunState, current_host, read_state
+
+WORKER_ENV = "TUNETUI_WORKER"
+WORKER_MODULE = "tunetui.runner.worker"
+
+
+@dataclass
+class Launch:
+    """A worker just started: where it runs, its process, and a tail positioned after the
+    events that existed before it started (so a follower of a resumed run does not take the
+    previous attempt's ``stopped`` for the end of this one)."""
+
+    run_dir: Path
+    process: subprocess.Popen[bytes]
+    tail: EventTail
+    history: list[dict[str, Any]] = field(default_factory=list)
+    resumed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+
+# --------------------------------------------------------------------------- recipe + data
+
+
+def load_checked_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Load a recipe and validate its data; any problem is a `UserError` (exit 2)."""
+    recipe = _load_recipe(Path(path))
+    _validate_data(recipe)
+    return recipe
+
+
+def _load_recipe(path: Path) -> Recipe:
+    try:
+        from tunetui.runner.recipe_io import load_recipe
+    except ImportError:  # recipe_io not there yet: the schema alone, same error style
+        return _load_recipe_fallback(path)
+    return load_recipe(path)
+
+
+def _load_recipe_fallback(path: Path) -> Recipe:
+    import yaml
+    from pydantic import ValidationError
+
+    if not path.is_file():
+        raise UserError(f"recipe {path} not found", "Check the path, or write one: tunetui init")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"recipe {path} is not valid YAML ({err})", "Fix the file") from None
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {path} is not a mapping of keys", "See recipes/ for examples")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "recipe"
+        raise UserError(f"{path}: {where}: {first.get('msg')}", "Fix that key") from None
+
+
+def _validate_data(recipe: Recipe) -> None:
+    try:
+        from tunetui.runner.data.validation import validate_data
+    except ImportError:  # data validation not there yet: the worker will find problems
+        return
+    validate_data(recipe)
+
+
+def dump_resolved(recipe: Recipe) -> str:
+    """The resolved recipe as YAML: every default written out, the record of what ran."""
+    try:
+        from tunetui.runner.recipe_io import dump_recipe
+    except ImportError:
+        import yaml
+
+        return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+    return dump_recipe(recipe)
+
+
+def make_plan(recipe: Recipe) -> dict[str, Any]:
+    """The planner's estimate for this recipe (`tunetui plan --json`), for plan.json.
+
+    The plan is advice, not a gate: when the planner cannot estimate (a model it does not
+    know, no planner installed) the run still starts and plan.json says why.
+    """
+    try:
+        from tunetui.planner.plan import build_plan  # type: ignore[import-not-found]
+    except ImportError:
+        return {"available": False, "reason": "planner not available"}
+    wanted = _plan_kwargs(recipe)
+    try:
+        params = inspect.signature(build_plan).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        kwargs = {k: v for k, v in wanted.items() if takes_any or k in params}
+        plan = build_plan(**kwargs)
+    except UserError as err:
+        return {"available": False, "reason": err.line()}
+    except Exception as err:  # noqa: BLE001 - advice only; never block a run on it
+        return {"available": False, "reason": f"{type(err).__name__}: {err}"}
+    return plan if isinstance(plan, dict) else {"available": False, "reason": "no plan"}
+
+
+def _plan_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """Recipe fields under the names the planner's options use (extra ones are dropped)."""
+    t = recipe.training
+    return {
+        "model": recipe.model.name_or_path,
+        "gpu": "auto",
+        "method": recipe.method,
+        "stage": recipe.stage,
+        "seq_len": recipe.data.cutoff_len,
+        "cutoff_len": recipe.data.cutoff_len,
+        "batch_size": t.batch_size,
+        "grad_accum": t.grad_accum,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "precision": t.precision,
+        "optimizer": t.optimizer,
+        "lora_rank": recipe.lora.rank,
+        "rank": recipe.lora.rank,
+        "lora_targets": recipe.lora.targets,
+        "bits": recipe.quantization.bits,
+        "trainable_layers": recipe.freeze.trainable_layers,
+        "attn_implementation": recipe.model.attn_implementation,
+    }
+
+
+# --------------------------------------------------------------------------- spawning
+
+
+def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
+    """The worker's argv: ``$TUNETUI_WORKER`` (shell-split) or ``python -m ...worker``."""
+    override = os.environ.get(WORKER_ENV, "").strip()
+    base = shlex.split(override) if override else [sys.executable, "-m", WORKER_MODULE]
+    return [*base, str(run_dir), *(["--resume"] if resume else [])]
+
+
+def _spawn(run_dir: Path, resume: bool, cwd: Path) -> subprocess.Popen[bytes]:
+    """Start the worker detached from our terminal and session; output to train.log."""
+    argv = worker_command(run_dir, resume)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with open(run_dir / LOG_FILE, "ab") as log:
+        if resume:
+            log.write(f"\n===== tunetui: resuming at {time.ctime()} =====\n".encode())
+            log.flush()
+        try:
+            return subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as err:
+            raise UserError(
+                f"could not start the worker ({shlex.join(argv)}): {err}",
+                f"Check ${WORKER_ENV} and the Python environment",
+            ) from None
+
+
+def _record(run_dir: Path, proc: subprocess.Popen[bytes], cwd: Path, resume: bool) -> None:
+    """Write run.json: who runs the job, where, since when (atomic; merges earlier data)."""
+    info = read_json(run_dir / RUN_FILE)
+    now = time.time()
+    try:
+        create_time = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        create_time = None
+    try:
+        pgid = os.getpgid(proc.pid)
+    except OSError:
+        pgid = proc.pid
+    info.update(
+        {
+            "run_dir": str(run_dir),
+            "pid": proc.pid,
+            "pgid": pgid,
+            "pid_create_time": create_time,
+            "host": current_host(),
+            "started": now,
+            "first_started": info.get("first_started", now),
+            "argv": list(sys.argv),
+            "worker_argv": [str(a) for a in proc.args],  # type: ignore[union-attr]
+            "cwd": str(cwd),
+            "resumed": int(info.get("resumed", 0)) + (1 if resume else 0),
+        }
+    )
+    write_json(run_dir / RUN_FILE, info)
+
+
+def _tail_after_existing(run_dir: Path) -> tuple[EventTail, list[dict[str, Any]]]:
+    tail = EventTail(run_dir / EVENTS_FILE)
+    return tail, tail.poll()
+
+
+def start_run(
+    recipe_path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> Launch:
+    """Validate, create the run folder, spawn the worker: `tunetui run RECIPE`."""
+    recipe = load_checked_recipe(recipe_path)
+    if output is None and name is None and recipe.output_dir:
+        output = recipe.output_dir
+    final = choose_run_path(recipe.name, name=name, output=output, overwrite=overwrite)
+    if final.exists():
+        _refuse_if_active(final, "overwrite")
+    final = final.absolute()
+    resolved = recipe.model_copy(update={"output_dir": str(final)})
+    plan = make_plan(recipe)
+    with staged_run_dir(final, overwrite=overwrite) as stage:
+        write_atomic(stage / RECIPE_FILE, dump_resolved(resolved))
+        write_json(stage / PLAN_FILE, plan)
+        (stage / CHECKPOINTS_DIR).mkdir()
+        (stage / EVENTS_FILE).touch()
+        write_json(stage / RUN_FILE, {"run_dir": str(final), "host": current_host()})
+    cwd = Path.cwd()
+    tail, history = _tail_after_existing(final)
+    proc = _spawn(final, resume=False, cwd=cwd)
+    _record(final, proc, cwd, resume=False)
+    return Launch(final, proc, tail, history)
+
+
+def resume_run(run_dir: Path) -> Launch:
+    """Continue a stopped, failed or crashed run from its newest checkpoint."""
+    run_dir = Path(run_dir).absolute()
+    state = _refuse_if_active(run_dir, "resume")
+    if state.state == "finished":
+        raise UserError(
+            f"run '{state.name}' already finished",
+            f"Nothing to resume; start a new run with `tunetui run {run_dir / RECIPE_FILE}`",
+        )
+    if state.state == "unknown":
+        raise UserError(f"run '{state.name}' was started on host {state.host}", "Resume it there")
+    recipe = load_checked_recipe(run_dir / RECIPE_FILE)
+    del recipe  # validated only: the worker reads the run's own recipe.yaml
+    with contextlib.suppress(FileNotFoundError):
+        (run_dir / STOP_FILE).unlink()  # a stale STOP would stop the new attempt at once
+    info = read_json(run_dir / RUN_FILE)
+    cwd = Path(info["cwd"]) if isinstance(info.get("cwd"), str) else Path.cwd()
+    if not cwd.is_dir():
+        cwd = Path.cwd()
+    tail, history = _tail_after_existing(run_dir)
+    proc = _spawn(run_dir, resume=True, cwd=cwd)
+    _record(run_dir, proc, cwd, resume=True)
+    return Launch(run_dir, proc, tail, history, resumed=True)
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint with the highest step, or None."""
+    best: tuple[int, Path] | None = None
+    for path in (Path(run_dir) / CHECKPOINTS_DIR).glob("checkpoint-*"):
+        try:
+            step = int(path.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if path.is_dir() and (best is None or step > best[0]):
+            best = (step, path)
+    return best[1] if best else None
+
+
+def _refuse_if_active(run_dir: Path, action: str) -> RunState:
+    state = read_state(run_dir)
+    if state.active:
+        raise UserError(
+            f"run '{state.name}' is still {state.state} (pid {state.pid})",
+            f"Stop it first with `tunetui stop {state.name}`, or wait for it to finish, "
+            f"before you {action} it",
+        )
+    return state
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+@dataclass
+class StopResult:
+    """What `request_stop` did, for the CLI to report."""
+
+    state: RunState
+    signalled: bool = False
+    stop_file: bool = False
+    confirmed: str | None = None  # "stopped" | "exited" | None (still saving)
+
+
+def request_stop(run_dir: Path, wait_s: float = 2.0) -> StopResult:
+    """Ask a running worker to save a checkpoint and stop.
+
+    Writes ``RUN_DIR/STOP`` (works even from another host on a shared filesystem) and sends
+    SIGTERM to the worker (this host only). Then waits up to ``wait_s`` for a ``stopped``
+    event or the process to exit; a long training step can take longer than that, which is
+    fine: the worker stops at the next step boundary.
+    """
+    run_dir = Path(run_dir)
+    state = read_state(run_dir)
+    result = StopResult(state)
+    if not state.active and state.state != "unknown":
+        return result
+    write_atomic(run_dir / STOP_FILE, f"stop requested at {time.ctime()} by pid {os.getpid()}\n")
+    result.stop_file = True
+    if state.active and state.pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(state.pid, signal.SIGTERM)
+            result.signalled = True
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        now = read_state(run_dir)
+        if now.state == "stopped":
+            result.confirmed = "stopped"
+            break
+        if not now.active and now.state != "unknown":
+            result.confirmed = "exited"
+            break
+        time.sleep(0.1)
+    return result

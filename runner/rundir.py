@@ -1,0 +1,234 @@
+"""Run directories: where a run lives, how it is named, and how its files are written.
+
+A run owns one directory (``runs/<name>/`` by default)::
+
+    recipe.yaml   the resolved recipe (every default filled in): the record of what ran
+    plan.json     the planner's estimate the run was launched with
+    events.jsonl  the event stream (written by the worker only)
+    train.log     the worker's raw stdout/stderr
+    run.json      pid, pgid, host, start time, argv, resume count (written by the launcher)
+    STOP          present while a stop has been requested
+    checkpoints/  checkpoint-<step>/
+    adapter/ | model/
+
+The runs root is ``./runs`` or ``$TUNETUI_RUNS``. This module is stdlib-only (plus the
+shared errors) so the CLI and the TUI can list runs without paying for the training stack.
+
+A new run directory is assembled under a hidden temporary name next to its final place and
+renamed into place once every launcher file is written, so a bad recipe or a crash while
+writing never leaves a half-made run behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tunetui.planner.errors import UserError, unknown
+
+RUNS_ENV = "TUNETUI_RUNS"
+RECIPE_FILE = "recipe.yaml"
+PLAN_FILE = "plan.json"
+EVENTS_FILE = "events.jsonl"
+LOG_FILE = "train.log"
+RUN_FILE = "run.json"
+STOP_FILE = "STOP"
+CHECKPOINTS_DIR = "checkpoints"
+# Files that mark a directory as a run (any one is enough: a run that crashed before its
+# first event still has its recipe).
+_MARKERS = (RUN_FILE, RECIPE_FILE, EVENTS_FILE)
+
+
+def runs_root() -> Path:
+    """The folder holding named runs: ``$TUNETUI_RUNS`` or ``./runs``."""
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` looks like a run directory (has a run.json, recipe or events)."""
+    return path.is_dir() and any((path / marker).exists() for marker in _MARKERS)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file so readers see either the old content or the new, never a part.
+
+    The content goes to a temporary file in the same folder, is fsynced, then renamed over
+    the target (rename is atomic within one filesystem).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the user's usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomically write ``data`` as indented JSON."""
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or ``{}`` when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def timestamp(now: float | None = None) -> str:
+    """A sortable, filename-safe local timestamp used to make run names unique."""
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+
+
+def unique_run_path(root: Path, name: str, now: float | None = None) -> Path:
+    """``root/name`` if free, else ``root/name-<timestamp>`` (then ``-2``, ``-3`` ...)."""
+    path = root / name
+    if not path.exists():
+        return path
+    base = f"{name}-{timestamp(now)}"
+    path = root / base
+    n = 2
+    while path.exists():
+        path = root / f"{base}-{n}"
+        n += 1
+    return path
+
+
+def choose_run_path(
+    recipe_name: str,
+    *,
+    name: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Where a new run goes, following the naming rules.
+
+    ``output`` (``--output`` or the recipe's ``output_dir``) is used as given; ``name``
+    (``--name``) goes under the runs root; both refuse an existing, non-empty folder unless
+    ``overwrite``. With neither, the recipe's name is used and a timestamp suffix keeps
+    earlier runs of the same recipe.
+    """
+    if output is not None:
+        path = Path(output)
+        what = f"output folder {path}"
+    elif name is not None:
+        _check_name(name)
+        path = runs_root() / name
+        what = f"run '{name}'"
+    else:
+        return unique_run_path(runs_root(), recipe_name)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} exists and is not a folder", "Choose another --output path")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise UserError(
+            f"{what} already exists",
+            "Pass --overwrite to replace it, or choose another --name/--output",
+        )
+    return path
+
+
+def _check_name(name: str) -> None:
+    """Run names become folder names: no separators, no hidden or relative names."""
+    if not name or name.startswith(".") or "/" in name or os.sep in name:
+        raise UserError(
+            f"invalid run name '{name}'",
+            "Use letters, digits, '.', '_' or '-' (no slashes), or --output DIR for a path",
+        )
+
+
+@contextlib.contextmanager
+def staged_run_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Build a run directory under a temporary name, then move it to ``final``.
+
+    Yields the staging folder to write into. On success it replaces ``final`` (the old
+    folder, if ``overwrite``, is removed only after the new one is complete); on any
+    exception the staging folder is deleted and ``final`` is untouched.
+    """
+    final = final.absolute()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".new", dir=final.parent))
+    try:
+        os.chmod(stage, 0o777 & ~_umask())
+        yield stage
+        if final.exists():
+            if not overwrite and (not final.is_dir() or any(final.iterdir())):
+                raise UserError(f"{final} appeared while the run was being prepared", "Retry")
+            trash = final.parent / f".{final.name}.{os.getpid()}.old"
+            os.replace(final, trash)
+            os.replace(stage, final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def list_run_dirs(root: Path | None = None) -> list[Path]:
+    """Run directories directly under the runs root, oldest first (by creation of run.json)."""
+    root = runs_root() if root is None else root
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if not p.name.startswith(".") and is_run_dir(p)]
+    return sorted(runs, key=_started_key)
+
+
+def _started_key(path: Path) -> tuple[float, str]:
+    info = read_json(path / RUN_FILE)
+    started = info.get("first_started") or info.get("started")
+    if not isinstance(started, (int, float)):
+        try:
+            started = path.stat().st_mtime
+        except OSError:
+            started = 0.0
+    return float(started), path.name
+
+
+def find_run(arg: str | None) -> Path:
+    """Resolve ``RUN`` as given on the command line: a path, a name, or None (latest run).
+
+    Unknown names raise a `UserError` with a close-match suggestion.
+    """
+    if arg is None or arg == "":
+        runs = list_run_dirs()
+        if not runs:
+            raise UserError(
+                f"no runs in {runs_root()}",
+                "Start one with `tunetui run RECIPE.yaml`, or set $TUNETUI_RUNS",
+            )
+        return runs[-1]
+    path = Path(arg).expanduser()
+    if is_run_dir(path):
+        return path
+    named = runs_root() / arg
+    if is_run_dir(named):
+        return named
+    if path.exists():
+        raise UserError(
+            f"{path} is not a run folder (no run.json, recipe.yaml or events.jsonl)",
+            "Pass a run name from `tunetui runs` or a run folder",
+        )
+    names = [p.name for p in list_run_dirs()]
+    raise unknown("run", arg, names, listing="tunetui runs")

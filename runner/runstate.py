@@ -1,0 +1,238 @@
+"""The state of a run, read from its files alone (events.jsonl + run.json + the pid).
+
+Views never talk to the worker; they read what it wrote. A run is:
+
+- ``running``  : its worker process is alive (``stopping`` once a stop was requested);
+- ``finished`` : the last attempt ended with an ``end`` event;
+- ``stopped``  : a user asked it to stop and it saved a checkpoint (resumable);
+- ``failed``   : the worker reported an ``error``;
+- ``crashed``  : the worker is gone without a terminal event (kill -9, OOM killer, reboot);
+- ``unknown``  : it was started on another host and has no terminal event yet.
+
+Only the events after the latest ``start`` count, because ``run --resume`` appends a new
+attempt (a new ``start``) after an earlier ``stopped`` or crash.
+
+Liveness checks the pid *and* its start time (recorded in run.json), so a pid reused by an
+unrelated process after a reboot or a long time is not mistaken for the worker.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from tunetui.runner.events import TERMINAL_TYPES, read_events
+from tunetui.runner.rundir import (
+    EVENTS_FILE,
+    LOG_FILE,
+    PLAN_FILE,
+    RUN_FILE,
+    STOP_FILE,
+    read_json,
+)
+
+STATES = ("running", "stopping", "finished", "stopped", "failed", "crashed", "unknown")
+ACTIVE_STATES = ("running", "stopping")
+_TERMINAL_STATE = {"end": "finished", "stopped": "stopped", "error": "failed"}
+# psutil's create_time and ours come from the same clock but are rounded differently.
+_START_TOLERANCE_S = 2.0
+# How long a run folder without a pid counts as "being launched" rather than crashed.
+_SPAWN_GRACE_S = 30.0
+
+
+@dataclass
+class RunState:
+    """What `tunetui runs`, `attach`, `stop` and `run --resume` need to know about a run."""
+
+    name: str
+    path: str
+    state: str
+    step: int | None = None
+    total_steps: int | None = None
+    loss: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    duration_s: float | None = None
+    pid: int | None = None
+    host: str | None = None
+    resumed: int = 0
+    message: str | None = None
+    output: str | None = None
+    last_event: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``tunetui runs --json`` object for this run (no raw event)."""
+        data = asdict(self)
+        data.pop("last_event", None)
+        return data
+
+
+def current_host() -> str:
+    return socket.gethostname()
+
+
+def process_alive(info: dict[str, Any]) -> bool:
+    """Whether the worker recorded in run.json is still running on this host.
+
+    A zombie (exited, not yet reaped by its parent) counts as dead. When run.json has the
+    process start time, a pid now owned by a later process is dead too.
+    """
+    pid = info.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = info.get("pid_create_time")
+        if isinstance(created, (int, float)):
+            return abs(proc.create_time() - created) <= _START_TOLERANCE_S
+        # No start time recorded (older run.json): fall back to the command line.
+        run_dir = str(info.get("run_dir", ""))
+        return not run_dir or any(run_dir in part for part in proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+
+
+def last_attempt(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events from the latest ``start`` on (all events if there is no start)."""
+    for i in range(len(events) - 1, -1, -1):
+        if events[i].get("type") == "start":
+            return events[i:]
+    return events
+
+
+def read_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> RunState:
+    """Read a run's state from its directory (pass ``events`` if already read)."""
+    run_dir = Path(run_dir)
+    info = read_json(run_dir / RUN_FILE)
+    if events is None:
+        events = read_events(run_dir / EVENTS_FILE)
+    attempt = last_attempt(events)
+    state = RunState(
+        name=run_dir.name,
+        path=str(run_dir.absolute()),
+        state="unknown",
+        pid=info.get("pid") if isinstance(info.get("pid"), int) else None,
+        host=info.get("host"),
+        resumed=int(info.get("resumed", 0) or 0),
+        started=_first_number(info.get("first_started"), info.get("started")),
+    )
+    if events and state.started is None:
+        state.started = _first_number(events[0].get("t"))
+    _fill_progress(state, events, attempt)
+
+    terminal = next((e for e in reversed(attempt) if e.get("type") in TERMINAL_TYPES), None)
+    on_this_host = state.host in (None, current_host())
+    alive = on_this_host and process_alive(info)
+    if alive:
+        # A live worker wins: after `run --resume` the old `stopped` may still be the last
+        # event until the new attempt writes its `start`.
+        state.state = "stopping" if (run_dir / STOP_FILE).exists() else "running"
+    elif terminal is not None:
+        state.state = _TERMINAL_STATE[terminal["type"]]
+        state.ended = _first_number(terminal.get("t"))
+        state.last_event = terminal
+        if terminal["type"] == "error":
+            state.message = str(terminal.get("message") or "error")
+        if terminal["type"] == "end" and terminal.get("output"):
+            state.output = str(terminal["output"])
+    elif "pid" not in info and not events and _age_s(run_dir / RUN_FILE) < _SPAWN_GRACE_S:
+        state.state = "running"  # the launcher is between creating the folder and spawning
+        state.message = "starting"
+    elif not on_this_host:
+        state.state = "unknown"
+        state.message = f"started on host {state.host}; check there"
+    else:
+        state.state = "crashed"
+        state.message = "the worker exited without a final event; see " + str(run_dir / LOG_FILE)
+        state.ended = _first_number(events[-1].get("t")) if events else None
+    end_time = state.ended if state.ended is not None else (time.time() if alive else None)
+    if state.started is not None and end_time is not None:
+        state.duration_s = max(0.0, end_time - state.started)
+    return state
+
+
+def _fill_progress(
+    state: RunState, events: list[dict[str, Any]], attempt: list[dict[str, Any]]
+) -> None:
+    """Step, total and the latest loss, looking back across attempts where needed."""
+    for event in reversed(events):
+        if state.total_steps is None and event.get("type") == "start":
+            state.total_steps = _int(event.get("total_steps"))
+        if state.step is None and event.get("step") is not None:
+            state.step = _int(event.get("step"))
+        if state.loss is None and event.get("type") == "log" and event.get("loss") is not None:
+            state.loss = _float(event.get("loss"))
+        if state.total_steps is not None and state.step is not None and state.loss is not None:
+            break
+    end = next((e for e in reversed(attempt) if e.get("type") == "end"), None)
+    if end is not None:
+        metrics = end.get("metrics") or {}
+        final = metrics.get("train_loss") if isinstance(metrics, dict) else None
+        if final is not None and state.loss is None:
+            state.loss = _float(final)
+
+
+def plan_gib(run_dir: Path) -> float | None:
+    """The planner's total estimate from plan.json, if the plan has one."""
+    plan = read_json(Path(run_dir) / PLAN_FILE)
+    for key in ("total_gib", "peak_gib", "estimate_gib"):
+        if isinstance(plan.get(key), (int, float)):
+            return float(plan[key])
+    estimate = plan.get("estimate")
+    if isinstance(estimate, dict):
+        for key in ("total_gib", "reserved_gib"):
+            if isinstance(estimate.get(key), (int, float)):
+                return float(estimate[key])
+    return None
+
+
+def log_tail(run_dir: Path, lines: int = 15) -> str:
+    """The last lines of train.log (where tracebacks and crash messages land)."""
+    path = Path(run_dir) / LOG_FILE
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _first_number(*values: Any) -> float | None:
+    for value in values:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,74 @@
+"""`tunetui run RECIPE` / `tunetui run --resume RUN`: train in a process of its own.
+
+The worker runs in its own session, so closing the terminal, dropping SSH or quitting the
+dashboard never stops training; `tunetui attach` follows it again, `tunetui stop` asks it
+to save a checkpoint and stop. Heavy imports happen inside the worker, never here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def run(
+    target: str = typer.Argument(
+        ...,
+        metavar="RECIPE | RUN",
+        help="Recipe YAML to train; with --resume, a run name or run folder.",
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue RUN from its newest checkpoint (its own recipe)."
+    ),
+    headless: bool = typer.Option(
+        False, "--headless", help="Console progress instead of the dashboard."
+    ),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Start and return at once; follow later with attach."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Run name under the runs folder."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Run folder path (instead of runs/<name>)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing run folder of that name."
+    ),
+) -> None:
+    """Train a recipe in its own process and follow it (survives SSH drops)."""
+    from tunetui.planner.errors import UserError
+    from tunetui.runner import launcher
+    from tunetui.runner.console import watch
+    from tunetui.runner.rundir import find_run
+
+    if resume:
+        if name or output or overwrite:
+            raise UserError(
+                "--resume continues an existing run in place",
+                "Drop --name/--output/--overwrite, or start a new run from a recipe",
+            )
+        run_dir = find_run(target)
+        had_checkpoint = launcher.latest_checkpoint(run_dir)
+        launch = launcher.resume_run(run_dir)
+        where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
+        typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
+    else:
+        launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
+        typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
+    if detach:
+        typer.echo(
+            f"running in the background. Follow: tunetui attach {launch.name} · "
+            f"stop: tunetui stop {launch.name}"
+        )
+        raise typer.Exit(0)
+    code = watch(
+        launch.run_dir,
+        headless=headless,
+        tail=launch.tail,
+        history=launch.history,
+        process=launch.process,
+    )
+    raise typer.Exit(code)

@@ -1,0 +1,58 @@
+"""`tunetui runs [--json]`: every run with its state, progress, loss, start and duration.
+
+State comes from each run's files (events.jsonl + whether the recorded pid is still the
+worker), so it is right even after a reboot or a kill -9; see tunetui.runner.runstate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+_STATE_STYLE = {
+    "running": "green",
+    "stopping": "yellow",
+    "finished": "bold",
+    "stopped": "yellow",
+    "failed": "red",
+    "crashed": "red",
+    "unknown": "dim",
+}
+
+
+@app.command()
+def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List runs with their state, progress and final loss."""
+    from tunetui.runner.console import fmt_duration
+    from tunetui.runner.rundir import list_run_dirs, runs_root
+    from tunetui.runner.runstate import read_state
+
+    states = [read_state(path) for path in list_run_dirs()]
+    if json_out:
+        typer.echo(json.dumps([s.to_json() for s in states], indent=2))
+        return
+    if not states:
+        typer.echo(f"no runs in {runs_root()}. Start one: tunetui run RECIPE.yaml")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("run", "state", "progress", "loss", "started", "duration"):
+        table.add_column(column, justify="right" if column in ("loss", "duration") else "left")
+    for s in states:
+        progress = f"{s.step or 0}/{s.total_steps}" if s.total_steps else str(s.step or "-")
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started)) if s.started else "-"
+        table.add_row(
+            s.name,
+            f"[{_STATE_STYLE.get(s.state, '')}]{s.state}[/]",
+            progress,
+            f"{s.loss:.4f}" if s.loss is not None else "-",
+            started,
+            fmt_duration(s.duration_s),
+        )
+    Console().print(table)
