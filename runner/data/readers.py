@@ -1,0 +1,108 @@
+"""Reading raw records from data files, each with the line it starts on.
+
+Errors in user data must point at a line ("data.json line 37: ..."), so readers yield
+`(line, record)` pairs. JSON arrays are walked element by element with `raw_decode` to know
+where each record starts; JSONL is one record per line; plain text is one `{"text": line}`
+per non-empty line (as LLaMA-Factory reads .txt); CSV rows become dicts keyed by header.
+
+Light module: stdlib only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tunetui.planner.errors import UserError
+
+Record = tuple[int, Any]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name}: not UTF-8 text ({exc.reason})", "Save it as UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror}", "Check the file") from None
+
+
+def _bad_json(path: Path, exc: json.JSONDecodeError, line: int | None = None) -> UserError:
+    return UserError(
+        f"{path.name} line {line or exc.lineno}: bad JSON ({exc.msg})",
+        "Fix that line (one JSON object per record)",
+    )
+
+
+def _json_array(path: Path, text: str) -> Iterator[Record]:
+    decoder = json.JSONDecoder()
+    n = len(text)
+    i = 0
+    line = 1
+
+    def skip(i: int, line: int) -> tuple[int, int]:
+        while i < n and text[i] in " \t\r\n":
+            line += text[i] == "\n"
+            i += 1
+        return i, line
+
+    i, line = skip(i, line)
+    i += 1  # the '['
+    while True:
+        i, line = skip(i, line)
+        if i >= n:
+            raise UserError(f"{path.name} line {line}: JSON array not closed", "Add the final ']'")
+        if text[i] == "]":
+            return
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as exc:
+            raise _bad_json(path, exc) from None
+        yield line, obj
+        line += text.count("\n", i, end)
+        i, line = skip(end, line)
+        if i < n and text[i] == ",":
+            i += 1
+        elif i < n and text[i] != "]":
+            raise UserError(f"{path.name} line {line}: expected ',' or ']'", "Fix the JSON array")
+
+
+def _jsonl(path: Path, text: str) -> Iterator[Record]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _bad_json(path, exc, number) from None
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    """Yield `(line, record)` for every record in a .json/.jsonl/.txt/.csv file."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            for row in reader:
+                yield reader.line_num, dict(row)
+        return
+    text = _read_text(path)
+    if suffix == ".txt":
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if raw.strip():
+                yield number, {"text": raw}
+        return
+    stripped = text.lstrip()
+    if suffix == ".json" and stripped.startswith("["):
+        yield from _json_array(path, text)
+    elif suffix == ".json" and stripped.startswith("{") and "\n{" not in stripped:
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _bad_json(path, exc) from None
+        yield 1, obj
+    else:  # .jsonl, or a .json that is really JSON lines
+        yield from _jsonl(path, text)
