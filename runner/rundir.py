@@ -231,4 +231,7 @@ def find_run(arg: str | None) -> Path:
             "Pass a run name from `tunetui runs` or a run folder",
         )
     names = [p.name for p in list_run_dirs()]
+    prefixed = [n for n in names if n.startswith(arg)]
+    if len(prefixed) == 1:  # timestamped names are long: a unique prefix is enough
+        return runs_root() / prefixed[0]
     raise unknown("run", arg, names, listing="tunetui runs")
