@@ -1,0 +1,95 @@
+"""Reading label files with line numbers, and writing files atomically.
+
+Human label files come from spreadsheets and scripts, so every bad row must be reported
+with its line number and nothing may be merged from a file that has one. Writes go to a
+temp file in the same directory and are renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tunetui.planner.errors import UserError
+
+
+def read_rows(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs from a `.jsonl`/`.json` lines file or a `.csv` with a header.
+
+    Raises `UserError` naming the file and line for a missing file or a malformed line.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"file not found: {p}", "Check the path.")
+    if p.suffix.lower() == ".csv":
+        return list(_csv_rows(p))
+    return list(_jsonl_rows(p))
+
+
+def _jsonl_rows(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(p, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(
+                    f"{p.name} line {n}: not valid JSON ({err.msg})",
+                    "Write one JSON object per line.",
+                ) from None
+            if not isinstance(row, dict):
+                raise UserError(
+                    f"{p.name} line {n}: expected a JSON object", "Write one object per line."
+                )
+            yield n, row
+
+
+def _csv_rows(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(p, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames:
+            raise UserError(f"{p.name}: empty CSV", "Give a header row, e.g. id,label.")
+        for row in reader:
+            # line_num counts physical lines read so far, so quoted newlines stay correct.
+            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` to `path` via a temp file and rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write pretty JSON."""
+    atomic_write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> None:
+    """Atomically write one JSON object per line."""
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def write_csv(path: str | os.PathLike[str], rows: list[dict[str, Any]], fields: list[str]) -> None:
+    """Atomically write a CSV with a header (for spreadsheet users)."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
