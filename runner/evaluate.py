@@ -1,0 +1,290 @@
+"""Evaluating a model or adapter on conversational data: perplexity, BLEU and ROUGE.
+
+- **Perplexity** is measured on the responses only (the prompt is context, exactly as
+  completion-only SFT trains), token-weighted over the whole set: ``exp(sum NLL / tokens)``.
+- **BLEU** (sacrebleu, corpus level, 0-100) and **ROUGE-1/2/L** (rouge-score, mean F1 x 100)
+  compare greedy generations with the references. Chinese text has no spaces, so it is
+  scored per character, as LLaMA-Factory does: sacrebleu's ``zh`` tokenizer for BLEU, and a
+  tokenizer that splits CJK characters (and keeps other words whole) for ROUGE, whose
+  default tokenizer would silently drop every Chinese character.
+
+Data is read by the same code as training (`runner.data.validation.load_samples`), so any
+file or dataset name that `tunetui run` accepts works here, with the same error messages.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunetui.planner.errors import UserError, unknown
+from tunetui.runner.inference import Target
+
+METRICS = ("ppl", "bleu", "rouge")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_TOKEN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[a-z0-9]+"
+)
+
+
+@dataclass
+class EvalResult:
+    """Scores plus what they were computed on; ``predictions`` only when generating."""
+
+    target: str
+    data: str
+    samples: int
+    metrics: dict[str, float]
+    seconds: float
+    predictions: list[dict[str, str]] = field(default_factory=list)
+
+
+def parse_metrics(text: str) -> list[str]:
+    """``"ppl,bleu"`` -> ``["ppl", "bleu"]``; an unknown name is a UserError with a suggestion."""
+    names = [m.strip().lower() for m in text.split(",") if m.strip()]
+    if not names:
+        raise UserError("no metrics given", f"use --metrics with some of {','.join(METRICS)}")
+    for name in names:
+        if name not in METRICS:
+            raise unknown("metric", name, METRICS)
+    needs = {"bleu": "sacrebleu", "rouge": "rouge_score"}
+    missing = [needs[m] for m in names if m in needs and importlib.util.find_spec(needs[m]) is None]
+    if missing:
+        pip = " ".join(p.replace("_", "-") for p in missing)
+        raise UserError(f"metric needs {', '.join(missing)} (not installed)", f"pip install {pip}")
+    return list(dict.fromkeys(names))
+
+
+def has_cjk(texts: list[str]) -> bool:
+    """True when any text contains Chinese/Japanese/Korean characters."""
+    return any(_CJK.search(t) for t in texts)
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def bleu(hypotheses: list[str], references: list[str]) -> float:
+    """Corpus BLEU-4, 0-100; character-level for CJK text."""
+    import sacrebleu
+
+    tokenize = "zh" if has_cjk(references) else "13a"
+    return float(sacrebleu.corpus_bleu(hypotheses, [references], tokenize=tokenize).score)
+
+
+class _MixedTokenizer:
+    """rouge-score tokenizer: lowercase words, and every CJK character as its own token."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return _TOKEN.findall(text.lower())
+
+
+def rouge(hypotheses: list[str], references: list[str]) -> dict[str, float]:
+    """Mean ROUGE-1/2/L F1 x 100 over the pairs."""
+    from rouge_score import rouge_scorer
+
+    kinds = ("rouge1", "rouge2", "rougeL")
+    scorer = rouge_scorer.RougeScorer(list(kinds), tokenizer=_MixedTokenizer())
+    totals = dict.fromkeys(kinds, 0.0)
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        scores = scorer.score(ref, hyp)
+        for kind in kinds:
+            totals[kind] += scores[kind].fmeasure
+    n = max(len(references), 1)
+    return {
+        "rouge-1": 100 * totals["rouge1"] / n,
+        "rouge-2": 100 * totals["rouge2"] / n,
+        "rouge-l": 100 * totals["rougeL"] / n,
+    }
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def load_eval_samples(
+    data: str,
+    dataset_dir: str | None = None,
+    max_samples: int | None = None,
+    placeholders: dict[str, str] | None = None,
+) -> list[tuple[list[dict[str, str]], str]]:
+    """(prompt messages, reference answer) pairs from a data file or a dataset name."""
+    from tunetui.runner.data.validation import load_samples
+    from tunetui.runner.recipe import DataSection, Recipe
+
+    section = DataSection(datasets=[data], dataset_dir=dataset_dir, max_samples=max_samples)
+    if placeholders is not None:
+        section.placeholders = placeholders
+    loaded = load_samples(Recipe(stage="sft", data=section))
+    pairs = [
+        (s.prompt, s.completion[-1]["content"])
+        for ds in loaded
+        for s in ds.samples
+        if s.completion and s.prompt
+    ]
+    if not pairs:
+        raise UserError(
+            f"'{data}' has no prompt/response pairs to evaluate on",
+            "use instruction data (alpaca instruction/output, or sharegpt conversations)",
+        )
+    return pairs[:max_samples] if max_samples else pairs
+
+
+# ----------------------------------------------------------------------------- model side
+
+
+def _prompt_text(tokenizer: Any, prompt: list[dict[str, str]]) -> str:
+    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+
+
+def perplexity(
+    model: Any,
+    tokenizer: Any,
+    pairs: list[tuple[list[dict[str, str]], str]],
+    cutoff_len: int = 1024,
+    batch_size: int = 8,
+) -> tuple[float, float]:
+    """(perplexity, mean NLL) of the reference answers given their prompts."""
+    import torch
+    import torch.nn.functional as F
+
+    rows: list[tuple[list[int], int]] = []  # (ids, number of prompt tokens)
+    for prompt, answer in pairs:
+        prompt_text = _prompt_text(tokenizer, prompt)
+        full_text = tokenizer.apply_chat_template(
+            [*prompt, {"role": "assistant", "content": answer}], tokenize=False
+        )
+        if not full_text.startswith(prompt_text):  # templates that rewrite earlier turns
+            full_text = prompt_text + answer + (tokenizer.eos_token or "")
+        p_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(full_text, add_special_tokens=False)["input_ids"][:cutoff_len]
+        if len(ids) > len(p_ids):
+            rows.append((ids, len(p_ids)))
+    if not rows:
+        raise UserError("every sample's prompt is longer than the cutoff", "raise --cutoff-len")
+    nll, count = 0.0, 0
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for i, (ids, n_prompt) in enumerate(batch):
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention[i, : len(ids)] = 1
+            labels[i, n_prompt : len(ids)] = torch.tensor(ids[n_prompt:])
+        with torch.inference_mode():
+            logits = model(
+                input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device)
+            ).logits.float()
+        shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1])
+        shift_labels = labels[:, 1:].reshape(-1).to(logits.device)
+        nll += F.cross_entropy(
+            shift_logits, shift_labels, ignore_index=-100, reduction="sum"
+        ).item()
+        count += int((shift_labels != -100).sum())
+    mean = nll / count
+    return math.exp(min(mean, 80.0)), mean
+
+
+def generate_batch(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[dict[str, str]]],
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+) -> list[str]:
+    """Greedy answers for many prompts, batched with left padding (sorted by length)."""
+    import torch
+
+    texts = [_prompt_text(tokenizer, p) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    answers = [""] * len(texts)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(model.device)
+            with torch.inference_mode():
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            new = out[:, enc["input_ids"].shape[1] :]
+            for i, row in zip(idx, new, strict=True):
+                answers[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+    finally:
+        tokenizer.padding_side = side
+    return answers
+
+
+def run_placeholders(target: Target) -> tuple[dict[str, str] | None, str | None]:
+    """A run's own placeholder values and dataset_dir, so its data reads as in training."""
+    if target.run_dir is None:
+        return None, None
+    try:
+        from tunetui.runner.recipe_io import load_recipe
+
+        recipe = load_recipe(target.run_dir / "recipe.yaml")
+    except (ImportError, UserError):
+        return None, None
+    return recipe.data.placeholders, recipe.data.dataset_dir
+
+
+def evaluate(
+    target: Target,
+    data: str,
+    metrics: list[str],
+    dataset_dir: str | None = None,
+    max_samples: int | None = 200,
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+    cutoff_len: int = 1024,
+    model_and_tokenizer: tuple[Any, Any] | None = None,
+) -> EvalResult:
+    """Score ``target`` on ``data``; loads the model unless ``model_and_tokenizer`` is given."""
+    started = time.monotonic()
+    placeholders, run_dataset_dir = run_placeholders(target)
+    pairs = load_eval_samples(data, dataset_dir or run_dataset_dir, max_samples, placeholders)
+    if model_and_tokenizer is None:
+        from tunetui.runner.inference import load_model
+
+        model_and_tokenizer = load_model(target, merge=True)
+    model, tokenizer = model_and_tokenizer
+    scores: dict[str, float] = {}
+    predictions: list[dict[str, str]] = []
+    if "ppl" in metrics:
+        ppl, loss = perplexity(model, tokenizer, pairs, cutoff_len, batch_size)
+        scores.update(ppl=ppl, loss=loss)
+    if "bleu" in metrics or "rouge" in metrics:
+        answers = generate_batch(
+            model, tokenizer, [p for p, _ in pairs], max_new_tokens, batch_size
+        )
+        references = [r for _, r in pairs]
+        if "bleu" in metrics:
+            scores["bleu"] = bleu(answers, references)
+        if "rouge" in metrics:
+            scores.update(rouge(answers, references))
+        predictions = [
+            {"prompt": p[-1]["content"], "reference": r, "prediction": a}
+            for (p, r), a in zip(pairs, answers, strict=True)
+        ]
+    return EvalResult(
+        target=target.label,
+        data=data,
+        samples=len(pairs),
+        metrics={k: round(v, 4) for k, v in scores.items()},
+        seconds=round(time.monotonic() - started, 1),
+        predictions=predictions,
+    )
