@@ -16,6 +16,7 @@ Exit codes: 0 finished or stopped, 1 failed or crashed, 130 detached with Ctrl+C
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -341,6 +342,29 @@ def _replay(view: ConsoleView, state) -> int:
     return 0 if state.state != "failed" else 1
 
 
+class _Interrupts:
+    """Counts Ctrl+C presses via a SIGINT handler instead of KeyboardInterrupt, so a second
+    press that lands while the first is being handled cannot escape as a traceback."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: Any = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+
+    def __enter__(self) -> _Interrupts:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self)
+        except ValueError:  # not the main thread: Ctrl+C stays a KeyboardInterrupt
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def _loop(
     view: ConsoleView,
     run_dir: Path,
@@ -348,10 +372,24 @@ def _loop(
     process: subprocess.Popen[bytes] | None,
     poll_s: float,
 ) -> int:
-    interrupts = 0
     last_alive_check = 0.0
-    while True:
-        try:
+    asked_to_stop = False
+    with _Interrupts() as interrupts:
+        while True:
+            if interrupts.count >= 2:
+                view.line(
+                    f"detached; the run goes on. Follow it again: tunetui attach {run_dir.name}"
+                )
+                return 130
+            if interrupts.count == 1 and not asked_to_stop:
+                from tunetui.runner.launcher import request_stop
+
+                asked_to_stop = True
+                request_stop(run_dir, wait_s=0)
+                view.line(
+                    "stopping: saving a checkpoint at the next step… "
+                    "press Ctrl+C again to detach and leave it running"
+                )
             events = tail.poll()
             if tail.restarted:
                 view.progress = Progress(run=run_dir.name)
@@ -375,21 +413,6 @@ def _loop(
                         view.handle(event)
                     return view.crashed(process.pid if process else _pid(run_dir))
             time.sleep(poll_s)
-        except KeyboardInterrupt:
-            interrupts += 1
-            if interrupts == 1:
-                from tunetui.runner.launcher import request_stop
-
-                request_stop(run_dir, wait_s=0)
-                view.line(
-                    "stopping: saving a checkpoint at the next step… "
-                    "press Ctrl+C again to detach and leave it running"
-                )
-            else:
-                view.line(
-                    f"detached; the run goes on. Follow it again: tunetui attach {run_dir.name}"
-                )
-                return 130
 
 
 def _alive(run_dir: Path, process: subprocess.Popen[bytes] | None) -> bool:

@@ -1,0 +1,170 @@
+"""The headless console view: plain lines in a pipe, summaries, crashes, Ctrl+C."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tunetui.runner import console, launcher, rundir
+from tunetui.runner.events import read_events
+
+FAKE = Path(__file__).with_name("fake_worker.py")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
+    monkeypatch.setenv("FAKE_STEP_S", "0.02")
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: con\ntraining:\n  max_steps: 12\n  save_steps: 5\n")
+    return recipe
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _follow(launch: launcher.Launch, out: io.StringIO, **kw) -> int:
+    return console.follow(
+        launch.run_dir,
+        tail=launch.tail,
+        history=launch.history,
+        process=launch.process,
+        out=out,
+        poll_s=0.02,
+        **kw,
+    )
+
+
+def test_pipe_mode_prints_plain_lines_and_summary(env: Path) -> None:
+    out = io.StringIO()
+    code = _follow(launcher.start_run(env), out, log_interval=0)
+    text = out.getvalue()
+    assert code == 0
+    assert "\x1b[" not in text  # no terminal control codes in a CI log
+    assert "start: sft lora" in text and "12 steps" in text
+    assert "step 12/12 100%  loss" in text
+    assert "checkpoint at step 5" in text
+    assert "finished: step 12, final loss" in text and "peak memory 0.50 GiB" in text
+    assert "adapter" in text.splitlines()[-1]
+
+
+def test_pipe_mode_is_throttled_by_training_time(tmp_path: Path) -> None:
+    view = console.ConsoleView(tmp_path, io.StringIO(), log_interval=10)
+    view.handle({"type": "start", "t": 0.0, "total_steps": 100})
+    for step in range(1, 100):
+        view.handle({"type": "log", "t": float(step), "step": step, "loss": 1.0})
+    code = view.summary({"type": "end", "t": 100.0, "step": 100, "metrics": {}})
+    lines = view.out.getvalue().splitlines()
+    assert code == 0
+    progress = [line for line in lines if line.startswith("step ")]
+    assert 9 <= len(progress) <= 12  # ~one per 10 s of 100 s, plus the last before the end
+    assert progress[-1].startswith("step 99/100")
+
+
+def test_error_prints_message_traceback_and_log(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_FAIL_AT", "4")
+    out = io.StringIO()
+    launch = launcher.start_run(env)
+    assert _follow(launch, out) == 1
+    text = out.getvalue()
+    assert "failed: fake failure at step 4" in text
+    assert "RuntimeError" in text and f"full log: {launch.run_dir / 'train.log'}" in text
+
+
+def test_worker_dying_without_event_is_reported_with_log_tail(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_DIE_AT", "7")
+    out = io.StringIO()
+    assert _follow(launcher.start_run(env), out) == 1
+    text = out.getvalue()
+    assert "crashed: the worker" in text and "dying without a word" in text
+    assert "tunetui run --resume con" in text
+
+
+def test_attach_to_finished_run_replays_summary(env: Path) -> None:
+    launch = launcher.start_run(env)
+    launch.process.wait(timeout=30)
+    out = io.StringIO()
+    assert console.follow(launch.run_dir, out=out) == 0
+    text = out.getvalue()
+    assert text.startswith("run con: finished (step 12/12 100%)")
+    assert "finished: step 12" in text
+
+
+def test_tty_mode_draws_a_bar(env: Path) -> None:
+    out = FakeTTY()
+    assert _follow(launcher.start_run(env), out) == 0
+    assert "finished: step 12" in out.getvalue()
+
+
+def _attach_subprocess(run: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tunetui", "attach", run, "--headless"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, console.LOG_INTERVAL_ENV: "0.01"},
+    )
+
+
+def _wait_for_log(run_dir: Path) -> None:
+    deadline = time.monotonic() + 20
+    while not any(e["type"] == "log" for e in read_events(run_dir / "events.jsonl")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_ctrl_c_stops_with_checkpoint_and_says_so(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+    monkeypatch.setenv("FAKE_STEPS", "200")
+    launch = launcher.start_run(env)
+    _wait_for_log(launch.run_dir)
+    follower = _attach_subprocess("con")
+    time.sleep(1.0)  # let it start following
+    follower.send_signal(signal.SIGINT)
+    text, _ = follower.communicate(timeout=30)
+    assert follower.returncode == 0, text
+    assert "stopping: saving a checkpoint" in text and "press Ctrl+C again to detach" in text
+    assert "stopped at step" in text
+    assert launch.process.wait(timeout=10) == 0
+    assert read_events(launch.run_dir / "events.jsonl")[-1]["type"] == "stopped"
+
+
+def test_second_ctrl_c_detaches_and_leaves_it_running(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "2.0")  # slow steps: the stop cannot finish in time
+    monkeypatch.setenv("FAKE_STEPS", "50")
+    launch = launcher.start_run(env)
+    try:
+        follower = _attach_subprocess("con")
+        time.sleep(1.0)
+        follower.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        follower.send_signal(signal.SIGINT)
+        text, _ = follower.communicate(timeout=30)
+        assert follower.returncode == 130, text
+        assert "stopping: saving a checkpoint" in text and "detached; the run goes on" in text
+        assert launch.process.poll() is None  # still running (it will stop at its next step)
+        assert launch.process.wait(timeout=10) == 0
+        assert read_events(launch.run_dir / "events.jsonl")[-1]["type"] == "stopped"
+    finally:
+        if launch.process.poll() is None:
+            launch.process.kill()
+            launch.process.wait()
+
+
+def test_events_file_is_valid_json_per_line(env: Path) -> None:
+    launch = launcher.start_run(env)
+    launch.process.wait(timeout=30)
+    for line in (launch.run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        assert {"v", "t", "type"} <= set(event)
