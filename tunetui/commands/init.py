@@ -1,0 +1,126 @@
+"""`tunetui init`: write a recipe, with the wizard or (`--headless`) from flags.
+
+Every option the wizard offers is a flag here, mapped to the recipe by
+`tunetui.runner.flags` (the same table the wizard's "equivalent command line" uses). Flags
+left out keep the recipe defaults, except method and sizes: with none of --method, --bits,
+--rank, --batch, --grad-accum the planner's recommendation for this machine fills them.
+No torch import here: init must answer instantly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def init(
+    headless: bool = typer.Option(False, "--headless", help="Write the recipe from flags."),
+    output: str = typer.Option("recipe.yaml", "-o", "--output", help="Recipe file; - = stdout."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    name: str | None = typer.Option(None, help="Run name (runs/<name>)."),
+    model: str | None = typer.Option(None, help="Embedded id or local HF model folder."),
+    stage: str | None = typer.Option(None, help="sft | pt | dpo | kto | orpo | rm"),
+    method: str | None = typer.Option(None, help="full | freeze | lora | dora | qlora"),
+    dataset: list[str] | None = typer.Option(
+        None, help="Dataset name or file (repeatable, or a,b)."
+    ),
+    dataset_dir: str | None = typer.Option(None, help="Folder with dataset_info.json."),
+    template: str | None = typer.Option(None, help="Chat template: auto, chatml, llama3..."),
+    cutoff_len: int | None = typer.Option(None, help="Max tokens per sample."),
+    packing: bool | None = typer.Option(None, "--packing/--no-packing"),
+    val_size: float | None = typer.Option(None, help="Held-out fraction, 0-1."),
+    max_samples: int | None = typer.Option(None, help="Use at most N samples per dataset."),
+    train_on_prompt: bool | None = typer.Option(
+        None, "--train-on-prompt/--no-train-on-prompt", help="Loss on prompts too."
+    ),
+    rank: int | None = typer.Option(None, help="LoRA rank."),
+    alpha: int | None = typer.Option(None, help="LoRA alpha."),
+    dropout: float | None = typer.Option(None, help="LoRA dropout."),
+    targets: str | None = typer.Option(None, help="all | attn | qv | a,b module names."),
+    trainable_layers: int | None = typer.Option(None, help="freeze: train the last N layers."),
+    train_embeddings: bool | None = typer.Option(None, "--train-embeddings/--no-train-embeddings"),
+    bits: int | None = typer.Option(None, help="QLoRA bits: 4 or 8."),
+    epochs: float | None = typer.Option(None),
+    max_steps: int | None = typer.Option(None, help="Overrides --epochs."),
+    lr: float | None = typer.Option(None, help="Learning rate."),
+    scheduler: str | None = typer.Option(None, help="cosine | linear | constant ..."),
+    warmup_ratio: float | None = typer.Option(None),
+    batch: int | None = typer.Option(None, help="Per-device batch size."),
+    grad_accum: int | None = typer.Option(None, help="Gradient accumulation steps."),
+    grad_ckpt: bool | None = typer.Option(None, "--grad-ckpt/--no-grad-ckpt"),
+    precision: str | None = typer.Option(None, help="auto | bf16 | fp16 | fp32"),
+    optim: str | None = typer.Option(None, help="adamw | adamw_8bit | paged_adamw ..."),
+    seed: int | None = typer.Option(None),
+    save_steps: int | None = typer.Option(None),
+    eval_steps: int | None = typer.Option(None),
+    logging_steps: int | None = typer.Option(None),
+    save_total_limit: int | None = typer.Option(None),
+    pref_beta: float | None = typer.Option(None, help="Beta for DPO/KTO/ORPO."),
+    weight_decay: float | None = typer.Option(None),
+    max_grad_norm: float | None = typer.Option(None),
+    output_dir: str | None = typer.Option(None, help="Default: runs/<name>."),
+    report_to: list[str] | None = typer.Option(
+        None, help="none | tensorboard | wandb | mlflow (repeatable)."
+    ),
+    trust_remote_code: bool | None = typer.Option(
+        None, "--trust-remote-code/--no-trust-remote-code"
+    ),
+    attn: str | None = typer.Option(None, help="sdpa | flash_attention_2 | eager"),
+    liger: bool | None = typer.Option(None, "--liger/--no-liger"),
+) -> None:
+    """Write a recipe: the wizard in a terminal, or --headless from flags."""
+    options = {k: v for k, v in locals().items() if k not in _NOT_RECIPE}
+    if not headless:
+        _wizard()
+        return
+    from tunetui.runner.flags import recipe_and_source
+    from tunetui.runner.recipe_io import dump_recipe, save_recipe
+
+    recipe, note = recipe_and_source(**options)
+    if output == "-":
+        typer.echo(dump_recipe(recipe), nl=False)
+        return
+    path = save_recipe(recipe, output, overwrite=overwrite)
+    summary = {
+        "path": str(path),
+        "name": recipe.name,
+        "model": recipe.model.name_or_path,
+        "stage": recipe.stage,
+        "method": recipe.method,
+        "bits": recipe.quantization.bits,
+        "batch_size": recipe.training.batch_size,
+        "grad_accum": recipe.training.grad_accum,
+        "settings_from": note,
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    bits = f" {recipe.quantization.bits}-bit" if recipe.quantization.bits else ""
+    typer.echo(
+        f"wrote {path}: {recipe.stage} {recipe.method}{bits} on {recipe.model.name_or_path}, "
+        f"batch {recipe.training.batch_size} x accum {recipe.training.grad_accum}; "
+        f"settings from {note}"
+    )
+    typer.echo(f"next: tunetui run {path}")
+
+
+_NOT_RECIPE = {"headless", "output", "overwrite", "as_json"}
+
+
+def _wizard() -> None:
+    from tunetui.planner.errors import UserError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError(
+            "tunetui init opens the wizard, which needs an interactive terminal",
+            "Use `tunetui init --headless [flags] -o recipe.yaml` in scripts",
+        )
+    from tunetui.tui.app import run_app
+
+    run_app()
