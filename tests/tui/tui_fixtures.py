@@ -84,3 +84,106 @@ def append(run_dir: Path, *events: dict[str, Any], raw: str = "") -> None:
         for e in events:
             fh.write(json.dumps(e) + "\n")
         fh.write(raw)
+
+
+# ---------------------------------------------------------------- the wizard's services
+
+
+class FixedServices:
+    """Deterministic planner/data answers for Pilot and snapshot tests (no probe, no clock).
+
+    Data comes from the real data layer (shipped demos), everything hardware/plan related
+    is fixed. The estimate grows with batch, seq length and rank so tests can see the bar
+    move and turn red.
+    """
+
+    def __init__(self, gpus: bool = True) -> None:
+        from tunetui.tui.services import Services
+
+        self._real = Services()
+        self.with_gpus = gpus
+        self.plans: list[dict[str, Any]] = []
+        self.launched: list[Path] = []
+
+    def hardware(self):
+        from tunetui.tui.services import GpuChoice, Hardware
+
+        gpus = [GpuChoice("NVIDIA GeForce RTX 4090", 23.99, 22.5)] if self.with_gpus else []
+        note = "" if self.with_gpus else "NVML Shared Library Not Found"
+        return Hardware(
+            gpus, cpu_cores=16, ram_gib=125.7, ram_free_gib=100.2, disk_free_gib=512.0, note=note
+        )
+
+    def catalog_gpus(self):
+        from tunetui.tui.services import GpuChoice
+
+        return [
+            GpuChoice("NVIDIA A100 80GB", 79.25, key="a100-80g"),
+            GpuChoice("NVIDIA H100 SXM 80GB", 79.1, key="h100-sxm"),
+        ]
+
+    def model_ids(self) -> list[str]:
+        return ["smollm2-135m", "llama-3.1-8b", "qwen2.5-7b"]
+
+    def describe_model(self, arg: str):
+        from tunetui.planner.errors import UserError
+        from tunetui.tui.services import ModelInfo
+
+        known = {
+            "smollm2-135m": ("LlamaForCausalLM", 0.135),
+            "llama-3.1-8b": ("LlamaForCausalLM", 8.03),
+        }
+        if arg not in known:
+            raise UserError(f"unknown model '{arg}'", "Run `tunetui models`")
+        arch, params = known[arg]
+        return ModelInfo(arg, arch, params, "30 layers, hidden 576")
+
+    def plan(self, options: dict[str, Any]):
+        from tunetui.tui.services import PlanInfo
+
+        self.plans.append(dict(options))
+        weights = 16.0 if options["model"] == "llama-3.1-8b" else 0.3
+        if options.get("bits") == 4:
+            weights /= 3.5
+        acts = (
+            options["batch_size"]
+            * options["seq_len"]
+            / 1024
+            * (0.4 if options.get("gradient_checkpointing") else 1.5)
+        )
+        lora = options["lora_rank"] / 64
+        gpu = options.get("gpu_memory_gib") or 23.99
+        rec = {
+            "method": "qlora",
+            "bits": 4,
+            "lora_rank": 16,
+            "batch_size": 2,
+            "grad_accum": 8,
+            "seq_len": 1024,
+            "gradient_checkpointing": True,
+            "optimizer": "adamw",
+            "fits": True,
+        }
+        return PlanInfo(
+            total_gib=round(weights + acts + lora + 1.0, 2),
+            breakdown_gib={
+                "weights": weights,
+                "activations": acts,
+                "lora+optimizer": lora,
+                "overhead": 1.0,
+            },
+            gpu_gib=gpu,
+            time_text="~12m00s",
+            recommendation=rec,
+            alternatives=[{**rec, "method": "lora", "bits": None}],
+        )
+
+    def dataset_names(self, dataset_dir: str | None) -> list[str]:
+        return self._real.dataset_names(dataset_dir)
+
+    def data_info(self, recipe, n: int = 3):
+        return self._real.data_info(recipe, n)
+
+    def launch(self, recipe_path: Path) -> Path:
+        self.launched.append(Path(recipe_path))
+        return Path(recipe_path).parent / "runs" / "fake"

@@ -1,0 +1,119 @@
+"""The wizard end to end with Pilot at 80x24: from the first screen to a written recipe."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual.widgets import Input, Select, Static, Switch
+from tui_fixtures import FixedServices
+from tunetui.runner.recipe_io import load_recipe
+from tunetui.tui.app import TuneApp
+
+
+async def _wait(pilot, app: TuneApp, screen_name: str) -> None:
+    for _ in range(50):
+        await pilot.pause(0.05)
+        if type(app.screen).__name__ == screen_name:
+            return
+    raise AssertionError(f"never reached {screen_name}; at {type(app.screen).__name__}")
+
+
+async def _settle(pilot, app: TuneApp) -> None:
+    """Let worker threads (probe, plan, data stats) finish and their updates land."""
+    for _ in range(100):
+        await pilot.pause(0.05)
+        if not any(w.is_running for w in app.workers):
+            await pilot.pause(0.05)
+            return
+
+
+def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    services = FixedServices()
+
+    async def scenario() -> None:
+        app = TuneApp(services=services)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _wait(pilot, app, "HardwareScreen")
+            await _settle(pilot, app)
+            assert "RTX 4090" in str(app.screen.query_one("#hw-text", Static).render())
+            await pilot.press("down", "enter")  # plan for the A100 instead
+            await _wait(pilot, app, "ModelScreen")
+            assert app.state.gpu_key == "a100-80g"
+            app.screen.query_one("#model", Input).value = "llama-3.1-8b"
+            await _settle(pilot, app)
+            assert "8.03 B" in str(app.screen.query_one("#model-info", Static).render())
+            await pilot.press("ctrl+n")
+            await _wait(pilot, app, "DataScreen")
+            await _settle(pilot, app)
+            info = str(app.screen.query_one("#data-info", Static).render())
+            assert "identity" in info and "sample 1" in info and "p95" in info
+            await pilot.press("ctrl+n")
+            await _wait(pilot, app, "MethodScreen")
+            await _settle(pilot, app)
+            await pilot.press("ctrl+r")  # take the recommendation: qlora 4-bit r16
+            await _settle(pilot, app)
+            assert (app.state.method, app.state.bits, app.state.lora_rank) == ("qlora", 4, 16)
+            await pilot.press("ctrl+n")
+            await _wait(pilot, app, "TrainingScreen")
+            app.screen.query_one("#name", Input).value = "llama-qlora"
+            app.screen.query_one("#max-steps", Input).value = "200"
+            app.screen.query_one("#lr", Input).value = "1e-4"
+            await pilot.pause(0.05)
+            # Back and forth: nothing typed is lost.
+            await pilot.press("escape")
+            await _wait(pilot, app, "MethodScreen")
+            assert app.screen.query_one("#rank", Input).value == "16"
+            await pilot.press("ctrl+n")
+            await _wait(pilot, app, "TrainingScreen")
+            assert app.screen.query_one("#name", Input).value == "llama-qlora"
+            await pilot.press("ctrl+n")
+            await _wait(pilot, app, "ReviewScreen")
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.1)
+            assert app.saved_recipe is not None
+
+    asyncio.run(scenario())
+    recipe = load_recipe(tmp_path / "recipe.yaml")
+    assert recipe.name == "llama-qlora" and recipe.model.name_or_path == "llama-3.1-8b"
+    assert recipe.method == "qlora" and recipe.quantization.bits == 4
+    assert recipe.lora.rank == 16 and recipe.training.gradient_checkpointing
+    assert recipe.training.max_steps == 200 and recipe.training.learning_rate == 1e-4
+    assert recipe.training.grad_accum == 8
+
+
+def test_vram_bar_turns_red_and_says_by_how_much(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            app.go(4)
+            await _wait(pilot, app, "MethodScreen")
+            await _settle(pilot, app)
+            bar = app.screen.query_one("#vram-bar")
+            assert "fits" in str(bar.render()) and not bar.has_class("over")
+            app.screen.query_one("#batch", Input).value = "32"
+            await _settle(pilot, app)
+            text = str(bar.render())
+            assert "DOES NOT FIT" in text and "GiB over" in text and bar.has_class("over")
+            app.screen.query_one("#ckpt", Switch).value = True
+            await _settle(pilot, app)
+            assert app.state.gradient_checkpointing
+            app.screen.query_one("#method", Select).value = "qlora"
+            await _settle(pilot, app)
+            assert app.state.bits == 4
+
+    asyncio.run(scenario())
+
+
+def test_no_gpu_offers_catalog(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices(gpus=False))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            text = str(app.screen.query_one("#hw-text", Static).render())
+            assert "No GPU found" in text and "NVML" in text
+            assert app.state.gpu_key == "a100-80g"  # first catalog entry preselected
+
+    asyncio.run(scenario())

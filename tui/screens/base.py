@@ -1,0 +1,62 @@
+"""What every wizard screen shares: title line, footer of keys, back/next keys.
+
+Same keys on every step: ``ctrl+n`` next, ``escape`` back, ``ctrl+o`` runs, ``ctrl+q``
+quit. Screens are installed once and switched between, so their widgets (and anything
+half typed) survive going back and forth; the values themselves live in `WizardState`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+if TYPE_CHECKING:
+    from tunetui.tui.app import TuneApp
+    from tunetui.tui.services import Services
+    from tunetui.tui.state import WizardState
+
+
+class WizardStep(Screen[None]):
+    """Base for the six steps; subclasses set `STEP` and `TITLE`, and compose `body()`."""
+
+    STEP = 0
+    TITLE = ""
+    BINDINGS = [
+        Binding("ctrl+n", "next_step", "Next", priority=True),
+        Binding("escape", "prev_step", "Back"),
+        Binding("ctrl+o", "app.show_runs", "Runs"),
+    ]
+
+    @property
+    def tapp(self) -> TuneApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def state(self) -> WizardState:
+        return self.tapp.state
+
+    @property
+    def services(self) -> Services:
+        return self.tapp.services
+
+    def title_bar(self) -> Static:
+        from tunetui.tui.app import STEPS
+
+        names = "  ".join(
+            f"[reverse] {i + 1} {title} [/]" if i + 1 == self.STEP else f"{i + 1} {title}"
+            for i, (title, _) in enumerate(STEPS)
+        )
+        return Static(names, classes="step-title")
+
+    def footer(self) -> Footer:
+        return Footer()
+
+    def action_next_step(self) -> None:
+        self.tapp.go(self.STEP + 1)
+
+    def action_prev_step(self) -> None:
+        if self.STEP > 1:
+            self.tapp.go(self.STEP - 1)

@@ -1,0 +1,105 @@
+"""Step 3: the data. Datasets by name from a dataset_info.json folder (default: the
+shipped demos), the stage and the cutoff length.
+
+Format detection, three previews and length statistics are computed in a worker thread
+from the files alone (no model load), a moment after typing stops.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Input, Select, Static
+from tunetui.planner.errors import UserError
+from tunetui.tui.screens.base import WizardStep
+from tunetui.tui.services import DataInfo
+from tunetui.tui.state import STAGES
+from tunetui.tui.widgets.form import parse_int, row
+
+
+def data_text(info: DataInfo, cutoff_len: int) -> str:
+    if info.error:
+        return f"[b]{info.error}[/b]"
+    lines = [*info.formats, f"{info.total} samples in all"]
+    if info.p50 is not None:
+        over = " (some longer than cutoff: truncated)" if (info.max or 0) > cutoff_len else ""
+        lines.append(
+            f"length {info.unit}: p50 {info.p50}  p95 {info.p95}  max {info.max}"
+            f"  vs cutoff_len {cutoff_len}{over}"
+        )
+    for i, sample in enumerate(info.previews, 1):
+        lines.append(f"── sample {i} ──")
+        lines.append(sample if len(sample) < 400 else sample[:400] + "…")
+    return "\n".join(lines)
+
+
+class DataScreen(WizardStep):
+    STEP = 3
+    TITLE = "Data"
+
+    def compose(self) -> ComposeResult:
+        s = self.state
+        yield self.title_bar()
+        with Vertical(classes="form"):
+            yield row("datasets", Input(",".join(s.datasets), id="datasets"))
+            yield row(
+                "dataset dir",
+                Input(s.dataset_dir or "", placeholder="shipped demos", id="dataset-dir"),
+            )
+            yield row(
+                "stage",
+                Select([(x, x) for x in STAGES], value=s.stage, allow_blank=False, id="stage"),
+            )
+            yield row("cutoff_len", Input(str(s.cutoff_len), type="integer", id="cutoff"))
+            yield Static("", id="known", classes="hint")
+            with VerticalScroll(classes="panel", id="data-box"):
+                yield Static("reading data…", id="data-info")
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        self.refresh_info()
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        s = self.state
+        if event.input.id == "datasets":
+            names = [n.strip() for n in event.value.split(",") if n.strip()]
+            s.datasets = names or s.datasets
+        elif event.input.id == "dataset-dir":
+            s.dataset_dir = event.value.strip() or None
+        elif event.input.id == "cutoff":
+            s.cutoff_len = parse_int(event.value, 16) or s.cutoff_len
+        self.refresh_info()
+
+    @on(Select.Changed, "#stage")
+    def _stage(self, event: Select.Changed) -> None:
+        self.state.stage = str(event.value)
+        self.refresh_info()
+
+    @work(thread=True, exclusive=True, group="data")
+    def refresh_info(self) -> None:
+        import time
+
+        time.sleep(0.2)  # debounce: an exclusive worker is cancelled by the next keypress
+        from textual.worker import get_current_worker
+
+        if get_current_worker().is_cancelled:
+            return
+        state = self.state
+        try:
+            known = ", ".join(self.services.dataset_names(state.dataset_dir))
+            info = self.services.data_info(state.to_recipe())
+        except UserError as err:
+            info = DataInfo(error=err.line())
+        except ValueError as err:  # pydantic: a value the schema refuses
+            info = DataInfo(error=str(err).splitlines()[0])
+            known = ""
+        if get_current_worker().is_cancelled:
+            return
+        text = data_text(info, state.cutoff_len)
+        self.app.call_from_thread(self._show, f"available: {known}", text)
+
+    def _show(self, known: str, text: str) -> None:
+        self.query_one("#known", Static).update(known)
+        self.query_one("#data-info", Static).update(text)

@@ -1,0 +1,139 @@
+"""Step 4: the method. The recommendation, its alternatives, and a VRAM bar that follows
+every change (method, bits, rank, batch, sequence length, checkpointing).
+
+Each change asks the planner again in an exclusive worker thread: the newest request
+wins, typing never waits for the estimate.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Select, Static, Switch
+from tunetui.tui.screens.base import WizardStep
+from tunetui.tui.services import PlanInfo
+from tunetui.tui.state import METHODS
+from tunetui.tui.widgets.form import parse_int, row
+from tunetui.tui.widgets.vram_bar import VramBar
+
+BITS = [("4-bit", 4), ("8-bit", 8)]
+
+
+def describe_choice(rec: dict) -> str:
+    """``qlora 4-bit r16, batch 4x4, seq 2048, ckpt`` from a recommendation dict."""
+    if not rec:
+        return "—"
+    parts = [str(rec.get("method", "?"))]
+    if rec.get("bits"):
+        parts[0] += f" {rec['bits']}-bit"
+    if rec.get("lora_rank") and rec.get("method") in ("lora", "qlora", "dora"):
+        parts.append(f"r{rec['lora_rank']}")
+    parts.append(f"batch {rec.get('batch_size', '?')}x{rec.get('grad_accum', '?')}")
+    parts.append(f"seq {rec.get('seq_len', '?')}")
+    if rec.get("gradient_checkpointing"):
+        parts.append("ckpt")
+    gib = rec.get("total_gib") or rec.get("vram_gib")
+    if isinstance(gib, (int, float)):
+        parts.append(f"{gib:.1f} GiB")
+    return ", ".join(parts)
+
+
+class MethodScreen(WizardStep):
+    STEP = 4
+    TITLE = "Method"
+    BINDINGS = [Binding("ctrl+r", "use_recommended", "Use recommended")]
+
+    def compose(self) -> ComposeResult:
+        s = self.state
+        yield self.title_bar()
+        with Vertical(classes="form"):
+            yield Static("asking the planner…", id="recommended", classes="hint")
+            with Horizontal(classes="row"):
+                yield Select(
+                    [(m, m) for m in METHODS], value=s.method, allow_blank=False, id="method"
+                )
+                yield Select(BITS, value=s.bits or 4, allow_blank=False, id="bits")
+            yield row("LoRA rank", Input(str(s.lora_rank), type="integer", id="rank"))
+            yield row("batch size", Input(str(s.batch_size), type="integer", id="batch"))
+            yield row("grad accum", Input(str(s.grad_accum), type="integer", id="accum"))
+            yield row("seq length", Input(str(s.cutoff_len), type="integer", id="seq"))
+            yield row("checkpointing", Switch(s.gradient_checkpointing, id="ckpt"))
+            yield VramBar("", id="vram-bar")
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        self.plan: PlanInfo = PlanInfo()
+        self._sync_bits()
+
+    def on_screen_resume(self) -> None:
+        # The model, GPU or cutoff may have changed on another step.
+        self.query_one("#seq", Input).value = str(self.state.cutoff_len)
+        self.replan()
+
+    def _sync_bits(self) -> None:
+        self.query_one("#bits", Select).disabled = self.state.method != "qlora"
+
+    @on(Select.Changed)
+    def _select(self, event: Select.Changed) -> None:
+        if event.select.id == "method":
+            self.state.set_method(str(event.value))
+            if self.state.method == "qlora":
+                self.state.bits = int(self.query_one("#bits", Select).value)  # type: ignore[arg-type]
+            self._sync_bits()
+        elif event.select.id == "bits" and self.state.method == "qlora":
+            self.state.bits = int(event.value)  # type: ignore[arg-type]
+        self.replan()
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        s = self.state
+        field = {
+            "rank": "lora_rank",
+            "batch": "batch_size",
+            "accum": "grad_accum",
+            "seq": "cutoff_len",
+        }.get(event.input.id or "")
+        if field:
+            value = parse_int(event.value, 16 if field == "cutoff_len" else 1)
+            if value is not None and value != getattr(s, field):
+                setattr(s, field, value)
+                self.replan()
+
+    @on(Switch.Changed, "#ckpt")
+    def _ckpt(self, event: Switch.Changed) -> None:
+        self.state.gradient_checkpointing = event.value
+        self.replan()
+
+    @work(thread=True, exclusive=True, group="plan")
+    def replan(self) -> None:
+        plan = self.services.plan(self.state.plan_options())
+        self.app.call_from_thread(self._show, plan)
+
+    def _show(self, plan: PlanInfo) -> None:
+        self.plan = plan
+        self.query_one("#vram-bar", VramBar).show(plan)
+        alts = "; ".join(describe_choice(a) for a in plan.alternatives[:2])
+        text = f"recommended: {describe_choice(plan.recommendation)}  (ctrl+r to use)"
+        if alts:
+            text += f"\nalternatives: {alts}"
+        self.query_one("#recommended", Static).update(text)
+
+    def action_use_recommended(self) -> None:
+        if not self.plan.recommendation:
+            self.notify("No recommendation yet.", severity="warning")
+            return
+        s = self.state
+        s.apply_recommendation(self.plan.recommendation)
+        with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
+            self.query_one("#method", Select).value = s.method
+            if s.bits:
+                self.query_one("#bits", Select).value = s.bits
+            self.query_one("#rank", Input).value = str(s.lora_rank)
+            self.query_one("#batch", Input).value = str(s.batch_size)
+            self.query_one("#accum", Input).value = str(s.grad_accum)
+            self.query_one("#seq", Input).value = str(s.cutoff_len)
+            self.query_one("#ckpt", Switch).value = s.gradient_checkpointing
+        self._sync_bits()
+        self.replan()

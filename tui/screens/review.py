@@ -1,0 +1,110 @@
+"""Step 6: the recipe as YAML. Save it, launch it, or copy the equivalent headless line.
+
+The YAML is rebuilt from `WizardState` every time the screen shows, with the same
+`dump_recipe` that `tunetui init --headless` writes, so what is shown is what is saved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Static, TextArea
+from tunetui.planner.errors import UserError
+from tunetui.tui.screens.base import WizardStep
+from tunetui.tui.state import headless_command
+
+
+def recipe_yaml(recipe) -> str:  # noqa: ANN001 - a Recipe
+    from tunetui.runner.recipe_io import dump_recipe
+
+    return dump_recipe(recipe)
+
+
+class ReviewScreen(WizardStep):
+    STEP = 6
+    TITLE = "Review"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+r", "launch", "Save+launch", priority=True),
+        Binding("ctrl+y", "copy_command", "Copy command", priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield self.title_bar()
+        with Vertical(classes="form"):
+            yield TextArea("", read_only=True, id="recipe-yaml", language=None)
+            yield Static("", id="command", classes="hint")
+            with Horizontal(classes="row"):
+                yield Input(self.state.recipe_path, id="recipe-path")
+                yield Button("Save", id="save")
+                yield Button("Launch", id="launch", variant="primary")
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        self.rebuild()
+
+    def on_screen_resume(self) -> None:
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        try:
+            recipe = self.state.to_recipe()
+        except ValueError as err:
+            self.query_one("#recipe-yaml", TextArea).text = f"# invalid choice:\n# {err}"
+            return
+        self.query_one("#recipe-yaml", TextArea).text = recipe_yaml(recipe)
+        self.command = headless_command(recipe, self.state.recipe_path)
+        self.query_one("#command", Static).update(self.command)
+
+    @on(Input.Changed, "#recipe-path")
+    def _path(self, event: Input.Changed) -> None:
+        self.state.recipe_path = event.value.strip() or "recipe.yaml"
+        self.rebuild()
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        elif event.button.id == "launch":
+            self.action_launch()
+
+    def save(self, overwrite: bool = False) -> Path | None:
+        """Write the recipe atomically; refuses to overwrite unless asked. None on error."""
+        from tunetui.runner.recipe_io import save_recipe
+
+        try:
+            path = save_recipe(self.state.to_recipe(), self.state.recipe_path, overwrite=overwrite)
+        except (UserError, ValueError) as err:
+            line = err.line() if isinstance(err, UserError) else str(err).splitlines()[0]
+            self.notify(line, severity="error", timeout=8)
+            return None
+        self.tapp.saved_recipe = Path(path)
+        self.notify(f"saved {path}")
+        return Path(path)
+
+    def action_save(self) -> None:
+        self.save()
+
+    def action_launch(self) -> None:
+        path = self.save()
+        if path is None and Path(self.state.recipe_path).is_file():
+            path = Path(self.state.recipe_path)  # already saved: launch the file as it is
+        if path is not None:
+            self.launch(path)
+
+    @work(thread=True, exclusive=True)
+    def launch(self, path: Path) -> None:
+        try:
+            run_dir = self.services.launch(path)
+        except UserError as err:
+            self.app.call_from_thread(self.notify, err.line(), severity="error", timeout=8)
+            return
+        self.app.call_from_thread(self.tapp.open_dashboard, run_dir)
+
+    def action_copy_command(self) -> None:
+        self.app.copy_to_clipboard(self.command)
+        self.notify("copied (OSC 52): " + self.command, timeout=6)

@@ -1,0 +1,52 @@
+"""The runs screen: past and running runs; Enter opens a run's dashboard (a finished run
+is replayed from its events.jsonl)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from tunetui.tui.runfiles import RunSummary, list_runs
+
+
+class RunsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self, root: Path | None = None) -> None:
+        super().__init__()
+        self.root = root
+        self.runs: list[RunSummary] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Runs (Enter opens the dashboard)", classes="step-title")
+        yield DataTable(id="runs", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.add_columns("run", "state", "step", "loss")
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        self.runs = list_runs(self.root)
+        for r in self.runs:
+            step = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
+            loss = "--" if r.loss is None else f"{r.loss:.4g}"
+            table.add_row(r.name, r.status, step, loss)
+        if not self.runs:
+            table.add_row("no runs yet", "", "", "")
+        table.focus()
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if 0 <= event.cursor_row < len(self.runs):
+            self.app.open_dashboard(self.runs[event.cursor_row].path)  # type: ignore[attr-defined]

@@ -1,0 +1,60 @@
+"""The VRAM bar: the estimate's terms stacked against the GPU's memory.
+
+Each term has its own fill character as well as its own colour so the bar reads the same
+in monochrome (NO_COLOR) and in 16 colours. A plan that does not fit says by how much in
+words, not only in red.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+from tunetui.tui.services import PlanInfo
+
+FILLS = (("█", "cyan"), ("▓", "magenta"), ("▒", "yellow"), ("░", "green"), ("▞", "blue"))
+
+
+def render_bar(plan: PlanInfo, width: int = 60) -> Text:
+    """The bar, a fit verdict and a legend, as Rich text."""
+    out = Text()
+    if plan.error:
+        out.append(plan.error, style="bold")
+        return out
+    if plan.total_gib is None:
+        out.append("estimating…")
+        return out
+    scale = max(plan.gpu_gib or plan.total_gib, plan.total_gib) or 1.0
+    terms = plan.breakdown_gib or {"total": plan.total_gib}
+    used = 0
+    for i, (_name, gib) in enumerate(terms.items()):
+        fill, colour = FILLS[i % len(FILLS)]
+        cells = round(width * gib / scale)
+        out.append(fill * cells, style=colour)
+        used += cells
+    if plan.gpu_gib and used < width:
+        out.append("·" * (width - used), style="dim")
+    out.append("\n")
+    gpu = f" / {plan.gpu_gib:.1f} GiB" if plan.gpu_gib else " GiB"
+    out.append(f"{plan.total_gib:.1f}{gpu}  ")
+    if plan.fits is True:
+        pct = 100 * plan.total_gib / plan.gpu_gib if plan.gpu_gib else 0
+        out.append(f"fits ({pct:.0f}%)", style="bold green")
+    elif plan.fits is False:
+        out.append(f"DOES NOT FIT: {plan.over_gib:.1f} GiB over", style="bold red reverse")
+    if plan.time_text:
+        out.append(f"  time {plan.time_text}")
+    out.append("\n")
+    for i, (name, gib) in enumerate(terms.items()):
+        fill, colour = FILLS[i % len(FILLS)]
+        out.append(fill, style=colour)
+        out.append(f" {name} {gib:.1f}  ")
+    return out
+
+
+class VramBar(Static):
+    """Shows a `PlanInfo`; the `over` class turns the frame red when it does not fit."""
+
+    def show(self, plan: PlanInfo) -> None:
+        width = max(20, self.content_region.width or 60)
+        self.update(render_bar(plan, width))
+        self.set_class(plan.fits is False, "over")
