@@ -7,7 +7,6 @@ request and the equivalent ``tunetui init --headless`` line are all derived from
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,8 +82,48 @@ class WizardState:
         if rec.get("optimizer") in OPTIMIZERS:
             self.optimizer = str(rec["optimizer"])
 
+    def flag_options(self) -> dict[str, Any]:
+        """These choices as `tunetui init --headless` options (names of `runner.flags`)."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "stage": self.stage,
+            "method": self.method,
+            "dataset": list(self.datasets),
+            "dataset_dir": self.dataset_dir,
+            "template": self.template,
+            "cutoff_len": self.cutoff_len,
+            "val_size": self.val_size,
+            "rank": self.lora_rank,
+            "bits": self.bits,
+            "epochs": self.epochs,
+            "max_steps": self.max_steps,
+            "lr": self.learning_rate,
+            "scheduler": self.lr_scheduler,
+            "batch": self.batch_size,
+            "grad_accum": self.grad_accum,
+            "grad_ckpt": self.gradient_checkpointing,
+            "optim": self.optimizer,
+            "save_steps": self.save_steps,
+            "eval_steps": self.eval_steps,
+            "output_dir": self.output_dir,
+            "report_to": list(self.report_to),
+        }
+
     def to_recipe(self) -> Recipe:
-        """The recipe these choices describe (pydantic validates every value)."""
+        """The recipe these choices describe, built exactly as `init --headless` builds it.
+
+        Going through `runner.flags.recipe_from_flags` (no recommendation: every size is
+        chosen here) guarantees the wizard and the headless path write the same file.
+        Raises `UserError` for a value the schema refuses.
+        """
+        try:
+            from tunetui.runner.flags import recipe_from_flags
+        except ImportError:  # older tree: same fields straight into the schema
+            return self._recipe_direct()
+        return recipe_from_flags(recommend=False, **self.flag_options())
+
+    def _recipe_direct(self) -> Recipe:
         return Recipe.model_validate(
             {
                 "name": self.name,
@@ -98,7 +137,7 @@ class WizardState:
                     "cutoff_len": self.cutoff_len,
                     "val_size": self.val_size,
                 },
-                "lora": {"rank": self.lora_rank, "alpha": 2 * self.lora_rank},
+                "lora": {"rank": self.lora_rank},
                 "quantization": {"bits": self.bits},
                 "training": {
                     "epochs": self.epochs,
@@ -143,31 +182,11 @@ class WizardState:
 def headless_command(recipe: Recipe, path: str) -> str:
     """The ``tunetui init --headless …`` line that writes the same recipe.
 
-    Uses the recipe module's own flag builder (`runner.flags.flags_from_recipe`) so the
-    line is exactly what `init --headless` parses; before it exists, a best effort.
+    Uses the flags module's own builder (`runner.flags.command_line`) so the line is exactly
+    what `init --headless` parses.
     """
     try:
-        from tunetui.runner.flags import flags_from_recipe  # type: ignore[import-not-found]
+        from tunetui.runner.flags import command_line
     except ImportError:
-        flags = _fallback_flags(recipe)
-    else:
-        flags = list(flags_from_recipe(recipe))
-    return shlex.join(["tunetui", "init", "--headless", *flags, "--out", path])
-
-
-def _fallback_flags(recipe: Recipe) -> list[str]:
-    t = recipe.training
-    flags = [
-        "--name", recipe.name, "--stage", recipe.stage, "--method", recipe.method,
-        "--model", recipe.model.name_or_path,
-        "--data", ",".join(recipe.data.datasets),
-        "--cutoff-len", str(recipe.data.cutoff_len),
-        "--lora-rank", str(recipe.lora.rank),
-        "--batch-size", str(t.batch_size), "--grad-accum", str(t.grad_accum),
-        "--epochs", f"{t.epochs:g}", "--lr", f"{t.learning_rate:g}",
-    ]  # fmt: skip
-    if recipe.quantization.bits:
-        flags += ["--bits", str(recipe.quantization.bits)]
-    if t.gradient_checkpointing:
-        flags.append("--gradient-checkpointing")
-    return flags
+        return "tunetui init --headless (flags module not installed)"
+    return command_line(recipe, output=path)

@@ -28,7 +28,7 @@ async def _settle(pilot, app: TuneApp) -> None:
             return
 
 
-def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch) -> None:
+def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch, cli) -> None:
     monkeypatch.chdir(tmp_path)
     services = FixedServices()
 
@@ -81,6 +81,16 @@ def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch) -> None:
     assert recipe.lora.rank == 16 and recipe.training.gradient_checkpointing
     assert recipe.training.max_steps == 200 and recipe.training.learning_rate == 1e-4
     assert recipe.training.grad_accum == 8
+    # The same choices through `tunetui init --headless` write the same recipe.
+    from tunetui.runner.flags import flags_from_recipe
+
+    (tmp_path / "headless").mkdir()
+    monkeypatch.chdir(tmp_path / "headless")
+    code, _, err = cli("init", "--headless", *flags_from_recipe(recipe), "-o", "recipe.yaml")
+    assert code == 0, err
+    headless = tmp_path / "headless" / "recipe.yaml"
+    assert load_recipe(headless) == recipe
+    assert headless.read_text() == (tmp_path / "recipe.yaml").read_text()
 
 
 def test_vram_bar_turns_red_and_says_by_how_much(tmp_path: Path) -> None:

@@ -53,8 +53,10 @@ class ReviewScreen(WizardStep):
     def rebuild(self) -> None:
         try:
             recipe = self.state.to_recipe()
-        except ValueError as err:
-            self.query_one("#recipe-yaml", TextArea).text = f"# invalid choice:\n# {err}"
+        except (UserError, ValueError) as err:
+            line = err.line() if isinstance(err, UserError) else str(err).splitlines()[0]
+            self.query_one("#recipe-yaml", TextArea).text = f"# invalid choice: {line}"
+            self.command = ""
             return
         self.query_one("#recipe-yaml", TextArea).text = recipe_yaml(recipe)
         self.command = headless_command(recipe, self.state.recipe_path)
