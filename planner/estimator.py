@@ -1,0 +1,450 @@
+"""Peak training memory per GPU, term by term, from the architecture alone.
+
+``estimate(model, cfg)`` is pure arithmetic (no torch) and takes well under a millisecond, so
+the TUI can redraw its VRAM bar on every keystroke. Every constant is physical and
+documented in planner/README.md (where it comes from); nothing is fitted per benchmark row.
+
+The peak is the larger of two moments of a training step:
+
+* end of forward / start of backward: resident state (weights, adapters, optimizer states,
+  a frozen reference model) + every saved activation + the logits/loss spike (+ gradients
+  when accumulating: they stay alive across micro-batches);
+* optimizer step: resident state + all gradients + optimizer scratch.
+
+``allocated`` is what ``torch.cuda.max_memory_allocated`` reports; ``reserved`` adds the
+caching allocator's fragmentation; ``total`` adds the CUDA context that lives outside
+torch's allocator (what nvidia-smi shows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .errors import UserError, unknown
+from .models import ModelSpec
+
+GIB = float(2**30)
+
+METHODS = ("full", "freeze", "lora", "dora", "qlora")
+OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw", "sgd", "galore")
+PRECISIONS = ("bf16", "fp16", "fp32")
+ATTNS = ("sdpa", "flash", "eager")
+STAGES = ("sft", "pt", "dpo", "kto", "orpo", "rm")
+PARALLELS = ("none", "ddp", "zero2", "zero3", "fsdp")
+TARGETS = ("all", "attn", "qv")
+_ATTN_ALIASES = {"flash_attention_2": "flash", "flash_attention": "flash", "fa2": "flash"}
+
+# --- physical constants (see planner/README.md for the derivation of each) ---------------
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 per 256
+NF4_BYTES_NO_DQ = 0.5 + 4 / 64  # fp32 absmax per block of 64 without double quantisation
+INT8_BYTES = 1.0  # LLM.int8 weights; the per-row fp32 scale is added per linear
+LOGITS_EXTRA_BYTES = 12  # fp32 log-softmax output + its fp32 grad + fp32 grad of the logits
+RMSNORM_FP32_BYTES = 4  # HF RMSNorm upcasts its input to fp32 and autograd keeps that copy
+FRAGMENTATION = 0.05  # caching allocator: reserved ~= allocated * (1 + this) + one block
+RESERVED_BLOCK_GIB = 0.125  # a partly used large segment at the top of the peak
+CPU_RUNTIME_GIB = 0.9  # RSS of a Python process with torch + transformers imported
+GALORE_RANK = 128  # HF Trainer's default GaLore rank
+BNB_8BIT_STATE_BYTES = 2.0  # two uint8 states; the per-2048 fp32 absmax is negligible
+
+
+def cuda_context_gib(compute_capability: tuple[int, int] | None) -> float:
+    """CUDA context + kernel images outside torch's allocator, by architecture (measured
+    typical values with lazy module loading; Hopper's larger cuBLAS/cuDNN images cost more)."""
+    if not compute_capability:
+        return 0.5
+    major = compute_capability[0]
+    return {7: 0.35, 8: 0.45, 9: 0.55, 10: 0.6, 12: 0.5}.get(major, 0.5)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training configuration. Invalid combinations raise UserError on construction."""
+
+    method: str = "lora"
+    bits: int | None = None  # None: 4 for qlora, 16 otherwise
+    lora_rank: int = 16
+    targets: str | tuple[str, ...] = "all"  # all | attn | qv | module names
+    lora_dropout: float = 0.05
+    freeze_layers: int = 2  # method=freeze: train the last N decoder layers
+    batch_size: int = 1  # per device
+    grad_accum: int = 1
+    seq_len: int = 1024
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"
+    precision: str = "bf16"
+    attn: str = "sdpa"
+    stage: str = "sft"
+    n_gpus: int = 1
+    parallel: str = "none"
+    # bf16 checkpoints load in bf16 (transformers 5 dtype="auto") and train in place: bf16
+    # weights, grads and AdamW states. None = that for bf16; fp16 needs fp32 master weights.
+    pure_bf16: bool | None = None
+    double_quant: bool = True
+    # peft.prepare_model_for_kbit_training upcasts every non-quantised param to fp32; trl's
+    # SFTTrainer does not call it (checked in trl 1.16), so off by default.
+    upcast_non_quantized: bool = False
+    device: str = "cuda"  # cuda | cpu
+    compute_capability: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    @property
+    def weight_bits(self) -> int:
+        if self.bits is not None:
+            return self.bits
+        return 4 if self.method == "qlora" else 16
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.method in ("lora", "dora", "qlora")
+
+    @property
+    def pure(self) -> bool:
+        if self.pure_bf16 is not None:
+            return self.pure_bf16
+        return self.precision == "bf16"
+
+    def replace(self, **changes: object) -> TrainConfig:
+        """A copy with some fields changed (validated again)."""
+        data = {**asdict(self), **changes}
+        return TrainConfig(**data)  # type: ignore[arg-type]
+
+
+def _check(c: TrainConfig) -> None:
+    choices = {
+        "method": (c.method, METHODS),
+        "optimizer": (c.optimizer, OPTIMIZERS),
+        "precision": (c.precision, PRECISIONS),
+        "stage": (c.stage, STAGES),
+        "parallel": (c.parallel, PARALLELS),
+        "device": (c.device, ("cuda", "cpu")),
+    }
+    for kind, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise unknown(kind, str(value), allowed)
+    attn = _ATTN_ALIASES.get(c.attn, c.attn)
+    if attn not in ATTNS:
+        raise unknown("attention implementation", c.attn, ATTNS)
+    object.__setattr__(c, "attn", attn)
+    if isinstance(c.targets, str) and c.targets not in TARGETS:
+        raise unknown("LoRA targets", c.targets, TARGETS)
+    if isinstance(c.targets, list):
+        object.__setattr__(c, "targets", tuple(c.targets))
+    if c.bits not in (None, 4, 8, 16):
+        raise UserError(f"--bits {c.bits} is not supported", "Use --bits 4, 8 or 16")
+    if c.bits in (4, 8) and c.method in ("full", "freeze"):
+        raise UserError(
+            f"--bits {c.bits} cannot train with --method {c.method}: quantised weights are frozen",
+            "Use --method qlora (or lora/dora) with --bits 4/8, or --bits 16 for full training",
+        )
+    if c.method == "qlora" and c.bits == 16:
+        raise UserError("--method qlora needs --bits 4 or 8", "Use --method lora for 16-bit LoRA")
+    positive = {
+        "--rank": c.lora_rank,
+        "--batch": c.batch_size,
+        "--seq": c.seq_len,
+        "--gpus": c.n_gpus,
+        "grad_accum": c.grad_accum,
+        "freeze_layers": c.freeze_layers,
+    }
+    for flag, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"{flag} must be a positive integer, got {value}", f"Pass {flag} >= 1")
+    if not 0.0 <= c.lora_dropout < 1.0:
+        raise UserError(f"LoRA dropout {c.lora_dropout} is out of range", "Use 0 <= dropout < 1")
+    if c.precision == "fp16" and c.pure_bf16:
+        raise UserError("pure bf16 was asked for with fp16 precision", "Use --precision bf16")
+
+
+@dataclass
+class Estimate:
+    """Peak memory per GPU (GiB). ``breakdown_gib`` sums to ``total_gib``."""
+
+    allocated_gib: float
+    reserved_gib: float
+    total_gib: float
+    breakdown_gib: dict[str, float]
+    trainable_params: int
+    device: str = "cuda"
+    peak_phase: str = "forward"  # forward | optimizer
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        for key in ("allocated_gib", "reserved_gib", "total_gib"):
+            out[key] = round(out[key], 3)
+        out["breakdown_gib"] = {k: round(v, 3) for k, v in self.breakdown_gib.items()}
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+_ATTN_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+def targeted_linears(model: ModelSpec, cfg: TrainConfig) -> list[tuple[str, int, int, int]]:
+    """The per-layer linears that get a LoRA adapter.
+
+    ``all`` is peft's ``all-linear``: every decoder nn.Linear. MoE experts are fused 3-D
+    parameters in transformers 5 (not nn.Linear), so they get no adapter.
+    """
+    lins = [x for x in model.linears() if not x[0].startswith("experts.")]
+    t = cfg.targets
+    if t == "all":
+        return lins
+    if t == "attn":
+        return [x for x in lins if x[0] in _ATTN_NAMES]
+    if t == "qv":
+        return [x for x in lins if x[0] in ("q_proj", "v_proj")]
+    names = set(t)
+    return [x for x in lins if x[0] in names or x[0].rsplit(".", 1)[-1] in names]
+
+
+def trainable_params(model: ModelSpec, cfg: TrainConfig) -> int:
+    """Parameters that receive gradients (adapters, the last N layers, or everything)."""
+    counts = model.counts()
+    if cfg.method == "full":
+        return counts.total
+    if cfg.method == "freeze":
+        return min(cfg.freeze_layers, model.num_hidden_layers) * counts.per_layer
+    per_layer = 0
+    for _, fan_in, fan_out, copies in targeted_linears(model, cfg):
+        per_layer += copies * cfg.lora_rank * (fan_in + fan_out)
+        if cfg.method == "dora":
+            per_layer += copies * fan_out  # the magnitude vector
+    return per_layer * model.num_hidden_layers
+
+
+def _act_bytes(cfg: TrainConfig) -> int:
+    return 4 if cfg.precision == "fp32" else 2
+
+
+def residual_bytes(cfg: TrainConfig) -> int:
+    """Bytes per element of the residual stream between layers (what checkpointing keeps).
+
+    It takes the embedding's dtype: fp32 when the weights are fp32 (mixed precision with
+    fp32 masters) or when prepare_model_for_kbit_training upcast the embedding; autocast
+    only narrows the outputs of matmuls, and fp32 + bf16 residual adds stay fp32.
+    """
+    if cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter):
+        return 4
+    return 4 if cfg.upcast_non_quantized and cfg.weight_bits < 16 else 2
+
+
+def layer_activation_bytes(model: ModelSpec, cfg: TrainConfig, trainable_layer: bool) -> float:
+    """Bytes autograd keeps per token for one decoder layer (Korthikanti et al. 2022, redone
+    for RMSNorm + GQA + SwiGLU and for what a frozen base actually saves).
+
+    A linear saves its input only when its weight needs a grad (full/freeze) or it carries a
+    LoRA adapter; frozen weights pass gradients through without saving anything. Element-wise
+    ops save what their backward needs: SiLU its input, the gate*up product both factors,
+    RMSNorm the fp32 copy of its input (and its normalised output when its weight trains).
+    """
+    e = _act_bytes(cfg)
+    h, q, kv = model.hidden_size, model.q_dim, model.kv_dim
+    full = cfg.method in ("full", "freeze") and trainable_layer
+    adapted = {n for n, *_ in targeted_linears(model, cfg)} if cfg.is_adapter else set()
+
+    def saves(name: str) -> bool:
+        return full or name in adapted
+
+    norm = RMSNORM_FP32_BYTES * h + (e * h if full else 0)
+    total = model.norms_per_layer * norm
+    if model.qk_norm:
+        total += RMSNORM_FP32_BYTES * (q + kv) + (e * (q + kv) if full else 0)
+    # adapter-side tensors: the dropout mask + dropped copy (per adapter), A's output, DoRA
+    dropout = cfg.is_adapter and cfg.lora_dropout > 0
+    for name, fan_in, fan_out, copies in model.linears():
+        if name not in adapted:
+            continue
+        k = copies if not name.startswith("experts.") else 0
+        total += k * e * cfg.lora_rank
+        if dropout:
+            total += k * (1 + e) * fan_in
+        if cfg.method == "dora":
+            total += k * 2 * e * fan_out  # base output + lora output kept for the magnitude
+    shared_input = not dropout or full
+    if shared_input and any(saves(n) for n in ("q_proj", "k_proj", "v_proj")):
+        total += e * h
+    # attention: q, k, v, output (+ fp32 logsumexp); eager keeps the probabilities too
+    kv_saved = kv if cfg.attn == "flash" else q  # sdpa with a padding mask repeats k/v
+    total += e * (2 * q + 2 * kv_saved) + 4 * model.num_attention_heads
+    if cfg.attn == "eager":
+        total += (4 + e) * model.num_attention_heads * cfg.seq_len
+    if saves("o_proj") and shared_input:
+        total += e * q
+    total += _mlp_activation_bytes(model, cfg, saves, shared_input, e)
+    return total
+
+
+def _mlp_activation_bytes(model: ModelSpec, cfg: TrainConfig, saves, shared_input, e) -> float:
+    h = model.hidden_size
+    if model.is_moe:
+        inter = model.moe_intermediate_size or model.intermediate_size
+        k = model.num_experts_per_tok
+        experts_train = saves("experts.gate_proj")
+        per_expert = 3 * e * inter + (e * h + e * inter if experts_train else 0)
+        router = 8 * model.num_experts + (e * h if saves("gate") else 0)
+        shared = 0.0
+        if model.shared_expert_intermediate_size:
+            s = model.shared_expert_intermediate_size
+            shared = 3 * e * s + (e * s if saves("shared_expert.down_proj") else 0)
+        return k * per_expert + router + shared + (e * h if shared_input else 0)
+    inter = model.intermediate_size
+    total = 0.0
+    if shared_input and (saves("gate_proj") or saves("up_proj")):
+        total += e * h
+    total += (3 if model.gated_mlp else 1) * e * inter  # act input (+ act output, up output)
+    if shared_input and saves("down_proj"):
+        total += e * inter
+    return total
+
+
+def _weights_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
+    """Resident weights at their real dtype (NF4/int8 for decoder linears only)."""
+    c = model.counts()
+    bits = cfg.weight_bits
+    full_width = 4 if (cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter)) else 2
+    if bits == 16:
+        return c.total * full_width
+    keep = 4 if cfg.upcast_non_quantized else full_width
+    rest = (c.embed + c.lm_head + c.other) * keep
+    if bits == 4:
+        per = NF4_BYTES if cfg.double_quant else NF4_BYTES_NO_DQ
+        return c.linear * per + rest
+    scales = model.num_hidden_layers * sum(o * n * 4 for _, _, o, n in model.linears())
+    return c.linear * INT8_BYTES + scales + rest
+
+
+def _trainable_width(cfg: TrainConfig) -> int:
+    """Bytes per trainable parameter (and per gradient element)."""
+    if cfg.precision == "fp32":
+        return 4
+    if cfg.is_adapter:
+        # peft keeps adapters fp32 (autocast_adapter_dtype); trl casts QLoRA adapters to bf16
+        return 2 if cfg.weight_bits < 16 else 4
+    return 2 if cfg.pure else 4
+
+
+def _optimizer_bytes(model: ModelSpec, cfg: TrainConfig, n_train: int) -> tuple[float, float]:
+    """(bytes inside torch's allocator, bytes outside it: paged/unified memory)."""
+    width = _trainable_width(cfg)
+    if cfg.optimizer == "adamw":
+        return 2 * width * n_train, 0.0
+    if cfg.optimizer == "adamw_8bit":
+        return BNB_8BIT_STATE_BYTES * n_train, 0.0
+    if cfg.optimizer == "paged_adamw":
+        return 0.0, 8.0 * n_train  # bnb 32-bit states in cudaMallocManaged pages
+    if cfg.optimizer == "sgd":
+        return 0.0, 0.0
+    # GaLore: Adam states on rank-r projections of every 2-D decoder weight, plain Adam else
+    if cfg.is_adapter:
+        return 2 * width * n_train, 0.0
+    layers = model.num_hidden_layers if cfg.method == "full" else cfg.freeze_layers
+    projected = 0.0
+    covered = 0
+    for _, fan_in, fan_out, copies in model.linears():
+        r = min(GALORE_RANK, fan_in, fan_out)
+        projected += copies * (2 * r * max(fan_in, fan_out) + r * min(fan_in, fan_out)) * 4
+        covered += copies * fan_in * fan_out
+    rest = max(0, n_train - layers * covered)
+    return layers * projected + 2 * width * rest, 0.0
+
+
+# --------------------------------------------------------------------------- estimate
+def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
+    """Peak memory per GPU for training ``model`` with ``cfg`` (see the module docstring)."""
+    counts = model.counts()
+    e = _act_bytes(cfg)
+    n = cfg.n_gpus if cfg.parallel != "none" else 1
+    shard_states = n if cfg.parallel in ("zero2", "zero3", "fsdp") else 1
+    shard_weights = n if cfg.parallel in ("zero3", "fsdp") else 1
+    pref = cfg.stage in ("dpo", "kto", "orpo", "rm")
+    rows = cfg.batch_size * (2 if pref else 1)  # chosen+rejected (or completion+KL) rows
+    tokens = rows * cfg.seq_len
+
+    weights = _weights_bytes(model, cfg) / shard_weights
+    n_train = trainable_params(model, cfg)
+    width = _trainable_width(cfg)
+    adapters = n_train * width if cfg.is_adapter else 0.0
+    grads = n_train * width / shard_states
+    opt_in, opt_out = (x / shard_states for x in _optimizer_bytes(model, cfg, n_train))
+    reference = 0.0
+    if cfg.stage in ("dpo", "kto") and not cfg.is_adapter:
+        reference = counts.total * 2 / shard_weights  # a frozen bf16 copy of the policy
+
+    # activations
+    layers = model.num_hidden_layers
+    trainable_layers = layers if cfg.method != "freeze" else min(cfg.freeze_layers, layers)
+    # freeze trains the *last* layers: the layers below need no backward, so save nothing
+    saved_layers = trainable_layers if cfg.method == "freeze" else layers
+    per_layer = layer_activation_bytes(model, cfg, trainable_layer=True)
+    res_e = residual_bytes(cfg)
+    vocab_out = 0 if cfg.stage == "rm" else model.vocab_size
+    logits = tokens * vocab_out * (e + LOGITS_EXTRA_BYTES) + tokens * RMSNORM_FP32_BYTES * (
+        model.hidden_size
+    )
+    if cfg.gradient_checkpointing:
+        # only each layer's input stays; one layer is recomputed at a time during backward,
+        # after the loss backward has freed the logits, so the two spikes do not overlap
+        acts = tokens * saved_layers * res_e * model.hidden_size
+        spike = max(logits, tokens * per_layer)
+    else:
+        acts = tokens * saved_layers * per_layer
+        spike = logits
+    if not cfg.is_adapter and cfg.precision != "fp32" and not cfg.pure:
+        acts += n_train * 2  # autocast caches bf16/fp16 copies of fp32 weights in forward
+    head_grad = 0.0
+    if cfg.method == "full":  # the lm_head (or tied embedding) grad appears with the logits
+        head_grad = (counts.lm_head or counts.embed) * width / shard_states
+
+    # transient workspace: dequantised weights (QLoRA), ZeRO-3 gathered layers, DDP buckets
+    workspace = 0.0
+    biggest = max(i * o for _, i, o, _ in model.linears())
+    if cfg.weight_bits < 16:
+        workspace += biggest * e
+    if cfg.method == "dora":
+        workspace += biggest * 4  # W + scale*B@A materialised for the weight norm
+    if shard_weights > 1:
+        workspace += 2 * counts.per_layer * 2  # current + prefetched layer, gathered
+    if cfg.parallel == "ddp" and n > 1:
+        workspace += n_train * width  # gradient buckets
+    resident = weights + adapters + opt_in + reference + workspace
+    # gradients outlive the step when accumulating, and always under DDP/ZeRO/FSDP, whose
+    # (sharded) gradient buffers stay allocated between steps
+    grads_kept = cfg.grad_accum > 1 or cfg.parallel != "none"
+    fwd_peak = acts + spike + (grads if grads_kept else head_grad)
+    step_peak = grads
+    phase = "forward" if fwd_peak >= step_peak else "optimizer"
+    allocated = resident + max(fwd_peak, step_peak)
+
+    breakdown = {
+        "weights": weights + reference,
+        "adapters": adapters,
+        "gradients": grads if phase == "optimizer" or grads_kept else head_grad,
+        "optimizer": opt_in,
+        "activations": acts + (spike - logits) if phase == "forward" else 0.0,
+        "logits": logits if phase == "forward" and spike == logits else 0.0,
+        "workspace": workspace,
+    }
+    notes: list[str] = []
+    if opt_out:
+        breakdown["paged_optimizer"] = opt_out
+        notes.append("paged AdamW states live in unified memory and can spill to host RAM")
+    if cfg.device == "cpu":
+        runtime = CPU_RUNTIME_GIB * GIB
+        breakdown = {k: v for k, v in breakdown.items()}
+        breakdown["runtime"] = runtime
+        alloc = allocated
+        total = alloc + runtime + opt_out
+        out_bd = {k: v / GIB for k, v in breakdown.items() if v}
+        return Estimate(alloc / GIB, alloc / GIB, total / GIB, out_bd, n_train, "cpu", phase, notes)
+    reserved = allocated * (1 + FRAGMENTATION) + RESERVED_BLOCK_GIB * GIB
+    ctx = (cuda_context_gib(cfg.compute_capability)) * GIB
+    breakdown["fragmentation"] = reserved - allocated
+    breakdown["cuda_context"] = ctx
+    total = reserved + ctx + opt_out
+    out_bd = {k: v / GIB for k, v in breakdown.items() if v}
+    return Estimate(
+        allocated / GIB, reserved / GIB, total / GIB, out_bd, n_train, "cuda", phase, notes
+    )
