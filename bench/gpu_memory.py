@@ -422,7 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         wanted = set(args.only.split(","))
         rows = [r for r in rows if r["model"] in wanted] or (
-            [{**BASE, "model": "tiny", "seq_len": 64, "batch_size": 2, "precision": "fp32"}] if "tiny" in wanted else []
+            [{**BASE, "model": "tiny", "seq_len": 64, "batch_size": 2, "precision": "fp32"}]
+            if "tiny" in wanted
+            else []
         )
     if args.limit:
         rows = rows[: args.limit]
