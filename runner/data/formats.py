@@ -168,17 +168,25 @@ class RecordParser:
     def fill(self, text: str) -> str:
         return _placeholders(text, self.values)
 
+    def col(self, key: str, rec: dict[str, Any]) -> str | None:
+        """The record's column for `key`: as configured, else a same-named field when the
+        dataset_info entry does not map it (LLaMA-Factory would ignore such a field)."""
+        mapped = self.spec.column(key)
+        if mapped or key in self.spec.explicit_columns:
+            return mapped
+        return key if key in rec else None
+
     def msg(self, role: str, content: str) -> Message:
         return {"role": role, "content": self.fill(content)}
 
     # -- alpaca -----------------------------------------------------------------------------
     def _alpaca_prompt(self, rec: dict[str, Any], where: str) -> list[Message]:
-        col = self.spec.column
         messages: list[Message] = []
-        system = col("system")
+        col = self.spec.column
+        system = self.col("system", rec)
         if system and rec.get(system):
             messages.append(self.msg("system", _text(rec[system], system, where)))
-        history_key = col("history")
+        history_key = self.col("history", rec)
         history = rec.get(history_key) if history_key else None
         if history:
             if not isinstance(history, list):
@@ -275,7 +283,7 @@ class RecordParser:
         system: list[Message] = []
         if messages[0]["role"] == "system":
             system = [messages.pop(0)]
-        system_key = col("system")
+        system_key = self.col("system", rec)
         if system_key and rec.get(system_key):
             system = [self.msg("system", _text(rec[system_key], system_key, where))]
         if not messages:
@@ -291,7 +299,7 @@ class RecordParser:
         for m in messages:  # function calls are assistant turns for the chat template
             if m["role"] == "function":
                 m["role"] = "assistant"
-        sample = Sample(tools=_tools(rec, col("tools"), where))
+        sample = Sample(tools=_tools(rec, self.col("tools", rec), where))
         if self.spec.ranking:
             if len(messages) % 2 == 0:
                 raise RecordError(
