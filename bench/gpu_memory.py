@@ -236,7 +236,6 @@ def _model_dir(model_id: str, cache: Path) -> Path:
     """A random-init checkpoint of the model, written once per model and reused."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-
     from tunetui.runner.tiny import build_tiny_tokenizer
 
     folder = cache / model_id
@@ -258,7 +257,6 @@ def run_one(row: dict[str, Any], device: str, steps: int, cache: Path) -> dict[s
     """Train ``steps`` optimizer steps for one row; return measured figures."""
     import torch
     from datasets import Dataset
-
     from tunetui.runner.methods import peft_config, prepare_model, resolve_precision
     from tunetui.runner.methods import quantization_config as quant_cfg
     from tunetui.runner.models import load_model, load_tokenizer
