@@ -1,0 +1,306 @@
+"""Training methods: what is trained (full, freeze, LoRA, DoRA, QLoRA) and with what
+precision and optimizer.
+
+The recipe names a method; this module turns it into the concrete objects the trainers
+take: a load dtype, a ``BitsAndBytesConfig`` (QLoRA), a ``peft.LoraConfig`` (handed to the
+trl trainer, which wraps the model itself and knows the QLoRA/DoRA dtype rules), requires_grad
+flags (freeze), and ``TrainingArguments`` fields (bf16/fp16, optim, gradient checkpointing).
+
+Everything heavy is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tunetui.planner.errors import UserError
+from tunetui.runner.recipe import Recipe
+
+# Attention projection names across common architectures (llama/qwen/mistral/gemma/phi,
+# gpt2/falcon/gpt-neox, mpt).
+_ATTN_NAMES = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "qkv_proj",
+    "query_key_value",
+    "c_attn",
+    "Wqkv",
+    "out_proj",
+)
+_QV_NAMES = ("q_proj", "v_proj", "query_key_value", "c_attn", "qkv_proj", "Wqkv")
+
+CPU_QLORA_NOTE = "QLoRA on CPU: 4-bit weights via bitsandbytes' CPU backend, slow"
+
+
+def detect_device() -> str:
+    """``cuda`` when a CUDA GPU is usable, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The resolved precision: the dtype weights load in and the trainer's AMP flags."""
+
+    name: str  # "bf16" | "fp16" | "fp32"
+    load_dtype: Any  # torch dtype
+    bf16: bool
+    fp16: bool
+
+
+def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:
+    """``auto``: bf16 on a CUDA GPU that supports it, else fp16 on CUDA, fp32 on CPU.
+
+    bf16 on CPU only when asked (it is slower than fp32 on many CPUs). fp16 on CPU is not
+    supported by the trainer's AMP, so it is refused with a fix. Full and freeze training
+    under fp16 keep fp32 master weights (GradScaler cannot unscale fp16 gradients).
+    """
+    import torch
+
+    want = recipe.training.precision
+    if want == "auto":
+        if device == "cuda":
+            want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            want = "fp32"
+    if want == "fp16" and device != "cuda":
+        raise UserError(
+            "training.precision: fp16 needs a CUDA GPU (this machine has none)",
+            "Use precision: auto (fp32 on CPU) or bf16",
+        )
+    if want == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        raise UserError(
+            "training.precision: bf16 is not supported by this GPU",
+            "Use precision: fp16 or auto",
+        )
+    if want == "fp32":
+        return PrecisionChoice("fp32", torch.float32, False, False)
+    if want == "bf16":
+        return PrecisionChoice("bf16", torch.bfloat16, True, False)
+    load = torch.float32 if recipe.method in ("full", "freeze") else torch.float16
+    return PrecisionChoice("fp16", load, False, True)
+
+
+def quantization_config(recipe: Recipe, precision: PrecisionChoice, device: str) -> Any:
+    """The bitsandbytes config for QLoRA (None for other methods)."""
+    if recipe.method != "qlora":
+        return None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError(
+            "method qlora needs bitsandbytes, which is not installed",
+            "Install it with `pip install bitsandbytes`, or use method: lora",
+        )
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    q = recipe.quantization
+    if q.bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[
+        q.compute_dtype
+    ]
+    if device != "cuda" and compute == torch.float16:
+        compute = torch.float32  # no fp16 matmuls on CPU
+    if precision.name == "fp16" and compute == torch.bfloat16:
+        compute = torch.float16  # a GPU without bf16
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q.quant_type,
+        bnb_4bit_use_double_quant=q.double_quant,
+        bnb_4bit_compute_dtype=compute,
+        bnb_4bit_quant_storage=torch.uint8,
+    )
+
+
+def method_notes(recipe: Recipe, device: str) -> list[str]:
+    """Plain-language notes about what the method will do on this machine (train.log and
+    the start event)."""
+    notes = []
+    if recipe.method == "qlora" and device != "cuda":
+        bits = recipe.quantization.bits
+        eight = "QLoRA on CPU: 8-bit weights via bitsandbytes' CPU backend, slow"
+        notes.append(CPU_QLORA_NOTE if bits == 4 else eight)
+    return notes
+
+
+def linear_module_names(model: Any) -> set[str]:
+    """The leaf names of the model's linear layers (incl. bitsandbytes ones), minus heads."""
+    import torch
+
+    names = set()
+    for full, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ in (
+            "Linear4bit",
+            "Linear8bitLt",
+        ):
+            leaf = full.rsplit(".", 1)[-1]
+            if leaf not in ("lm_head", "score", "classifier"):
+                names.add(leaf)
+    return names
+
+
+def lora_targets(targets: str | list[str], model: Any) -> str | list[str]:
+    """Map the recipe's ``lora.targets`` to peft ``target_modules``.
+
+    ``all`` -> every linear layer (peft's "all-linear"); ``attn`` -> the attention
+    projections; ``qv`` -> query/value; a list or comma-separated names -> those modules,
+    each checked against the model so a typo fails before training starts.
+    """
+    from tunetui.planner.errors import unknown
+
+    available = linear_module_names(model)
+    if isinstance(targets, str):
+        key = targets.strip()
+        if key == "all":
+            return "all-linear"
+        if key in ("attn", "qv"):
+            wanted = _ATTN_NAMES if key == "attn" else _QV_NAMES
+            found = sorted(n for n in available if n in wanted)
+            if not found:
+                raise UserError(
+                    f"lora.targets: {key}: found no attention projections in this model "
+                    f"(its linear layers: {', '.join(sorted(available))})",
+                    "List the module names to adapt, e.g. targets: [q_proj, v_proj]",
+                )
+            return found
+        names = [t.strip() for t in key.split(",") if t.strip()]
+    else:
+        names = [t.strip() for t in targets if t.strip()]
+    for name in names:
+        if name not in available and not _is_regex_hit(name, model):
+            raise unknown("LoRA target module", name, sorted(available))
+    return names
+
+
+def _is_regex_hit(pattern: str, model: Any) -> bool:
+    """Accept a full-name regex as peft does (``.*attn.*``); only if it is one."""
+    if not any(c in pattern for c in "*[]().^$+?\\|"):
+        return False
+    try:
+        rx = re.compile(pattern)
+    except re.error:
+        return False
+    return any(rx.fullmatch(name) for name, _ in model.named_modules())
+
+
+def peft_config(recipe: Recipe, model: Any, task: str = "causal") -> Any:
+    """A ``peft.LoraConfig`` for lora/dora/qlora (None for full/freeze)."""
+    if not recipe.is_peft:
+        return None
+    from peft import LoraConfig
+
+    lora = recipe.lora
+    return LoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora_targets(lora.targets, model),
+        use_dora=recipe.method == "dora",
+        bias="none",
+        # SEQ_CLS makes peft keep the fresh reward head ("score") trainable and saved.
+        task_type="SEQ_CLS" if task == "reward" else "CAUSAL_LM",
+    )
+
+
+def decoder_layers(model: Any) -> Any:
+    """The model's list of decoder blocks (the longest ``nn.ModuleList``)."""
+    import torch
+
+    best = None
+    for _, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and (best is None or len(module) > len(best)):
+            best = module
+    if best is None:
+        raise UserError(
+            "method freeze: could not find the model's decoder layers",
+            "Use method: lora or full for this architecture",
+        )
+    return best
+
+
+def apply_freeze(model: Any, recipe: Recipe) -> int:
+    """Freeze everything but the last ``freeze.trainable_layers`` decoder layers (plus the
+    embeddings/LM head if ``freeze.train_embeddings``, and a reward head if any); returns the
+    number of trainable parameters."""
+    layers = decoder_layers(model)
+    n = recipe.freeze.trainable_layers
+    if n > len(layers):
+        raise UserError(
+            f"freeze.trainable_layers is {n} but the model has {len(layers)} layers",
+            f"Use a value from 1 to {len(layers)}",
+        )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trainable = list(layers[len(layers) - n :])
+    if recipe.freeze.train_embeddings:
+        trainable += [model.get_input_embeddings(), model.get_output_embeddings()]
+    for name in ("score", "classifier"):  # reward heads are new: they must learn
+        head = getattr(model, name, None)
+        if head is not None:
+            trainable.append(head)
+    for module in trainable:
+        if module is not None:
+            for p in module.parameters():
+                p.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def prepare_model(model: Any, recipe: Recipe, gradient_checkpointing: bool) -> Any:
+    """Method-specific preparation of a loaded base model before the trainer wraps it.
+
+    QLoRA: peft's ``prepare_model_for_kbit_training`` (fp32 norms, input grads);
+    freeze: requires_grad flags; full/lora/dora: nothing (trl applies the LoRA config).
+    """
+    if recipe.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif recipe.method == "freeze":
+        apply_freeze(model, recipe)
+    return model
+
+
+# transformers' ``optim`` names for the recipe's optimizers.
+_OPTIM = {
+    "adamw": "adamw_torch",
+    "adamw_8bit": "adamw_bnb_8bit",
+    "paged_adamw": "paged_adamw_32bit",
+    "sgd": "sgd",
+    "galore": "galore_adamw",
+}
+
+
+def optimizer_args(recipe: Recipe, device: str) -> dict[str, Any]:
+    """``TrainingArguments`` fields for the recipe's optimizer, checking what it needs."""
+    name = recipe.training.optimizer
+    args: dict[str, Any] = {"optim": _OPTIM[name]}
+    if name == "adamw" and device == "cuda":
+        args["optim"] = "adamw_torch_fused"
+    if name in ("adamw_8bit", "paged_adamw") and importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError(
+            f"optimizer {name} needs bitsandbytes, which is not installed",
+            "Install it with `pip install bitsandbytes`, or use optimizer: adamw",
+        )
+    if name == "galore":
+        if importlib.util.find_spec("galore_torch") is None:
+            raise UserError(
+                "optimizer galore needs galore-torch, which is not installed",
+                "Install it with `pip install galore-torch`, or use optimizer: adamw",
+            )
+        if recipe.is_peft:
+            raise UserError(
+                f"optimizer galore trains full weight matrices, not {recipe.method} adapters",
+                "Use method: full (or freeze) with galore, or optimizer: adamw",
+            )
+        args["optim_target_modules"] = [r".*attn.*", r".*mlp.*"]
+    return args

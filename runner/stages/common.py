@@ -1,0 +1,99 @@
+"""What every stage shares: the context a trainer is built from, and the mapping of the
+recipe's ``training`` section onto trl's ``*Config`` (a ``TrainingArguments`` subclass).
+
+trl's configs change defaults that matter on a small machine (``gradient_checkpointing``
+and ``bf16`` default to on), so every field the recipe governs is set explicitly here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunetui.runner.methods import PrecisionChoice, optimizer_args
+from tunetui.runner.recipe import Recipe
+
+
+@dataclass
+class StageContext:
+    """Everything a stage needs to build its trainer (the worker fills it in)."""
+
+    recipe: Recipe
+    run_dir: Path
+    model: Any
+    tokenizer: Any
+    train_dataset: Any
+    eval_dataset: Any
+    peft_config: Any
+    precision: PrecisionChoice
+    device: str
+    callbacks: list[Any] = field(default_factory=list)
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+
+def training_kwargs(ctx: StageContext) -> dict[str, Any]:
+    """The ``TrainingArguments`` fields common to every stage, from the recipe."""
+    r, t = ctx.recipe, ctx.recipe.training
+    has_eval = ctx.eval_dataset is not None and len(ctx.eval_dataset) > 0
+    report = [x for x in r.report_to if x != "none"] or "none"
+    kwargs: dict[str, Any] = {
+        "output_dir": str(ctx.checkpoints_dir),
+        "per_device_train_batch_size": t.batch_size,
+        "per_device_eval_batch_size": t.batch_size,
+        "gradient_accumulation_steps": t.grad_accum,
+        "learning_rate": t.learning_rate,
+        "lr_scheduler_type": t.lr_scheduler,
+        "warmup_steps": t.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps if t.max_steps else -1,
+        "weight_decay": t.weight_decay,
+        "max_grad_norm": t.max_grad_norm,
+        "logging_strategy": "steps",
+        "logging_steps": t.logging_steps,
+        "logging_first_step": True,
+        "save_strategy": "steps",
+        "save_steps": t.save_steps,
+        "save_total_limit": t.save_total_limit,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": (t.eval_steps or t.save_steps) if has_eval else None,
+        "seed": t.seed,
+        "data_seed": t.seed,
+        "report_to": report,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "bf16": ctx.precision.bf16,
+        "fp16": ctx.precision.fp16,
+        "use_cpu": ctx.device == "cpu",
+        # Our callback prints progress lines; tqdm's carriage returns would clutter train.log.
+        "disable_tqdm": True,
+        # Worker processes only cost time on small machines and break the token counter.
+        "dataloader_num_workers": 0,
+        "dataloader_pin_memory": ctx.device == "cuda",
+        "use_liger_kernel": r.model.liger_kernel and _liger_available(),
+        "trust_remote_code": r.model.trust_remote_code,
+    }
+    if "tensorboard" in r.report_to:
+        kwargs["logging_dir"] = str(ctx.run_dir / "tensorboard")
+    if t.lr_scheduler == "cosine_with_min_lr":  # needs a floor; 10% of the peak
+        kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": 0.1}
+    kwargs.update(optimizer_args(r, ctx.device))
+    return kwargs
+
+
+def _liger_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None
+
+
+def make_config(config_cls: type, ctx: StageContext, **stage_fields: Any) -> Any:
+    """Instantiate a trl config with the common fields plus `stage_fields`, dropping any
+    field this trl version's config does not have (so a rename is a no-op, not a crash)."""
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    merged = {**training_kwargs(ctx), **stage_fields}
+    return config_cls(**{k: v for k, v in merged.items() if k in known})

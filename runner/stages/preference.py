@@ -1,0 +1,71 @@
+"""Preference optimisation: DPO, KTO (trl core) and ORPO (``trl.experimental``).
+
+With LoRA/DoRA/QLoRA the reference policy is the base model with the adapter disabled, so
+no second copy of the weights is loaded; with full/freeze training trl loads the reference
+from the same folder with the same dtype. ``training.pref_beta`` is each method's beta.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunetui.runner.stages.common import StageContext, make_config
+
+
+def build_dpo(ctx: StageContext) -> Any:
+    """DPOTrainer on prompt/chosen/rejected data."""
+    from trl import DPOConfig, DPOTrainer
+
+    config = make_config(
+        DPOConfig, ctx, beta=ctx.recipe.training.pref_beta, max_length=ctx.recipe.data.cutoff_len
+    )
+    return DPOTrainer(
+        model=ctx.model,
+        args=config,
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
+        processing_class=ctx.tokenizer,
+        peft_config=ctx.peft_config,
+        callbacks=ctx.callbacks,
+    )
+
+
+def build_kto(ctx: StageContext) -> Any:
+    """KTOTrainer on prompt/completion/label data (unpaired preferences)."""
+    from trl import KTOConfig, KTOTrainer
+
+    config = make_config(
+        KTOConfig, ctx, beta=ctx.recipe.training.pref_beta, max_length=ctx.recipe.data.cutoff_len
+    )
+    return KTOTrainer(
+        model=ctx.model,
+        args=config,
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
+        processing_class=ctx.tokenizer,
+        peft_config=ctx.peft_config,
+        callbacks=ctx.callbacks,
+    )
+
+
+def build_orpo(ctx: StageContext) -> Any:
+    """ORPOTrainer (experimental in trl 1.16): SFT + odds-ratio preference, no reference."""
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+    cutoff = ctx.recipe.data.cutoff_len
+    config = make_config(
+        ORPOConfig,
+        ctx,
+        beta=ctx.recipe.training.pref_beta,
+        max_length=cutoff,
+        max_completion_length=cutoff // 2,
+    )
+    return ORPOTrainer(
+        model=ctx.model,
+        args=config,
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
+        processing_class=ctx.tokenizer,
+        peft_config=ctx.peft_config,
+        callbacks=ctx.callbacks,
+    )

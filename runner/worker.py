@@ -1,0 +1,296 @@
+"""The training process: ``python -m tunetui.runner.worker RUN_DIR [--resume]``.
+
+The launcher spawns this in its own session with stdout/stderr going to ``train.log``;
+nothing talks to it except signals (SIGTERM/SIGINT or a ``RUN_DIR/STOP`` file = save a
+checkpoint and stop). It reads ``RUN_DIR/recipe.yaml``, trains, and reports through
+``RUN_DIR/events.jsonl``: ``start``, ``log``/``gpu``/``eval``/``checkpoint`` while training,
+and exactly one of ``end``, ``stopped`` or ``error`` at the end.
+
+Exit codes: 0 finished or stopped on request, 2 a user error (bad recipe/data/model, the
+one-line message is in the ``error`` event), 1 a crash (full traceback in train.log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tunetui.planner.errors import UserError
+from tunetui.runner.events import EVENTS_FILE, EventWriter
+
+OUTPUT_ADAPTER = "adapter"
+OUTPUT_MODEL = "model"
+
+
+def find_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete ``checkpoints/checkpoint-<step>`` (``trainer_state.json`` is
+    written last, so a checkpoint cut short by ``kill -9`` is skipped)."""
+    found = []
+    for path in (run_dir / "checkpoints").glob("checkpoint-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            found.append((int(step), path))
+    return max(found)[1] if found else None
+
+
+def plan_gib(run_dir: Path) -> float | None:
+    """The planner's total estimate from ``plan.json`` (None when absent or unavailable)."""
+    try:
+        plan = json.loads((run_dir / "plan.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(plan, dict):
+        return None
+    for holder in (plan.get("estimate"), plan):
+        if isinstance(holder, dict):
+            for key in ("total_gib", "reserved_gib", "vram_gib"):
+                value = holder.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    return round(float(value), 3)
+    return None
+
+
+def peak_memory(device: str) -> tuple[float, str]:
+    """(GiB, kind): CUDA's peak allocated memory, or the process's peak RSS on CPU."""
+    if device == "cuda":
+        import torch
+
+        return round(torch.cuda.max_memory_allocated() / 1024**3, 3), "cuda_allocated"
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3), "rss"
+
+
+def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> Path:
+    """Write the adapter (PEFT) or full model + tokenizer to a temp folder, then rename it
+    into place, so ``adapter/``/``model/`` is never seen half written."""
+    final = run_dir / (OUTPUT_ADAPTER if is_peft else OUTPUT_MODEL)
+    tmp = run_dir / f".{final.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    if final.exists():
+        old = run_dir / f".{final.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    return final
+
+
+class Worker:
+    """One training session of a run directory."""
+
+    def __init__(self, run_dir: Path, resume: bool, writer: EventWriter) -> None:
+        from tunetui.runner.callbacks import StopSwitch
+
+        self.run_dir = run_dir
+        self.resume = resume
+        self.writer = writer
+        self.stop = StopSwitch(run_dir)
+        self.sampler: Any = None
+        self.device = "cpu"
+
+    def run(self) -> int:
+        from tunetui.runner.recipe_io import load_recipe
+
+        self.stop.install()
+        if self.resume:
+            self.stop.clear_stale_file()
+        recipe = load_recipe(self.run_dir / "recipe.yaml")
+        checkpoint = find_checkpoint(self.run_dir) if self.resume else None
+        if self.resume and checkpoint is None:
+            print("No checkpoint to resume from: starting from step 0.", flush=True)
+
+        _quiet_libraries()
+        from tunetui.runner.methods import detect_device
+
+        self.device = detect_device()
+        self._start_sampler()
+        trainer, tokenizer, callback = self._build(recipe, checkpoint)
+        if self.stop.requested:  # asked to stop while loading: nothing new to save
+            step = trainer.state.global_step
+            self.writer.emit(
+                "stopped", step=step, checkpoint=str(checkpoint) if checkpoint else None
+            )
+            return 0
+
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        state = trainer.state
+        if callback.stopped_at is not None and state.global_step < state.max_steps:
+            path = self.run_dir / "checkpoints" / f"checkpoint-{state.global_step}"
+            self.writer.emit("stopped", step=state.global_step, checkpoint=str(path))
+            print(f"Stopped at step {state.global_step}; resume with --resume.", flush=True)
+            return 0
+        return self._finish(trainer, tokenizer, callback, recipe)
+
+    def _start_sampler(self) -> None:
+        from tunetui.runner.sampler import Sampler
+
+        self.sampler = Sampler(self.writer)
+        self.sampler.start()
+
+    def _build(self, recipe: Any, checkpoint: Path | None) -> tuple[Any, Any, Any]:
+        """Resolve the model, load data and weights, and build the stage's trainer."""
+        from tunetui.runner import methods
+        from tunetui.runner.callbacks import EventsCallback, TokenCounter
+        from tunetui.runner.data import build_datasets
+        from tunetui.runner.models import (
+            load_model,
+            load_tokenizer,
+            pick_attention,
+            resolve_model_dir,
+        )
+        from tunetui.runner.stages.common import StageContext
+        from tunetui.runner.stages.registry import get_stage
+
+        spec = get_stage(recipe.stage)
+        precision = methods.resolve_precision(recipe, self.device)
+        notes = methods.method_notes(recipe, self.device)
+        for note in notes:
+            print(note, flush=True)
+        model_dir = resolve_model_dir(recipe.model.name_or_path, log=_say)
+        tokenizer = load_tokenizer(model_dir, recipe.model.trust_remote_code)
+        train_ds, eval_ds = build_datasets(recipe, tokenizer)
+        quant = methods.quantization_config(recipe, precision, self.device)
+        _say(f"Loading {model_dir} ({precision.name}, {recipe.method}) on {self.device}")
+        model = load_model(
+            model_dir,
+            task=spec.task,
+            dtype=precision.load_dtype,
+            attn_implementation=pick_attention(recipe.model.attn_implementation, self.device),
+            quantization_config=quant,
+            trust_remote_code=recipe.model.trust_remote_code,
+            device_map={"": 0} if quant is not None and self.device == "cuda" else None,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        if not (spec.prepares_kbit and recipe.method == "qlora"):
+            model = methods.prepare_model(model, recipe, recipe.training.gradient_checkpointing)
+        peft = methods.peft_config(recipe, model, spec.task)
+        tokens = TokenCounter()
+        tokens.attach(model)
+        t = recipe.training
+        start_fields = {
+            "run": self.run_dir.name,
+            "stage": recipe.stage,
+            "method": recipe.method,
+            "model": recipe.model.name_or_path,
+            "model_dir": str(model_dir),
+            "pid": os.getpid(),
+            "device": self.device,
+            "precision": precision.name,
+            "resumed_from": str(checkpoint) if checkpoint else None,
+            "train_samples": len(train_ds),
+            "eval_samples": len(eval_ds) if eval_ds is not None else 0,
+        }
+        if notes:
+            start_fields["notes"] = notes
+        callback = EventsCallback(
+            self.writer,
+            start_fields,
+            self.stop,
+            tokens,
+            samples_per_step=t.batch_size * t.grad_accum,
+        )
+        ctx = StageContext(
+            recipe=recipe,
+            run_dir=self.run_dir,
+            model=model,
+            tokenizer=tokenizer,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            peft_config=peft,
+            precision=precision,
+            device=self.device,
+            callbacks=[callback],
+        )
+        trainer = spec.build(ctx)
+        return trainer, tokenizer, callback
+
+    def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Any) -> int:
+        output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
+        peak, kind = peak_memory(self.device)
+        metrics = {**callback.last_metrics, **callback.summary}
+        step = trainer.state.global_step
+        self.writer.emit(
+            "end",
+            step=step,
+            metrics=metrics,
+            peak_mem_gib=peak,
+            peak_kind=kind,
+            plan_gib=plan_gib(self.run_dir),
+            output=str(output),
+        )
+        _say(f"Done: {step} steps, peak {peak} GiB ({kind}). Output: {output}")
+        return 0
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _quiet_libraries() -> None:
+    """No hub access ever, and only warnings from the libraries (our lines carry progress)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_warning()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _error_event(writer: EventWriter, exc: BaseException) -> None:
+    tail = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    lines = "".join(tail).rstrip().splitlines()[-12:]
+    writer.emit("error", message=f"{type(exc).__name__}: {exc}", traceback_tail="\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tunetui.runner.worker", description="Train the run in RUN_DIR."
+    )
+    parser.add_argument("run_dir", type=Path, help="run directory with recipe.yaml")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir.resolve()
+    if not (run_dir / "recipe.yaml").is_file():
+        print(
+            f"error: {run_dir} has no recipe.yaml. Start runs with `tunetui run`.", file=sys.stderr
+        )
+        return 2
+    writer = EventWriter(run_dir / EVENTS_FILE)
+    worker = Worker(run_dir, args.resume, writer)
+    try:
+        return worker.run()
+    except UserError as err:
+        print(f"error: {err.line()}", file=sys.stderr, flush=True)
+        writer.emit("error", message=err.line())
+        return 2
+    except BaseException as exc:  # noqa: BLE001 - report every crash, then exit non-zero
+        traceback.print_exc(file=sys.stderr)
+        sys.stderr.flush()
+        _error_event(writer, exc)
+        return 1
+    finally:
+        worker.close()
+        writer.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
