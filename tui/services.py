@@ -114,6 +114,9 @@ def _float(value: Any) -> float | None:
 class Services:
     """The real planner, data layer and launcher (imports guarded; see module doc)."""
 
+    def __init__(self) -> None:
+        self._plans: dict[tuple[Any, ...], PlanInfo] = {}
+
     # -- hardware ------------------------------------------------------------------------
     def hardware(self) -> Hardware:
         try:
@@ -123,20 +126,21 @@ class Services:
         result = probe()
         gpus = [
             GpuChoice(
-                name=str(_get(g, "name", default="GPU")),
-                memory_gib=_float(_get(g, "memory_total_gib")) or 0.0,
+                name=str(_get(g, "name") or "GPU"),
+                memory_gib=_float(_get(g, "plan_memory_gib", "memory_total_gib")) or 0.0,
                 free_gib=_float(_get(g, "memory_free_gib")),
             )
             for g in _get(result, "gpus", default=[]) or []
         ]
         host = _get(result, "host", default={}) or {}
+        cores = _get(host, "cpu_cores_logical", "cpu_cores", "cores")
         return Hardware(
             gpus=gpus,
-            cpu_cores=_get(host, "cpu_cores", "cores", "logical_cores"),
+            cpu_cores=cores if isinstance(cores, int) else None,
             ram_gib=_float(_get(host, "ram_total_gib", "memory_total_gib", "ram_gib")),
             ram_free_gib=_float(_get(host, "ram_available_gib", "ram_free_gib")),
             disk_free_gib=_float(_get(host, "disk_free_gib")),
-            note=str(_get(result, "nvml_error", default="") or ""),
+            note=str(_get(result, "no_gpu_reason", "nvml_error", default="") or ""),
         )
 
     @staticmethod
@@ -179,29 +183,65 @@ class Services:
         except ImportError:
             return ModelInfo(arg, detail="the planner's model catalog is not installed")
         spec = resolve_model(arg)
-        params = _float(_get(spec, "params_b", "total_params_b"))
-        if params is None:
-            count = _float(_get(spec, "params", "num_params", "total_params"))
-            params = count / 1e9 if count else None
+        count = getattr(spec, "n_params", None) or _float(_get(spec, "published_params"))
+        moe = f", {spec.num_experts} experts" if getattr(spec, "num_experts", 0) else ""
         return ModelInfo(
-            name=str(_get(spec, "name", "id", default=arg)),
-            architecture=str(_get(spec, "architecture", "arch", "model_type", default="?")),
-            params_b=params,
-            detail=f"{_get(spec, 'num_layers', 'layers', default='?')} layers, hidden "
-            f"{_get(spec, 'hidden_size', 'hidden', default='?')}",
+            name=str(_get(spec, "id", "name", default=arg)),
+            architecture=str(_get(spec, "family", "architecture", default="?")),
+            params_b=count / 1e9 if count else None,
+            detail=f"{_get(spec, 'num_hidden_layers', default='?')} layers, hidden "
+            f"{_get(spec, 'hidden_size', default='?')}{moe}",
         )
 
     # -- plan ----------------------------------------------------------------------------
     def plan(self, options: dict[str, Any]) -> PlanInfo:
+        """The estimate for exactly these settings, plus the recommendation.
+
+        The estimate comes from `planner.estimator` directly (cheap: it runs on every
+        change); the recommendation and alternatives from `planner.plan.build_plan`, cached
+        per model/GPU/stage/length because they search many configurations.
+        """
+        info = PlanInfo(gpu_gib=_float(options.get("gpu_memory_gib")))
+        try:
+            from tunetui.planner.estimator import TrainConfig, estimate
+            from tunetui.planner.models import resolve_model
+        except ImportError:
+            info.error = "the planner's estimator is not installed: no estimate"
+            return info
+        try:
+            est = estimate(
+                resolve_model(options["model"]), _call(TrainConfig, _train_config(options))
+            )
+        except UserError as err:
+            info.error = err.line()
+            return info
+        info.total_gib = float(est.total_gib)
+        info.breakdown_gib = {k: float(v) for k, v in est.breakdown_gib.items() if v}
+        key = tuple(options.get(k) for k in ("model", "gpu", "stage", "seq_len", "num_gpus"))
+        if key not in self._plans:
+            self._plans[key] = self._build_plan(options)
+        rec = self._plans[key]
+        info.recommendation, info.alternatives = rec.recommendation, rec.alternatives
+        info.time_text = rec.time_text
+        return info
+
+    def _build_plan(self, options: dict[str, Any]) -> PlanInfo:
         try:
             from tunetui.planner.plan import build_plan
         except ImportError:
-            return PlanInfo(error="the planner is not installed: no estimate")
+            return PlanInfo()
+        wanted = {
+            "model": options["model"],
+            "gpu": options.get("gpu") or "auto",
+            "stage": options.get("stage"),
+            "seq": options.get("seq_len"),
+            "seq_len": options.get("seq_len"),
+            "num_gpus": options.get("num_gpus"),
+        }
         try:
-            plan = _call(build_plan, options)
+            return plan_info_from_dict(_call(build_plan, wanted) or {})
         except UserError as err:
             return PlanInfo(error=err.line())
-        return plan_info_from_dict(plan, options.get("gpu_memory_gib"))
 
     # -- data ----------------------------------------------------------------------------
     def dataset_names(self, dataset_dir: str | None) -> list[str]:
@@ -242,6 +282,22 @@ class Services:
         from tunetui.runner.launcher import start_run
 
         return Path(start_run(recipe_path).run_dir)
+
+
+def _train_config(options: dict[str, Any]) -> dict[str, Any]:
+    """The wizard's options under `TrainConfig`'s field names."""
+    return {
+        "method": options.get("method"),
+        "bits": options.get("bits"),
+        "lora_rank": options.get("lora_rank"),
+        "batch_size": options.get("batch_size"),
+        "grad_accum": options.get("grad_accum"),
+        "seq_len": options.get("seq_len"),
+        "gradient_checkpointing": options.get("gradient_checkpointing"),
+        "optimizer": options.get("optimizer"),
+        "stage": options.get("stage"),
+        "n_gpus": options.get("num_gpus"),
+    }
 
 
 def render_sample(sample: Any) -> str:

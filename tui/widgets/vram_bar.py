@@ -14,6 +14,16 @@ from tunetui.tui.services import PlanInfo
 FILLS = (("█", "cyan"), ("▓", "magenta"), ("▒", "yellow"), ("░", "green"), ("▞", "blue"))
 
 
+def merge_small(terms: dict[str, float], share: float = 0.04) -> dict[str, float]:
+    """Fold terms under `share` of the total into ``other`` so the legend fits 80 columns."""
+    total = sum(terms.values()) or 1.0
+    out = {k: v for k, v in terms.items() if v >= share * total}
+    rest = sum(v for k, v in terms.items() if k not in out)
+    if rest > 0:
+        out["other"] = rest
+    return out
+
+
 def render_bar(plan: PlanInfo, width: int = 60) -> Text:
     """The bar, a fit verdict and a legend, as Rich text."""
     out = Text()
@@ -24,7 +34,7 @@ def render_bar(plan: PlanInfo, width: int = 60) -> Text:
         out.append("estimating…")
         return out
     scale = max(plan.gpu_gib or plan.total_gib, plan.total_gib) or 1.0
-    terms = plan.breakdown_gib or {"total": plan.total_gib}
+    terms = merge_small(plan.breakdown_gib or {"total": plan.total_gib})
     used = 0
     for i, (_name, gib) in enumerate(terms.items()):
         fill, colour = FILLS[i % len(FILLS)]
