@@ -105,3 +105,22 @@ def test_gpus_cli(cli) -> None:
     code, out, _ = cli("gpus")
     assert code == 0 and "rtx-4090" in out
     assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_memory_reference_rows_are_complete_and_gpus_are_catalogued() -> None:
+    """bench/memory_reference.json is what the estimator is checked against: keep it usable."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "memory_reference.json"
+    rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    assert len(rows) >= 10 and len({r["id"] for r in rows}) == len(rows)
+    model_keys = {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"}
+    model_keys |= {"num_key_value_heads", "vocab_size", "tie_word_embeddings", "head_dim"}
+    config_keys = {"method", "bits", "lora_rank", "targets", "batch_size", "seq_len", "attn"}
+    config_keys |= {"gradient_checkpointing", "optimizer", "precision", "n_gpus", "parallel"}
+    for row in rows:
+        assert row["metric"] in {"max_memory_allocated", "max_memory_reserved", "nvidia_smi"}
+        assert model_keys <= set(row["model_config"]) and config_keys <= set(row["config"])
+        assert row["config"]["method"] in {"full", "freeze", "lora", "dora", "qlora"}
+        assert 0 < row["measured_gib"] < 200 and row["quote"] and row["url"].startswith("https://")
+        assert resolve_gpu(row["gpu"]).memory_gib >= row["measured_gib"], row["id"]
