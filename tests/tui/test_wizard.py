@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import Input, Select, Static, Switch
+from textual.widgets import Checkbox, Input, Select, Static
 from tui_fixtures import FixedServices
 from tunetui.runner.recipe_io import load_recipe
 from tunetui.tui.app import TuneApp
@@ -107,7 +107,7 @@ def test_vram_bar_turns_red_and_says_by_how_much(tmp_path: Path) -> None:
             await _settle(pilot, app)
             text = str(bar.render())
             assert "DOES NOT FIT" in text and "GiB over" in text and bar.has_class("over")
-            app.screen.query_one("#ckpt", Switch).value = True
+            app.screen.query_one("#ckpt", Checkbox).value = True
             await _settle(pilot, app)
             assert app.state.gradient_checkpointing
             app.screen.query_one("#method", Select).value = "qlora"

@@ -42,16 +42,26 @@ class DataScreen(WizardStep):
         s = self.state
         yield self.title_bar()
         with Vertical(classes="form"):
-            yield row("datasets", Input(",".join(s.datasets), id="datasets"))
+            yield row("datasets", Input(",".join(s.datasets), id="datasets", compact=True))
             yield row(
                 "dataset dir",
-                Input(s.dataset_dir or "", placeholder="shipped demos", id="dataset-dir"),
+                Input(
+                    s.dataset_dir or "", placeholder="shipped demos", id="dataset-dir", compact=True
+                ),
             )
             yield row(
                 "stage",
-                Select([(x, x) for x in STAGES], value=s.stage, allow_blank=False, id="stage"),
+                Select(
+                    [(x, x) for x in STAGES],
+                    value=s.stage,
+                    allow_blank=False,
+                    id="stage",
+                    compact=True,
+                ),
             )
-            yield row("cutoff_len", Input(str(s.cutoff_len), type="integer", id="cutoff"))
+            yield row(
+                "cutoff_len", Input(str(s.cutoff_len), type="integer", id="cutoff", compact=True)
+            )
             yield Static("", id="known", classes="hint")
             with VerticalScroll(classes="panel", id="data-box"):
                 yield Static("reading data…", id="data-info")

@@ -11,7 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Select, Static, Switch
+from textual.widgets import Checkbox, Input, Select, Static
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.services import PlanInfo
 from tunetui.tui.state import METHODS
@@ -50,16 +50,31 @@ class MethodScreen(WizardStep):
         yield self.title_bar()
         with Vertical(classes="form"):
             yield Static("asking the planner…", id="recommended", classes="hint")
-            with Horizontal(classes="row"):
+            with Horizontal(classes="row", id="method-row"):
                 yield Select(
-                    [(m, m) for m in METHODS], value=s.method, allow_blank=False, id="method"
+                    [(m, m) for m in METHODS],
+                    value=s.method,
+                    allow_blank=False,
+                    id="method",
+                    compact=True,
                 )
-                yield Select(BITS, value=s.bits or 4, allow_blank=False, id="bits")
-            yield row("LoRA rank", Input(str(s.lora_rank), type="integer", id="rank"))
-            yield row("batch size", Input(str(s.batch_size), type="integer", id="batch"))
-            yield row("grad accum", Input(str(s.grad_accum), type="integer", id="accum"))
-            yield row("seq length", Input(str(s.cutoff_len), type="integer", id="seq"))
-            yield row("checkpointing", Switch(s.gradient_checkpointing, id="ckpt"))
+                yield Select(BITS, value=s.bits or 4, allow_blank=False, id="bits", compact=True)
+            yield row("LoRA rank", Input(str(s.lora_rank), type="integer", id="rank", compact=True))
+            yield row(
+                "batch size", Input(str(s.batch_size), type="integer", id="batch", compact=True)
+            )
+            yield row(
+                "grad accum", Input(str(s.grad_accum), type="integer", id="accum", compact=True)
+            )
+            yield row(
+                "seq length", Input(str(s.cutoff_len), type="integer", id="seq", compact=True)
+            )
+            yield Checkbox(
+                "gradient checkpointing (less memory, ~30% slower)",
+                s.gradient_checkpointing,
+                id="ckpt",
+                compact=True,
+            )
             yield VramBar("", id="vram-bar")
         yield self.footer()
 
@@ -101,8 +116,8 @@ class MethodScreen(WizardStep):
                 setattr(s, field, value)
                 self.replan()
 
-    @on(Switch.Changed, "#ckpt")
-    def _ckpt(self, event: Switch.Changed) -> None:
+    @on(Checkbox.Changed, "#ckpt")
+    def _ckpt(self, event: Checkbox.Changed) -> None:
         self.state.gradient_checkpointing = event.value
         self.replan()
 
@@ -126,7 +141,7 @@ class MethodScreen(WizardStep):
             return
         s = self.state
         s.apply_recommendation(self.plan.recommendation)
-        with self.prevent(Input.Changed, Select.Changed, Switch.Changed):
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
             self.query_one("#method", Select).value = s.method
             if s.bits:
                 self.query_one("#bits", Select).value = s.bits
@@ -134,6 +149,6 @@ class MethodScreen(WizardStep):
             self.query_one("#batch", Input).value = str(s.batch_size)
             self.query_one("#accum", Input).value = str(s.grad_accum)
             self.query_one("#seq", Input).value = str(s.cutoff_len)
-            self.query_one("#ckpt", Switch).value = s.gradient_checkpointing
+            self.query_one("#ckpt", Checkbox).value = s.gradient_checkpointing
         self._sync_bits()
         self.replan()

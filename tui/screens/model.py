@@ -29,7 +29,12 @@ class ModelScreen(WizardStep):
         yield self.title_bar()
         with Vertical(classes="form"):
             yield Static("Model: catalog id, local folder, or the embedded default", classes="hint")
-            yield Input(self.state.model, placeholder="smollm2-135m or /path/to/model", id="model")
+            yield Input(
+                self.state.model,
+                placeholder="smollm2-135m or /path/to/model",
+                id="model",
+                compact=True,
+            )
             yield Static("", id="model-info", classes="panel")
             yield OptionList(id="model-list")
         yield self.footer()
@@ -42,6 +47,8 @@ class ModelScreen(WizardStep):
     def _filter(self, text: str) -> None:
         needle = text.strip().lower()
         hits = [m for m in self.ids if needle in m.lower()] if needle else self.ids
+        if needle in (m.lower() for m in self.ids):
+            hits = self.ids  # an exact id: show the whole catalog to pick another
         listing = self.query_one("#model-list", OptionList)
         listing.clear_options()
         listing.add_options(hits[:50] or self.ids[:50])

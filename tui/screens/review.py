@@ -39,7 +39,7 @@ class ReviewScreen(WizardStep):
             yield TextArea("", read_only=True, id="recipe-yaml", language=None)
             yield Static("", id="command", classes="hint")
             with Horizontal(classes="row"):
-                yield Input(self.state.recipe_path, id="recipe-path")
+                yield Input(self.state.recipe_path, id="recipe-path", compact=True)
                 yield Button("Save", id="save")
                 yield Button("Launch", id="launch", variant="primary")
         yield self.footer()

@@ -24,13 +24,19 @@ class TrainingScreen(WizardStep):
         s = self.state
         yield self.title_bar()
         with VerticalScroll(classes="form"):
-            yield row("run name", Input(s.name, id="name"))
-            yield row("epochs", Input(_opt(s.epochs), type="number", id="epochs"))
+            yield row("run name", Input(s.name, id="name", compact=True))
+            yield row("epochs", Input(_opt(s.epochs), type="number", id="epochs", compact=True))
             yield row(
                 "max steps",
-                Input(_opt(s.max_steps), type="integer", placeholder="(epochs)", id="max-steps"),
+                Input(
+                    _opt(s.max_steps),
+                    type="integer",
+                    placeholder="(epochs)",
+                    id="max-steps",
+                    compact=True,
+                ),
             )
-            yield row("learning rate", Input(_opt(s.learning_rate), id="lr"))
+            yield row("learning rate", Input(_opt(s.learning_rate), id="lr", compact=True))
             yield row(
                 "scheduler",
                 Select(
@@ -38,20 +44,35 @@ class TrainingScreen(WizardStep):
                     value=s.lr_scheduler,
                     allow_blank=False,
                     id="scheduler",
+                    compact=True,
                 ),
             )
             yield row(
                 "eval every",
-                Input(_opt(s.eval_steps), type="integer", placeholder="(no eval)", id="eval-steps"),
+                Input(
+                    _opt(s.eval_steps),
+                    type="integer",
+                    placeholder="(no eval)",
+                    id="eval-steps",
+                    compact=True,
+                ),
             )
-            yield row("save every", Input(_opt(s.save_steps), type="integer", id="save-steps"))
             yield row(
-                "output dir", Input(s.output_dir or "", placeholder="runs/<name>", id="output-dir")
+                "save every",
+                Input(_opt(s.save_steps), type="integer", id="save-steps", compact=True),
+            )
+            yield row(
+                "output dir",
+                Input(s.output_dir or "", placeholder="runs/<name>", id="output-dir", compact=True),
             )
             yield row(
                 "logger",
                 Select(
-                    [(x, x) for x in LOGGERS], value=s.report_to[0], allow_blank=False, id="logger"
+                    [(x, x) for x in LOGGERS],
+                    value=s.report_to[0],
+                    allow_blank=False,
+                    id="logger",
+                    compact=True,
                 ),
             )
         yield self.footer()
