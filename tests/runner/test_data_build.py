@@ -1,0 +1,95 @@
+"""build_datasets: trl's standard formats per stage, seeded split, and trl's own masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _data_fixtures import LF_DATA, recipe, tiny_tokenizer
+from tunetui.runner.data import build_datasets
+from tunetui.runner.data.templates import TEMPLATES
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+def _is_messages(value) -> bool:
+    return isinstance(value, list) and all(set(m) == {"role", "content"} for m in value)
+
+
+def test_sft_prompt_completion(tokenizer) -> None:
+    train, ev = build_datasets(recipe("sft", ["identity", "sharegpt_demo"]), tokenizer)
+    assert ev is None
+    assert set(train.column_names) == {"prompt", "completion"}
+    row = train[0]
+    assert _is_messages(row["prompt"]) and _is_messages(row["completion"])
+    assert [m["role"] for m in row["completion"]] == ["assistant"]
+    multi = train[40]  # the first sharegpt conversation: its history goes into the prompt
+    assert [m["role"] for m in multi["prompt"]] == ["user", "assistant", "user"]
+
+
+def test_sft_train_on_prompt_uses_messages(tokenizer) -> None:
+    train, _ = build_datasets(recipe("sft", ["identity"], train_on_prompt=True), tokenizer)
+    assert train.column_names == ["messages"]
+    assert [m["role"] for m in train[0]["messages"]] == ["user", "assistant"]
+
+
+def test_preference_and_kto_and_text(tokenizer) -> None:
+    for stage in ("dpo", "orpo", "rm"):
+        train, _ = build_datasets(recipe(stage, ["dpo_demo"]), tokenizer)
+        assert set(train.column_names) == {"prompt", "chosen", "rejected"}
+        assert _is_messages(train[0]["chosen"]) and _is_messages(train[0]["rejected"])
+    train, _ = build_datasets(recipe("kto", ["kto_demo"]), tokenizer)
+    assert set(train.column_names) == {"prompt", "completion", "label"}
+    assert set(train["label"]) == {True, False}
+    train, _ = build_datasets(recipe("pt", ["pretrain_demo"]), tokenizer)
+    assert train.column_names == ["text"] and isinstance(train[0]["text"], str)
+
+
+def test_split_is_seeded_and_max_samples(tokenizer) -> None:
+    r = recipe("sft", ["identity"], max_samples=30, val_size=0.2)
+    train, ev = build_datasets(r, tokenizer)
+    assert (len(train), len(ev)) == (24, 6)
+    again_train, again_ev = build_datasets(r, tokenizer)
+    assert ev["prompt"] == again_ev["prompt"]
+    r.training.seed = 7
+    assert build_datasets(r, tokenizer)[1]["prompt"] != ev["prompt"]
+
+
+def test_named_template_is_applied(tokenizer) -> None:
+    build_datasets(recipe("sft", ["identity"], template="llama3"), tokenizer)
+    assert tokenizer.chat_template == TEMPLATES["llama3"]
+
+
+@pytest.mark.skipif(not LF_DATA.is_dir(), reason="LLaMA-Factory demo data not beside the project")
+def test_tools_column(tokenizer) -> None:
+    r = recipe("sft", ["glaive_toolcall_en_demo", "identity"], dataset_dir=str(LF_DATA))
+    train, _ = build_datasets(r, tokenizer)
+    assert "tools" in train.column_names
+    assert train[0]["tools"].startswith("[") and train[len(train) - 1]["tools"] is None
+
+
+def test_trl_masks_exactly_the_answer(tmp_path: Path) -> None:
+    """trl's own SFT preprocessing on our rows: the loss mask covers the answer, not the prompt."""
+    from trl import SFTConfig, SFTTrainer
+    from tunetui.runner.tiny import make_tiny_model
+
+    model_dir = make_tiny_model(tmp_path / "tiny")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    train, _ = build_datasets(recipe("sft", ["identity"], max_samples=4), tok)
+    args = SFTConfig(output_dir=str(tmp_path / "out"), report_to=[], max_length=256, use_cpu=True)
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(model_dir),
+        args=args,
+        train_dataset=train,
+        processing_class=tok,
+    )
+    row = trainer.train_dataset[0]
+    answer_ids = [i for i in row["labels"] if i != -100]
+    answer = tok.decode(answer_ids)
+    assert train[0]["completion"][0]["content"] in answer
+    assert train[0]["prompt"][-1]["content"] not in answer
