@@ -8,13 +8,16 @@ what PyTorch's bf16/fp16 matmuls do, so those entries use the "FP16/BF16 Tensor 
 Accumulate" figure; datacenter and workstation cards run fp32 accumulation at full rate.
 
 Sources, per family (checked with NVIDIA datasheets/whitepapers and TechPowerUp's GPU database):
-- Volta/Turing/Pascal (V100, T4, P100): NVIDIA V100 and T4 datasheets, P100 datasheet (no tensor
-  cores: the fp16 figure is the plain half-precision rate).
+- Volta/Turing/Pascal (V100, T4, P100, RTX 2080 Ti): NVIDIA V100 and T4 datasheets, P100
+  datasheet (no tensor cores: the fp16 figure is the plain half-precision rate), Turing
+  whitepaper for the 2080 Ti.
 - Ampere datacenter (A100, A40, A30, A10, A10G): A100/A40/A30/A10 datasheets; A10G is AWS-only and
   NVIDIA publishes no tensor figure: 70 TFLOPS is the commonly quoted dense estimate (Baseten's
   "A10 vs A10G" comparison), lower clocks than A10.
 - Ada/Hopper/Blackwell datacenter (L4, L40, L40S, H100 PCIe/SXM/NVL, H200, GH200, B200): product
-  datasheets (dense = half the "with sparsity" number).
+  datasheets (dense = half the "with sparsity" number). China-market parts: A800 and H800 keep
+  the A100/H100 SXM compute and memory (only NVLink is cut); H20 is NVIDIA's 96GB Hopper with
+  148 dense bf16 TFLOPS.
 - GeForce Ampere/Ada/Blackwell: NVIDIA GA102, Ada and Blackwell GeForce architecture whitepapers
   ("with FP32 Accumulate", dense column); cards absent from a whitepaper are scaled by SM count x
   boost clock from a sibling card (noted inline).
@@ -95,6 +98,9 @@ CATALOG: list[GPUSpec] = [
        ("Tesla V100-SXM2-16GB", "Tesla V100-PCIE-16GB"), note="'v100' means the 16GB SXM2 card"),
     _g("NVIDIA Tesla V100 32GB", "v100-32g", 32510, (7, 0), 125.0, 900, ("v100 32gb", "v100s"),
        ("Tesla V100-SXM2-32GB", "Tesla V100-PCIE-32GB", "Tesla V100S-PCIE-32GB")),
+    _g("NVIDIA GeForce RTX 2080 Ti", "rtx-2080-ti", 11264, (7, 5), 53.8, 616,
+       ("2080 ti", "2080ti"), ("NVIDIA GeForce RTX 2080 Ti",),
+       note="Turing GeForce: fp16 with fp32 accumulate, reference clocks"),
     _g("NVIDIA Tesla T4", "t4", 15360, (7, 5), 65.0, 320, ("tesla t4", "t4 16gb"), ("Tesla T4",)),
     # --- Ampere datacenter ---
     _g("NVIDIA A10", "a10", 23028, (8, 6), 125.0, 600, ("a10 24gb",), ("NVIDIA A10",)),
@@ -112,6 +118,8 @@ CATALOG: list[GPUSpec] = [
     _g("NVIDIA A100 SXM4 80GB", "a100-80g", 81152, (8, 0), 312.0, 2039,
        ("a100", "a100 80gb", "a100-80gb", "a100 80g", "a100 sxm", "a100-sxm4-80gb"),
        ("NVIDIA A100-SXM4-80GB",), note="'a100' and 'a100 80gb' mean the SXM4 80GB card"),
+    _g("NVIDIA A800 SXM4 80GB", "a800", 81152, (8, 0), 312.0, 2039, ("a800 80gb", "a800-80gb"),
+       ("NVIDIA A800-SXM4-80GB", "NVIDIA A800 80GB PCIe"), note="China-market A100 (NVLink cut)"),
     # --- Ada / Hopper / Blackwell datacenter ---
     _g("NVIDIA L4", "l4", 23034, (8, 9), 121.0, 300, ("l4 24gb",), ("NVIDIA L4",)),
     _g("NVIDIA L40", "l40", 46068, (8, 9), 181.0, 864, ("l40 48gb",), ("NVIDIA L40",)),
@@ -124,6 +132,10 @@ CATALOG: list[GPUSpec] = [
        note="'h100' means the SXM 80GB card"),
     _g("NVIDIA H100 NVL 94GB", "h100-nvl", 95830, (9, 0), 835.0, 3900, ("h100 nvl", "h100 94gb"),
        ("NVIDIA H100 NVL",)),
+    _g("NVIDIA H800 80GB", "h800", 81559, (9, 0), 989.0, 3350, ("h800 sxm", "h800 80gb"),
+       ("NVIDIA H800",), note="China-market H100 SXM (interconnect cut)"),
+    _g("NVIDIA H20 96GB", "h20", 97871, (9, 0), 148.0, 4000, ("h20 96gb",), ("NVIDIA H20",),
+       note="China-market Hopper: large memory, low compute"),
     _g("NVIDIA H200 141GB", "h200", 143771, (9, 0), 989.0, 4800, ("h200 sxm", "h200 141gb"),
        ("NVIDIA H200", "NVIDIA H200 NVL")),
     _g("NVIDIA GH200 96GB", "gh200", 97871, (9, 0), 989.0, 4000, ("gh200 96gb", "grace hopper"),
