@@ -213,6 +213,7 @@ class Worker:
             callbacks=[callback],
         )
         trainer = spec.build(ctx)
+        _drop_printer(trainer)
         return trainer, tokenizer, callback
 
     def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Any) -> int:
@@ -242,17 +243,33 @@ def _say(message: str) -> None:
 
 
 def _quiet_libraries() -> None:
-    """No hub access ever, and only warnings from the libraries (our lines carry progress)."""
+    """No hub access ever, and no progress bars or deprecation chatter in train.log: our
+    own progress lines and the events carry the progress."""
+    import warnings
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
+        import datasets
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_warning()
         hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
     except ImportError:
         pass
+
+
+def _drop_printer(trainer: Any) -> None:
+    """With tqdm off, transformers prints every log dict; our callback already prints a
+    readable line per log, so the raw dicts would only double train.log."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
 
 
 def _error_event(writer: EventWriter, exc: BaseException) -> None:
