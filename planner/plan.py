@@ -1,0 +1,245 @@
+"""The plan: hardware + model + estimate + recommendation + time, as one JSON-ready dict.
+
+``build_plan`` is what ``tunetui plan --json`` prints and what the runner stores as a run's
+``plan.json``. With no method flags it recommends; with any of them it estimates exactly
+that configuration and says whether (and by how much) it fits, keeping the recommender's
+pick as an alternative. Without a GPU it plans for CPU/RAM and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UserError
+from .estimator import TrainConfig, estimate
+from .models import DEFAULT_MODEL, ModelSpec, resolve_model
+from .recommender import TARGET_FRACTION, Candidate, recommend
+from .timing import estimate_time, flops_per_token, mfu_penalty
+
+PLAN_VERSION = 1
+NO_GPU_HINT = "pass --gpu NAME (see `tunetui gpus`) to plan for a GPU you will use"
+
+
+@dataclass
+class Hardware:
+    """What the plan sizes against: one device's free memory, its peak TFLOPS, and where
+    the figures came from (probe, catalog or the host's RAM)."""
+
+    device: str  # cuda | cpu
+    name: str
+    source: str  # probe | catalog | host
+    free_gib: float
+    total_gib: float
+    n_gpus: int = 1
+    bf16: bool = True
+    tflops: float | None = None
+    compute_capability: tuple[int, int] | None = None
+    cpu_cores: int | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        cc = self.compute_capability
+        return {
+            "device": self.device,
+            "name": self.name,
+            "source": self.source,
+            "n_gpus": self.n_gpus,
+            "memory_total_gib": round(self.total_gib, 2),
+            "memory_free_gib": round(self.free_gib, 2),
+            "bf16": self.bf16,
+            "peak_tflops": self.tflops,
+            "compute_capability": f"{cc[0]}.{cc[1]}" if cc else None,
+            "cpu_cores": self.cpu_cores,
+            "note": self.note,
+        }
+
+
+def _num(x: Any) -> float | None:
+    """NVML 'N/A' sentinels are falsy strings: turn anything non-numeric into None."""
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def _host_hardware(reason: str | None, probe_result: Any = None) -> Hardware:
+    host = getattr(probe_result, "host", None)
+    ram = _num(getattr(host, "ram_available_gib", None))
+    total = _num(getattr(host, "ram_total_gib", None))
+    cores = getattr(host, "cpu_cores_physical", None) or getattr(host, "cpu_cores_logical", None)
+    if ram is None or total is None:
+        import psutil
+
+        vm = psutil.virtual_memory()
+        ram, total = vm.available / 2**30, vm.total / 2**30
+        cores = cores or psutil.cpu_count(logical=False)
+    note = f"no NVIDIA GPU found ({reason}); planning for CPU/RAM, {NO_GPU_HINT}"
+    return Hardware(
+        "cpu", "CPU", "host", ram, total, 1, False, None, None, _num(cores) and int(cores), note
+    )
+
+
+def resolve_hardware(gpu: str | None, n_gpus: int = 1, probe_result: Any = None) -> Hardware:
+    """``--gpu auto`` (or None): probe NVML; no GPU -> CPU/RAM. ``--gpu NAME``: the catalog."""
+    if gpu and gpu.lower() not in ("auto", "probe"):
+        if gpu.lower() == "cpu":
+            return _host_hardware("--gpu cpu")
+        from .gpus import resolve_gpu
+
+        spec = resolve_gpu(gpu)
+        return Hardware(
+            "cuda", spec.name, "catalog", spec.memory_gib, spec.memory_gib, n_gpus, spec.bf16,
+            spec.tflops_bf16 if spec.bf16 else spec.tflops_fp16, spec.compute_capability,
+            note="catalog GPU, assumed empty",
+        )  # fmt: skip
+    if probe_result is None:
+        try:
+            from .probe import probe
+        except ImportError:  # the probe module is optional in stripped-down installs
+            return _host_hardware("no probe module")
+        probe_result = probe()
+    gpus = list(getattr(probe_result, "gpus", []) or [])
+    if not gpus:
+        reason = getattr(probe_result, "no_gpu_reason", None) or "NVML reports no GPUs"
+        return _host_hardware(str(reason), probe_result)
+    g = gpus[0]
+    total = _num(getattr(g, "plan_memory_gib", None)) or _num(g.memory_total_gib) or 0.0
+    free = _num(g.memory_free_gib)
+    free = min(free, total) if free is not None else total
+    cc = g.compute_capability if isinstance(g.compute_capability, tuple) else None
+    bf16 = bool(g.bf16) if isinstance(g.bf16, bool) else bool(cc and cc[0] >= 8)
+    tflops = None
+    try:
+        from .probe import match_catalog
+
+        spec = match_catalog(g)
+        if spec is not None:
+            tflops = spec.tflops_bf16 if bf16 else spec.tflops_fp16
+    except ImportError:
+        pass
+    used = [x for x in gpus if x.name == g.name]
+    count = min(n_gpus, len(used)) if n_gpus > 1 else 1
+    note = None if count == n_gpus else f"asked for {n_gpus} GPUs, found {len(used)}"
+    return Hardware("cuda", str(g.name), "probe", free, total, max(1, n_gpus), bf16, tflops, cc,
+                    note=note)  # fmt: skip
+
+
+def _explicit_config(
+    flags: dict[str, Any], seq: int, stage: str, hw: Hardware, attn: str
+) -> TrainConfig:
+    method = flags.get("method")
+    bits = flags.get("bits")
+    if method is None:
+        method = "qlora" if bits in (4, 8) else "lora"
+    if method == "qlora" and bits is None:
+        bits = 4
+    precision = flags.get("precision") or ("bf16" if hw.bf16 else "fp16")
+    if hw.device == "cpu" and not flags.get("precision"):
+        precision = "fp32"
+    parallel = flags.get("parallel") or ("ddp" if hw.n_gpus > 1 else "none")
+    return TrainConfig(
+        method=method,
+        bits=bits,
+        lora_rank=flags.get("rank") or 16,
+        targets=flags.get("targets") or "all",
+        batch_size=flags.get("batch") or 1,
+        seq_len=seq,
+        gradient_checkpointing=bool(flags.get("grad_ckpt")),
+        optimizer=flags.get("optim") or "adamw",
+        precision=precision,
+        attn=attn,
+        stage=stage,
+        n_gpus=hw.n_gpus,
+        parallel=parallel,
+        device=hw.device,
+        compute_capability=hw.compute_capability,
+    )
+
+
+def _model_dict(spec: ModelSpec) -> dict[str, Any]:
+    c = spec.counts()
+    return {
+        "id": spec.id,
+        "hf_id": spec.hf_id or None,
+        "family": spec.family,
+        "params": c.total,
+        "active_params": c.active,
+        "layers": spec.num_hidden_layers,
+        "hidden_size": spec.hidden_size,
+        "vocab_size": spec.vocab_size,
+        "moe": spec.is_moe,
+        "approx": spec.approx,
+    }
+
+
+def build_plan(
+    model: str | None = DEFAULT_MODEL,
+    *,
+    params: str | None = None,
+    gpu: str | None = "auto",
+    gpus: int = 1,
+    method: str | None = None,
+    bits: int | None = None,
+    rank: int | None = None,
+    targets: str | None = None,
+    batch: int | None = None,
+    seq: int | None = None,
+    grad_ckpt: bool | None = None,
+    optim: str | None = None,
+    precision: str | None = None,
+    attn: str | None = None,
+    stage: str = "sft",
+    parallel: str | None = None,
+    effective_batch: int = 16,
+    dataset_tokens: int | None = None,
+    epochs: float = 1.0,
+    probe_result: Any = None,
+) -> dict[str, Any]:
+    """The ``tunetui plan --json`` object (see the module docstring)."""
+    for flag, value in (("--gpus", gpus), ("--seq", seq), ("--batch", batch), ("--rank", rank)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be >= 1, got {value}", f"Pass {flag} 1 or more")
+    spec = resolve_model(model, params)
+    hw = resolve_hardware(gpu, gpus, probe_result)
+    seq_len = seq or 1024
+    attn = attn or "sdpa"
+    flags = {"method": method, "bits": bits, "rank": rank, "targets": targets, "batch": batch,
+             "grad_ckpt": grad_ckpt, "optim": optim, "precision": precision,
+             "parallel": parallel}  # fmt: skip
+    explicit = any(v is not None for v in flags.values())
+    rec = recommend(
+        spec, hw.free_gib, stage=stage, seq_len=seq_len, effective_batch=effective_batch,
+        n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
+        device=hw.device, lora_rank=rank or 16, attn=attn,
+    )  # fmt: skip
+    suggestion = rec.suggestion
+    if explicit:
+        cfg = _explicit_config(flags, seq_len, stage, hw, attn)
+        chosen = Candidate(cfg, estimate(spec, cfg), hw.free_gib, "as asked", effective_batch)
+        alternatives = [c for c in ([rec.best] if rec.best else []) + rec.alternatives][:3]
+        ref = flops_per_token(spec, cfg) * mfu_penalty(cfg)
+        for alt in alternatives:
+            alt.relative_speed = ref / (flops_per_token(spec, alt.cfg) * mfu_penalty(alt.cfg))
+        if not chosen.fits and rec.best is not None:
+            suggestion = (
+                f"the recommended set-up fits: {rec.best.label}, batch {rec.best.cfg.batch_size}"
+            )
+    elif rec.best is not None:
+        chosen, alternatives = rec.best, rec.alternatives
+    else:
+        chosen, alternatives = rec.tried[-1], []
+    est = chosen.estimate
+    over = est.total_gib - hw.free_gib
+    recommendation = chosen.to_dict()
+    recommendation["fits"] = est.total_gib <= hw.free_gib * (1.0 if explicit else TARGET_FRACTION)
+    recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
+    t = estimate_time(spec, chosen.cfg, hw.tflops, dataset_tokens, epochs, hw.cpu_cores)
+    return {
+        "version": PLAN_VERSION,
+        "mode": "estimate" if explicit else "recommend",
+        "hardware": hw.to_dict(),
+        "model": _model_dict(spec),
+        "estimate": est.to_dict(),
+        "recommendation": recommendation,
+        "alternatives": [a.to_dict() for a in alternatives],
+        "suggestion": suggestion,
+        "time": t.to_dict(),
+    }

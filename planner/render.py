@@ -1,0 +1,165 @@
+"""Human output of ``tunetui plan``: rich tables that fit 80 columns and 16 colours.
+
+Imported lazily by the command (rich is not part of the planner's import budget). Takes the
+``build_plan`` dict so the screen and ``--json`` can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from .timing import format_duration
+
+BAR = 28
+_TERMS = {
+    "weights": "weights",
+    "adapters": "adapters",
+    "gradients": "gradients",
+    "optimizer": "optimizer states",
+    "activations": "activations",
+    "logits": "logits + loss",
+    "workspace": "workspace",
+    "paged_optimizer": "paged optimizer",
+    "fragmentation": "allocator slack",
+    "cuda_context": "CUDA context",
+    "runtime": "torch runtime",
+}
+_COLOURS = ("blue", "magenta", "cyan", "green", "yellow", "red", "bright_blue", "white")
+
+
+def _bar(value: float, capacity: float, colour: str) -> Text:
+    cells = 0 if capacity <= 0 else round(min(value / capacity, 1.0) * BAR)
+    if value > 0 and cells == 0:
+        cells = 1
+    return Text("█" * cells, style=colour) + Text("·" * (BAR - cells), style="bright_black")
+
+
+def _memory_table(plan: dict[str, Any]) -> Table:
+    hw, est, rec = plan["hardware"], plan["estimate"], plan["recommendation"]
+    cap = hw["memory_free_gib"] or est["total_gib"]
+    unit = "RAM" if hw["device"] == "cpu" else "VRAM"
+    table = Table(box=box.SIMPLE, title=f"Peak {unit} per device", title_justify="left",
+                  pad_edge=False, expand=False)  # fmt: skip
+    table.add_column("term", no_wrap=True)
+    table.add_column("GiB", justify="right", no_wrap=True)
+    table.add_column(f"of {cap:.1f} GiB free", no_wrap=True)
+    for i, (key, gib) in enumerate(est["breakdown_gib"].items()):
+        table.add_row(_TERMS.get(key, key), f"{gib:.2f}", _bar(gib, cap, _COLOURS[i % 8]))
+    fits = rec["fits"]
+    colour = "green" if fits else "red"
+    verdict = "fits" if fits else f"does not fit: over by {rec['over_by_gib']:.1f} GiB"
+    table.add_row(
+        Text("total", style="bold"), Text(f"{est['total_gib']:.2f}", style="bold"),
+        _bar(est["total_gib"], cap, colour),
+    )  # fmt: skip
+    table.caption = Text(
+        f"{verdict} ({100 * rec['vram_fraction']:.0f}% of free); torch allocated "
+        f"{est['allocated_gib']:.1f}, reserved {est['reserved_gib']:.1f} GiB",
+        style=colour,
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def _settings_table(plan: dict[str, Any]) -> Table:
+    rec = plan["recommendation"]
+    title = "Recommended settings" if plan["mode"] == "recommend" else "Settings as asked"
+    table = Table(box=box.SIMPLE, title=title, title_justify="left", pad_edge=False)
+    table.add_column("setting", no_wrap=True)
+    table.add_column("value", no_wrap=True)
+    table.add_column("why", overflow="fold", max_width=48)
+    reasons = rec.get("reasons") or {}
+    rows = [
+        ("method", rec["method"]),
+        ("bits", str(rec["bits"])),
+        ("lora_rank", "-" if rec["lora_rank"] is None else str(rec["lora_rank"])),
+        ("batch_size", f"{rec['batch_size']} x {rec['grad_accum']} accum"),
+        ("seq_len", str(rec["seq_len"])),
+        ("gradient_checkpointing", "on" if rec["gradient_checkpointing"] else "off"),
+        ("optimizer", rec["optimizer"]),
+        ("precision", rec["precision"]),
+    ]
+    for key, value in rows:
+        table.add_row(key.replace("gradient_checkpointing", "grad ckpt"), value,
+                      reasons.get(key, ""))  # fmt: skip
+    return table
+
+
+def _alternatives_table(plan: dict[str, Any]) -> Table | None:
+    alts = plan["alternatives"]
+    if not alts:
+        return None
+    table = Table(box=box.SIMPLE, title="Alternatives", title_justify="left", pad_edge=False)
+    table.add_column("option", no_wrap=True)
+    table.add_column("batch", justify="right")
+    table.add_column("GiB", justify="right")
+    table.add_column("speed", justify="right")
+    for alt in alts:
+        table.add_row(alt["label"], f"{alt['batch_size']}x{alt['grad_accum']}",
+                      f"{alt['total_gib']:.1f}", f"{alt['relative_speed']:.2f}x")  # fmt: skip
+    return table
+
+
+def _time_text(plan: dict[str, Any]) -> Text:
+    t = plan["time"]
+    lo, hi = t["tokens_per_s"]
+    line = f"Throughput: {lo:,.0f}-{hi:,.0f} tokens/s"
+    if t["seconds_per_epoch"]:
+        a, b = t["seconds_per_epoch"]
+        span = f"{format_duration(a)}-{format_duration(b)}"
+        line += f"; one epoch of {t['dataset_tokens']:,} tokens: {span}"
+    else:
+        line += f"; 1M tokens: {format_duration(1e6 / hi)}-{format_duration(1e6 / lo)}"
+    text = Text(line + "\n")
+    text.append(("rough CPU figure. " if t["rough"] else "") + t["basis"], style="bright_black")
+    return text
+
+
+def render_plan(plan: dict[str, Any], console: Console | None = None) -> None:
+    """Print the plan for people (``--json`` prints the dict itself)."""
+    console = console or Console(width=min(80, Console().width))
+    hw, model = plan["hardware"], plan["model"]
+    params = model["params"] / 1e9
+    head = Text(f"{model['id']}", style="bold")
+    head.append(f"  {params:.2f}B params" + (" (approximate)" if model["approx"] else ""))
+    if model["moe"]:
+        head.append(f", {model['active_params'] / 1e9:.1f}B active")
+    where = f"{hw['name']} x{hw['n_gpus']}" if hw["n_gpus"] > 1 else hw["name"]
+    head.append(
+        f"\non {where}: {hw['memory_free_gib']:.1f} of {hw['memory_total_gib']:.1f} GiB free"
+    )
+    head.append(f" ({hw['source']})")
+    parts: list[Any] = [head]
+    if hw.get("note"):
+        parts.append(Text(hw["note"], style="yellow"))
+    parts.append(_memory_table(plan))
+    parts.append(_settings_table(plan))
+    alts = _alternatives_table(plan)
+    if alts is not None:
+        parts.append(alts)
+    if plan.get("suggestion"):
+        parts.append(Text(f"Suggestion: {plan['suggestion']}", style="yellow"))
+    parts.append(_time_text(plan))
+    console.print(Group(*parts))
+
+
+def render_models(rows: list[dict[str, Any]], console: Console | None = None) -> None:
+    """``tunetui models``: the catalog as a table."""
+    console = console or Console(width=min(80, Console().width))
+    table = Table(box=box.SIMPLE, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=13)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("layers", justify="right", no_wrap=True)
+    table.add_column("vocab", justify="right", no_wrap=True)
+    table.add_column("HF id", overflow="fold")
+    for r in rows:
+        size = f"{r['params_b']:.2f}B"
+        if r["moe"]:  # total / active per token
+            size = f"{r['params_b']:.1f}B/{r['active_params_b']:.1f}B"
+        table.add_row(r["id"], size, str(r["layers"]), str(r["vocab_size"]), r["hf_id"])
+    console.print(table)

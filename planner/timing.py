@@ -1,0 +1,123 @@
+"""How long will it take? Training throughput from FLOPs over the hardware's peak.
+
+A transformer step costs ~2N FLOPs per token forward and ~4N backward (Kaplan et al. 2020;
+Chinchilla's 6N). LoRA/QLoRA skip the weight gradients of the frozen base (~2N), leaving
+~4N (+ the adapters, negligible). Attention adds 2 matmuls of s x s per layer: 4·s·d_q
+FLOPs per token forward, x3 for training, halved for causal masking. Gradient
+checkpointing recomputes the forward once more. Dividing by peak dense TFLOPS at a model
+FLOPs utilisation (MFU) range gives tokens/s as a range; QLoRA's on-the-fly dequantisation
+lowers the reachable MFU. On CPU it is a rough figure and labelled so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .estimator import TrainConfig
+from .models import ModelSpec
+
+MFU_RANGE = (0.25, 0.45)  # typical HF Trainer + sdpa/flash on one modern GPU
+QLORA_MFU_FACTOR = 0.7  # dequantising NF4 weights every matmul costs ~30% throughput
+CPU_GFLOPS_PER_CORE = 40.0  # bf16/fp32 FMA throughput actually reached by torch on x86 cores
+CPU_MFU_RANGE = (0.1, 0.3)
+
+
+@dataclass
+class TimeEstimate:
+    """Throughput and wall-clock as (low, high) ranges; ``basis`` says how it was derived."""
+
+    flops_per_token: float
+    tokens_per_s: tuple[float, float]
+    seconds_per_epoch: tuple[float, float] | None
+    dataset_tokens: int | None
+    epochs: float
+    seconds_total: tuple[float, float] | None
+    mfu_range: tuple[float, float]
+    peak_tflops: float
+    basis: str
+    rough: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["tokens_per_s"] = [round(x, 1) for x in self.tokens_per_s]
+        for key in ("seconds_per_epoch", "seconds_total"):
+            if out[key] is not None:
+                out[key] = [round(x) for x in out[key]]
+        return out
+
+
+def flops_per_token(model: ModelSpec, cfg: TrainConfig) -> float:
+    """Training FLOPs per token (forward + backward, + recompute with checkpointing)."""
+    n = model.counts().active
+    attn_fwd = 4 * cfg.seq_len * model.q_dim * model.num_hidden_layers / 2  # causal half
+    if cfg.method == "full":
+        per = 6 * n + 3 * attn_fwd
+    elif cfg.method == "freeze":
+        share = min(cfg.freeze_layers, model.num_hidden_layers) / model.num_hidden_layers
+        per = 4 * n + 2 * n * share + 3 * attn_fwd
+    else:
+        per = 4 * n + 3 * attn_fwd
+    if cfg.gradient_checkpointing:
+        per += 2 * n + attn_fwd
+    if cfg.stage in ("dpo", "kto"):
+        per += 2 * n + attn_fwd  # the reference forward (a frozen copy, or adapters disabled)
+    return per
+
+
+def mfu_penalty(cfg: TrainConfig) -> float:
+    """Slowdown beyond FLOPs: QLoRA's dequantisation lowers the reachable MFU."""
+    return 1 / QLORA_MFU_FACTOR if cfg.weight_bits < 16 else 1.0
+
+
+def estimate_time(
+    model: ModelSpec,
+    cfg: TrainConfig,
+    peak_tflops: float | None,
+    dataset_tokens: int | None = None,
+    epochs: float = 1.0,
+    cpu_cores: int | None = None,
+) -> TimeEstimate:
+    """Tokens/s and time per epoch as a range. ``peak_tflops`` None means CPU."""
+    fpt = flops_per_token(model, cfg)
+    rough = peak_tflops is None or cfg.device == "cpu"
+    if rough:
+        cores = max(1, cpu_cores or 1)
+        peak = cores * CPU_GFLOPS_PER_CORE / 1e3
+        mfu = CPU_MFU_RANGE
+        basis = f"{cores} cores x {CPU_GFLOPS_PER_CORE:g} GFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
+    else:
+        peak = float(peak_tflops) * max(1, cfg.n_gpus)
+        mfu = MFU_RANGE
+        if cfg.weight_bits < 16:
+            mfu = (mfu[0] * QLORA_MFU_FACTOR, mfu[1] * QLORA_MFU_FACTOR)
+        basis = (
+            f"{fpt / 1e9:.1f} GFLOP/token over {peak:g} peak TFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
+        )
+    rate = (peak * 1e12 * mfu[0] / fpt, peak * 1e12 * mfu[1] / fpt)
+    per_epoch = total = None
+    if dataset_tokens:
+        per_epoch = (dataset_tokens / rate[1], dataset_tokens / rate[0])
+        total = (per_epoch[0] * epochs, per_epoch[1] * epochs)
+    return TimeEstimate(
+        flops_per_token=fpt,
+        tokens_per_s=rate,
+        seconds_per_epoch=per_epoch,
+        dataset_tokens=dataset_tokens,
+        epochs=epochs,
+        seconds_total=total,
+        mfu_range=mfu,
+        peak_tflops=peak,
+        basis=basis,
+        rough=rough,
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """``42s``, ``17m``, ``3.2h``, ``2.1d``: short enough for a table cell."""
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"

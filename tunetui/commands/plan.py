@@ -1,0 +1,69 @@
+"""`tunetui plan`: will this fine-tuning job fit, and with which settings?
+
+With no method flags it recommends a configuration for the GPU (probed, or `--gpu NAME`);
+with any of them it estimates exactly that configuration and says whether it fits. Only the
+planner (stdlib + pydantic) and rich are imported: no torch, so it answers in well under a
+second.
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def plan(
+    model: str = typer.Option(
+        "smollm2-135m", "--model", "-m", help="Catalog id, HF dir or config.json."
+    ),
+    params: str = typer.Option(None, "--params", help="Fallback model size, e.g. 7B."),
+    gpu: str = typer.Option("auto", "--gpu", help="auto (probe), cpu, or a catalog GPU name."),
+    gpus: int = typer.Option(1, "--gpus", help="Number of GPUs."),
+    method: str = typer.Option(None, "--method", help="full|freeze|lora|dora|qlora"),
+    bits: int = typer.Option(None, "--bits", help="4|8|16 (base weights)."),
+    rank: int = typer.Option(None, "--rank", help="LoRA rank."),
+    targets: str = typer.Option(None, "--targets", help="all|attn|qv"),
+    batch: int = typer.Option(None, "--batch", help="Per-device batch size."),
+    seq: int = typer.Option(None, "--seq", help="Sequence length (tokens). Default 1024."),
+    grad_ckpt: bool = typer.Option(
+        None, "--grad-ckpt/--no-grad-ckpt", help="Gradient checkpointing."
+    ),
+    optim: str = typer.Option(None, "--optim", help="adamw|adamw_8bit|paged_adamw|sgd|galore"),
+    precision: str = typer.Option(None, "--precision", help="bf16|fp16|fp32"),
+    attn: str = typer.Option(None, "--attn", help="sdpa|flash|eager"),
+    stage: str = typer.Option("sft", "--stage", help="sft|pt|dpo|kto|orpo|rm"),
+    parallel: str = typer.Option(None, "--parallel", help="ddp|zero2|zero3|fsdp"),
+    effective_batch: int = typer.Option(
+        16, "--effective-batch", help="Batch x accumulation x GPUs."
+    ),
+    tokens: int = typer.Option(
+        None, "--tokens", help="Dataset size in tokens, for time per epoch."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """Estimate peak VRAM for a job and recommend settings that fit."""
+    from tunetui.planner.errors import UserError
+    from tunetui.planner.plan import build_plan
+
+    if stage not in ("sft", "pt", "dpo", "kto", "orpo", "rm"):
+        from tunetui.planner.errors import unknown
+
+        raise unknown("stage", stage, ("sft", "pt", "dpo", "kto", "orpo", "rm"))
+    if effective_batch < 1 or (tokens is not None and tokens < 1):
+        raise UserError("--effective-batch and --tokens must be positive", "Pass values >= 1")
+    result = build_plan(
+        model, params=params, gpu=gpu, gpus=gpus, method=method, bits=bits, rank=rank,
+        targets=targets, batch=batch, seq=seq, grad_ckpt=grad_ckpt, optim=optim,
+        precision=precision, attn=attn, stage=stage, parallel=parallel,
+        effective_batch=effective_batch, dataset_tokens=tokens,
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    from tunetui.planner.render import render_plan
+
+    render_plan(result)
