@@ -317,17 +317,18 @@ def sample() -> list[dict[str, Any]]:
 def host_sample(pid: int | None = None) -> dict[str, Any]:
     """CPU utilisation, RAM in use and optionally a process's RSS (for CPU-only runs).
 
-    `cpu_pct` is measured since the previous call (psutil's non-blocking mode), so the first
-    call in a process returns 0.0. `rss_gib` counts the process and its children, because
-    dataloader workers hold memory too.
+    Keys match the ``gpu`` event's ``cpu`` object (runner/events.py): util, ram_used_gib,
+    ram_total_gib, and rss_gib when `pid` is given. `util` is measured since the previous call
+    (psutil's non-blocking mode), so the first call in a process returns 0.0. `rss_gib`
+    counts the process and its children, because dataloader workers hold memory too.
     """
     try:
         import psutil
     except ImportError:
-        return {"cpu_pct": None, "ram_used_gib": None, "ram_total_gib": None}
+        return {"util": None, "ram_used_gib": None, "ram_total_gib": None}
     vm = psutil.virtual_memory()
     out: dict[str, Any] = {
-        "cpu_pct": psutil.cpu_percent(interval=None),
+        "util": psutil.cpu_percent(interval=None),
         "ram_used_gib": round((vm.total - vm.available) / GiB, 3),
         "ram_total_gib": round(vm.total / GiB, 3),
     }

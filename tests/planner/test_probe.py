@@ -257,6 +257,7 @@ def test_host_sample_reports_rss_of_a_pid() -> None:
     import os
 
     data = host_sample(os.getpid())
+    assert set(data) == {"util", "ram_used_gib", "ram_total_gib", "rss_gib"}
     assert data["ram_total_gib"] > 0 and data["rss_gib"] > 0
     assert host_sample(4_000_000)["rss_gib"] is None
 
