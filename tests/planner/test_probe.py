@@ -109,6 +109,16 @@ def gpu(name: str, total_gib: float, **extra: Any) -> dict[str, Any]:
     return base
 
 
+def dead_pid() -> int:
+    """A pid no process has (so psutil and NVML name lookups both fail)."""
+    import psutil
+
+    pid = 4_000_000
+    while psutil.pid_exists(pid):
+        pid += 1
+    return pid
+
+
 @pytest.fixture
 def use_nvml(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Install a fake pynvml (or none) and reset the probe's one-time init around the test."""
@@ -215,7 +225,7 @@ def test_two_gpus_with_processes(use_nvml, monkeypatch: pytest.MonkeyPatch) -> N
     import os
 
     me = os.getpid()
-    gone = 4_000_000  # no such pid: psutil fails, NVML's name lookup is n/a too
+    gone = dead_pid()  # psutil fails, NVML's name lookup is n/a too
     procs0 = [SimpleNamespace(pid=me, usedGpuMemory=3 * GiB)]
     procs1 = [
         SimpleNamespace(pid=gone, usedGpuMemory=None),
@@ -259,7 +269,7 @@ def test_host_sample_reports_rss_of_a_pid() -> None:
     data = host_sample(os.getpid())
     assert set(data) == {"util", "ram_used_gib", "ram_total_gib", "rss_gib"}
     assert data["ram_total_gib"] > 0 and data["rss_gib"] > 0
-    assert host_sample(4_000_000)["rss_gib"] is None
+    assert host_sample(dead_pid())["rss_gib"] is None
 
 
 def test_probe_cli_json_and_table(cli, use_nvml) -> None:
