@@ -113,6 +113,8 @@ def _normalize(flag: Flag, value: Any) -> Any:
         items = [value] if isinstance(value, str) else list(value)
         # --dataset a,b is accepted too (LLaMA-Factory writes lists that way)
         return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+    if flag.option == "bits" and isinstance(value, str) and value.strip().isdigit():
+        return int(value)  # Literal[4, 8] does not coerce strings (the wizard passes text)
     if flag.kind == "csv" and isinstance(value, str) and "," in value:
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
