@@ -1,0 +1,90 @@
+"""`tunetui plan` and `tunetui models`: JSON keys, human output, one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from tunetui.planner.plan import build_plan
+
+PLAN_KEYS = {"hardware", "model", "estimate", "recommendation", "alternatives", "time"}
+REC_KEYS = {"method", "bits", "lora_rank", "batch_size", "grad_accum", "seq_len",
+            "gradient_checkpointing", "optimizer", "fits", "vram_fraction"}  # fmt: skip
+
+
+def test_plan_json_keys(cli) -> None:
+    code, out, err = cli("plan", "--model", "llama-3.1-8b", "--gpu", "4090", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert PLAN_KEYS <= set(plan)
+    assert {"allocated_gib", "reserved_gib", "total_gib", "breakdown_gib"} <= set(plan["estimate"])
+    assert REC_KEYS <= set(plan["recommendation"])
+    assert plan["recommendation"]["method"] != "full"
+    assert plan["time"]["tokens_per_s"][0] > 0
+
+
+def test_explicit_flags_estimate_that_config(cli) -> None:
+    code, out, _ = cli("plan", "-m", "llama-3.1-8b", "--gpu", "4090", "--method", "full",
+                       "--batch", "2", "--json")  # fmt: skip
+    plan = json.loads(out)
+    assert code == 0 and plan["mode"] == "estimate"
+    rec = plan["recommendation"]
+    assert rec["method"] == "full" and rec["batch_size"] == 2
+    assert rec["fits"] is False and rec["over_by_gib"] > 30
+    assert plan["alternatives"] and plan["suggestion"]
+
+
+def test_human_output_fits_80_columns(cli) -> None:
+    code, out, _ = cli("plan", "--model", "qwen2.5-7b", "--gpu", "a100-80g")
+    assert code == 0
+    assert "Peak VRAM" in out and "Recommended settings" in out and "tokens/s" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_no_gpu_plans_for_cpu(cli) -> None:
+    code, out, _ = cli("plan", "--gpu", "auto")
+    assert code == 0
+    assert "no NVIDIA GPU found" in out and "--gpu NAME" in out
+
+
+def test_probed_gpu_is_used() -> None:
+    gpu = SimpleNamespace(name="NVIDIA H100 80GB HBM3", memory_total_gib=79.6,
+                          memory_free_gib=70.0, plan_memory_gib=79.6,
+                          compute_capability=(9, 0), bf16=True, mig_mode=False,
+                          mig_devices=[])  # fmt: skip
+    probed = SimpleNamespace(gpus=[gpu], host=None, no_gpu_reason=None)
+    plan = build_plan("llama-3.1-8b", gpu="auto", probe_result=probed)
+    assert plan["hardware"]["source"] == "probe"
+    assert plan["hardware"]["memory_free_gib"] == 70.0
+    assert plan["recommendation"]["vram_fraction"] <= 0.9
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("--model", "llama-3.1-8"), "Did you mean 'llama-3.1-8b'"),
+        (("--gpu", "rtx4909"), "unknown GPU"),
+        (("--gpu", "4090", "--method", "full", "--bits", "4"), "--bits 4"),
+        (("--gpu", "4090", "--rank", "0"), "--rank"),
+        (("--gpu", "4090", "--seq", "0"), "--seq"),
+        (("--gpu", "4090", "--method", "lorra"), "Did you mean 'lora'"),
+        (("--gpu", "4090", "--stage", "dpp"), "Did you mean 'dpo'"),
+        (("--gpu", "4090", "--optim", "adam"), "Did you mean 'adamw'"),
+        (("--model", "/nonexistent/config.json"), "unknown model"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(cli, args, needle: str) -> None:
+    code, out, err = cli("plan", *args)
+    assert code == 2
+    assert needle in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_models_json_and_table(cli) -> None:
+    code, out, _ = cli("models", "--json")
+    rows = json.loads(out)["models"]
+    assert code == 0 and len(rows) >= 25
+    assert any(r["moe"] for r in rows)
+    code, out, _ = cli("models")
+    assert code == 0 and "llama-3.1-8b" in out

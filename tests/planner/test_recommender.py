@@ -1,0 +1,73 @@
+"""Recommender choices for a few GPU/model pairs, and the shape of its answer."""
+
+from __future__ import annotations
+
+import pytest
+from tunetui.planner.models import CATALOG
+from tunetui.planner.recommender import TARGET_FRACTION, recommend
+
+RTX_4090_GIB = 23.99
+A100_80_GIB = 79.25
+
+
+def test_8b_on_24gb_never_full() -> None:
+    rec = recommend(CATALOG["llama-3.1-8b"], RTX_4090_GIB, seq_len=2048)
+    best = rec.best
+    assert best is not None and best.cfg.method != "full"
+    assert best.cfg.method == "qlora" or (
+        best.cfg.method == "lora" and best.cfg.gradient_checkpointing
+    )
+    assert best.vram_fraction <= TARGET_FRACTION
+
+
+def test_half_b_on_80gb_full_or_plain_lora() -> None:
+    best = recommend(CATALOG["qwen2.5-0.5b"], A100_80_GIB, seq_len=1024).best
+    assert best is not None
+    assert best.cfg.method in ("full", "lora") and not best.cfg.gradient_checkpointing
+
+
+def test_70b_on_24gb_nothing_fits_and_says_what_would() -> None:
+    rec = recommend(CATALOG["llama-3.1-70b"], RTX_4090_GIB, seq_len=1024)
+    assert rec.best is None and rec.alternatives == []
+    assert rec.suggestion and ("GPUs" in rec.suggestion or "--model" in rec.suggestion)
+
+
+@pytest.mark.parametrize("effective", [1, 16, 64])
+def test_grad_accum_keeps_the_effective_batch(effective: int) -> None:
+    best = recommend(CATALOG["llama-3.2-1b"], RTX_4090_GIB, effective_batch=effective).best
+    assert best is not None
+    assert best.cfg.batch_size * best.grad_accum >= effective
+    assert best.cfg.batch_size <= effective
+
+
+def test_reasons_and_alternatives() -> None:
+    rec = recommend(CATALOG["llama-3.1-8b"], A100_80_GIB, seq_len=2048)
+    assert rec.best is not None
+    d = rec.best.to_dict()
+    for key in ("method", "bits", "lora_rank", "batch_size", "grad_accum", "seq_len",
+                "gradient_checkpointing", "optimizer", "fits", "vram_fraction"):  # fmt: skip
+        assert key in d
+    assert {"method", "batch_size", "gradient_checkpointing", "seq_len"} <= set(d["reasons"])
+    assert rec.alternatives and all(a.fits for a in rec.alternatives)
+    assert all(a.relative_speed > 0 for a in rec.alternatives)
+
+
+def test_shorter_sequence_when_only_that_fits() -> None:
+    rec = recommend(CATALOG["llama-3.1-8b"], 9.0, seq_len=16384)
+    assert rec.best is not None and rec.best.cfg.seq_len < 16384
+    assert "shortened" in rec.best.reasons["seq_len"]
+
+
+def test_preference_stage_costs_more_than_sft() -> None:
+    model = CATALOG["qwen2.5-1.5b"]
+    sft = recommend(model, RTX_4090_GIB, stage="sft").best
+    dpo = recommend(model, RTX_4090_GIB, stage="dpo").best
+    assert sft is not None and dpo is not None
+    assert (dpo.cfg.method, dpo.cfg.batch_size) != (sft.cfg.method, sft.cfg.batch_size) or (
+        dpo.estimate.total_gib > sft.estimate.total_gib
+    )
+
+
+def test_cpu_never_recommends_qlora() -> None:
+    best = recommend(CATALOG["smollm2-135m"], 8.0, device="cpu", bf16=False).best
+    assert best is not None and best.cfg.method != "qlora" and best.cfg.precision == "fp32"

@@ -1,0 +1,63 @@
+"""Time estimate: FLOPs per token and tokens/s ranges."""
+
+from __future__ import annotations
+
+import pytest
+from tunetui.planner.estimator import TrainConfig
+from tunetui.planner.models import CATALOG
+from tunetui.planner.timing import estimate_time, flops_per_token, format_duration
+
+LLAMA8 = CATALOG["llama-3.1-8b"]
+
+
+def _attn(seq: int) -> float:
+    return 4 * seq * LLAMA8.q_dim * LLAMA8.num_hidden_layers / 2
+
+
+def test_full_is_6n_plus_attention() -> None:
+    n = LLAMA8.n_params
+    cfg = TrainConfig(method="full", seq_len=2048)
+    assert flops_per_token(LLAMA8, cfg) == pytest.approx(6 * n + 3 * _attn(2048))
+
+
+def test_lora_skips_weight_grads_and_ckpt_adds_a_forward() -> None:
+    n = LLAMA8.n_params
+    lora = TrainConfig(method="lora", seq_len=2048)
+    assert flops_per_token(LLAMA8, lora) == pytest.approx(4 * n + 3 * _attn(2048))
+    ckpt = lora.replace(gradient_checkpointing=True)
+    assert flops_per_token(LLAMA8, ckpt) == pytest.approx(6 * n + 4 * _attn(2048))
+    full_ckpt = TrainConfig(method="full", gradient_checkpointing=True, seq_len=2048)
+    full = TrainConfig(method="full", seq_len=2048)
+    ratio = flops_per_token(LLAMA8, full_ckpt) / flops_per_token(LLAMA8, full)
+    assert ratio == pytest.approx(4 / 3, rel=0.01)
+
+
+def test_moe_uses_active_parameters() -> None:
+    moe = CATALOG["qwen3-30b-a3b"]
+    cfg = TrainConfig(method="lora", seq_len=128)
+    assert flops_per_token(moe, cfg) < 4 * 4e9
+
+
+def test_range_and_epoch_time() -> None:
+    cfg = TrainConfig(method="lora", seq_len=2048)
+    t = estimate_time(LLAMA8, cfg, peak_tflops=312.0, dataset_tokens=10_000_000)
+    lo, hi = t.tokens_per_s
+    assert 0 < lo < hi and hi / lo == pytest.approx(0.45 / 0.25)
+    assert t.seconds_per_epoch is not None
+    assert t.seconds_per_epoch[0] == pytest.approx(10_000_000 / hi)
+    assert not t.rough
+    q = estimate_time(LLAMA8, cfg.replace(method="qlora"), peak_tflops=312.0)
+    assert q.tokens_per_s[1] < hi  # dequantisation costs throughput
+
+
+def test_cpu_is_rough_and_labelled() -> None:
+    t = estimate_time(CATALOG["smollm2-135m"], TrainConfig(device="cpu"), None, cpu_cores=4)
+    assert t.rough and "cores" in t.basis
+    assert t.to_dict()["seconds_per_epoch"] is None
+
+
+def test_format_duration() -> None:
+    assert format_duration(42) == "42s"
+    assert format_duration(17 * 60) == "17m"
+    assert format_duration(3.2 * 3600) == "3.2h"
+    assert format_duration(3 * 86400) == "3.0d"
