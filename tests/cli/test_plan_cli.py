@@ -17,9 +17,9 @@ def test_plan_json_keys(cli) -> None:
     code, out, err = cli("plan", "--model", "llama-3.1-8b", "--gpu", "4090", "--json")
     assert code == 0, err
     plan = json.loads(out)
-    assert PLAN_KEYS <= set(plan)
+    assert set(plan) >= PLAN_KEYS
     assert {"allocated_gib", "reserved_gib", "total_gib", "breakdown_gib"} <= set(plan["estimate"])
-    assert REC_KEYS <= set(plan["recommendation"])
+    assert set(plan["recommendation"]) >= REC_KEYS
     assert plan["recommendation"]["method"] != "full"
     assert plan["time"]["tokens_per_s"][0] > 0
 
