@@ -134,9 +134,32 @@ def planner_recommendation(model: str, stage: str, seq: int) -> tuple[dict[str, 
         return dict(FALLBACK), f"defaults: LoRA r8, batch 2, accum 4 (planner failed: {exc})"
     rec = (plan or {}).get("recommendation") or {}
     out = {opt: rec[key] for opt, key in PLANNED.items() if rec.get(key) is not None}
-    fits = rec.get("fits")
-    note = "planner recommendation" + ("" if fits is None else f" (fits: {fits})")
+    if out.get("bits") not in (4, 8):
+        out.pop("bits", None)  # 16 = unquantized weights: no quantization section
+    note = "planner recommendation"
+    if rec.get("fits") is False:
+        why = (rec.get("reasons") or {}).get("method", "it does not fit this machine")
+        note += f" (does NOT fit: {why})"
     return out, note
+
+
+def hub_id_for(model: str) -> str:
+    """A planner catalog id (llama-3.1-8b) -> its HF id, which the runner can resolve; other
+    names (embedded ids, folders, HF ids) are returned unchanged."""
+    from pathlib import Path
+
+    if Path(model).expanduser().exists() or "/" in model:
+        return model
+    try:
+        from tunetui.runner.models import EMBEDDED
+
+        if model.lower() in EMBEDDED:
+            return model
+        from tunetui.planner.models import resolve_model
+
+        return resolve_model(model).hf_id or model
+    except (ImportError, UserError):
+        return model
 
 
 def apply_recommendation(options: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +186,8 @@ def recipe_and_source(*, recommend: bool = True, **options: Any) -> tuple[Recipe
         seq = options.get("cutoff_len") or Recipe().data.cutoff_len
         rec, note = planner_recommendation(model, options.get("stage") or "sft", seq)
         options = apply_recommendation(options, rec)
+    if options.get("model"):
+        options = {**options, "model": hub_id_for(options["model"])}
     tree: dict[str, Any] = {}
     for option, value in options.items():
         if value is None:
