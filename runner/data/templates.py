@@ -23,15 +23,28 @@ from tunetui.planner.errors import unknown
 _BOS = "{% if bos_token %}{{ bos_token }}{% endif %}"
 _EOS = "(eos_token if eos_token else '')"
 
+# Tool schemas go into the system turn, Hermes/Qwen style, so tool-calling data (sharegpt
+# function_call / observation turns) trains with the tools the model is allowed to call.
+_TOOLS_SYSTEM = (
+    "{% if tools %}{{ '<|im_start|>system\n' }}"
+    "{% if messages and messages[0]['role'] == 'system' %}"
+    "{{ messages[0]['content'] + '\n\n' }}{% endif %}"
+    "{{ '# Tools\n\nYou may call these functions:\n<tools>\n' }}"
+    "{% for tool in tools %}{{ tool | tojson }}{{ '\n' }}{% endfor %}"
+    '{{ \'</tools>\nTo call one, answer with {"name": ..., "arguments": ...}.<|im_end|>\n\' }}'
+    "{% endif %}"
+)
+
 CHATML = (
-    "{% for message in messages %}"
+    _TOOLS_SYSTEM + "{% for message in messages %}"
+    "{% if not (tools and loop.first and message['role'] == 'system') %}"
     "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
-    "{% endfor %}"
+    "{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
 QWEN = (
-    "{% if not messages or messages[0]['role'] != 'system' %}"
+    "{% if not tools and (not messages or messages[0]['role'] != 'system') %}"
     "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}" + CHATML
 )
 
@@ -211,7 +224,11 @@ def _environment() -> Any:
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = raise_exception
-    env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False, **kw)
+
+    def tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, **kw: Any) -> str:
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, **kw)
+
+    env.filters["tojson"] = tojson
     return env
 
 

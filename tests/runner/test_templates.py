@@ -86,3 +86,21 @@ def test_template_source_reads_tokenizer_config(tmp_path) -> None:
     assert template_source("auto", tmp_path) == ("{{ 1 }}", "auto")
     assert template_source("auto", None)[1] == "chatml"
     assert template_source("gemma", tmp_path)[1] == "gemma"
+
+
+TOOLS = [{"name": "get_time", "description": "Current time", "parameters": {"type": "object"}}]
+
+
+@pytest.mark.parametrize("name", ["chatml", "qwen"])
+def test_tools_are_rendered_in_the_system_turn(tokenizer, name: str) -> None:
+    apply_template(tokenizer, name)
+    prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "time?"}]
+    completion = [{"role": "assistant", "content": '{"name": "get_time", "arguments": {}}'}]
+    p = tokenizer.apply_chat_template(
+        prompt, tools=TOOLS, tokenize=False, add_generation_prompt=True
+    )
+    full = tokenizer.apply_chat_template(prompt + completion, tools=TOOLS, tokenize=False)
+    assert full.startswith(p) and p.count("<|im_start|>system") == 1
+    assert '"name": "get_time"' in p and "Be brief." in p
+    ours = render_chat(TEMPLATES[name], prompt + completion, tools=TOOLS)
+    assert ours == full
