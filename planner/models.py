@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from .errors import UserError, unknown
 
 DEFAULT_MODEL = "smollm2-135m"
 
 
-class ModelSpec(BaseModel):
-    """The architecture facts the estimator needs; field names follow HF ``config.json``."""
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """The architecture facts the estimator needs; field names follow HF ``config.json``.
 
-    model_config = ConfigDict(frozen=True)
+    A plain frozen dataclass (not pydantic): building the catalog must cost microseconds,
+    because `tunetui plan` is timed as a whole process.
+    """
 
     id: str  # catalog id, or the directory / file it was read from
     hf_id: str = ""
@@ -418,13 +419,12 @@ def spec_from_params(text: str) -> ModelSpec:
     c = base.counts()
     fixed = c.embed + c.lm_head
     layers = max(1, round((n - fixed) / c.per_layer)) if n > fixed else 1
-    return base.model_copy(
-        update={
-            "id": f"~{text.strip()} (shaped like {base.id})",
-            "hf_id": "",
-            "num_hidden_layers": layers,
-            "aliases": (),
-            "published_params": n,
-            "approx": True,
-        }
+    return replace(
+        base,
+        id=f"~{text.strip()} (shaped like {base.id})",
+        hf_id="",
+        num_hidden_layers=layers,
+        aliases=(),
+        published_params=n,
+        approx=True,
     )
