@@ -33,7 +33,7 @@ from typing import Any
 
 import psutil
 from tunetui.planner.errors import UserError
-from tunetui.runner.events import EventTail
+from tunetui.runner.events import EventTail, read_events
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.rundir import (
     CHECKPOINTS_DIR,
@@ -339,6 +339,16 @@ class StopResult:
     confirmed: str | None = None  # "stopped" | "exited" | None (still saving)
 
 
+def _attempt_started(run_dir: Path) -> bool:
+    """Has the current attempt written its `start` event (so it handles SIGTERM)?"""
+    info = read_json(run_dir / RUN_FILE)
+    since = info.get("started")
+    for event in reversed(read_events(run_dir / EVENTS_FILE)):
+        if event.get("type") == "start":
+            return not isinstance(since, (int, float)) or event.get("t", 0) >= since - 1
+    return False
+
+
 def request_stop(run_dir: Path, wait_s: float = 2.0) -> StopResult:
     """Ask a running worker to save a checkpoint and stop.
 
@@ -354,7 +364,10 @@ def request_stop(run_dir: Path, wait_s: float = 2.0) -> StopResult:
         return result
     write_atomic(run_dir / STOP_FILE, f"stop requested at {time.ctime()} by pid {os.getpid()}\n")
     result.stop_file = True
-    if state.active and state.pid:
+    if state.active and state.pid and _attempt_started(run_dir):
+        # Before its `start` event the worker may still be importing torch, with no SIGTERM
+        # handler yet: a signal would kill it outright. It reads the STOP file at its first
+        # step boundary instead.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(state.pid, signal.SIGTERM)
             result.signalled = True

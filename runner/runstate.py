@@ -151,6 +151,9 @@ def read_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> Run
     elif not on_this_host:
         state.state = "unknown"
         state.message = f"started on host {state.host}; check there"
+    elif (run_dir / STOP_FILE).exists() and not any(e.get("type") == "log" for e in attempt):
+        state.state = "stopped"  # asked to stop while still loading: nothing to save yet
+        state.message = "stopped before the first step; no checkpoint"
     else:
         state.state = "crashed"
         state.message = "the worker exited without a final event; see " + str(run_dir / LOG_FILE)

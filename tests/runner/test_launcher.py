@@ -104,8 +104,8 @@ def test_detached_run_survives_its_parent_and_sighup(
     os.killpg(parent.pid, signal.SIGHUP)
     parent.wait(timeout=10)
     assert process_alive(info), "the worker died with its terminal"
-    wait_for(lambda: "end" in kinds(run))
-    assert read_state(run).state == "finished"
+    wait_for(lambda: read_state(run).state == "finished")
+    assert kinds(run)[-1] == "end"
 
 
 def test_stop_saves_checkpoint_and_resume_continues(
@@ -188,7 +188,10 @@ def test_overwrite_refuses_a_running_run(env: Path, monkeypatch: pytest.MonkeyPa
     reason="the real worker (runner/worker.py) is not there yet",
 )
 def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """End to end on a tiny random-init model: run -> stop -> resume continues the steps."""
+    """End to end on a tiny random-init model: run -> stop -> resume continues the steps.
+
+    Most of its time is two interpreter start-ups importing torch/transformers/trl; the
+    timeouts are generous for a loaded CI machine."""
     pytest.importorskip("torch")
     from tunetui.runner.tiny import make_tiny_model
 
@@ -200,25 +203,21 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
     recipe.write_text(
         f"name: tiny\nmodel:\n  name_or_path: {model_dir}\n"
         "data:\n  cutoff_len: 64\n"
-        "training:\n  max_steps: 40\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 5\n"
+        "training:\n  max_steps: 6\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 100\n"
         "  precision: fp32\n"
     )
     launch = launcher.start_run(recipe)
-    wait_for(
-        lambda: any(
-            e.get("step", 0) >= 3
-            for e in read_events(launch.run_dir / "events.jsonl")
-            if e["type"] == "log"
-        ),
-        timeout=60,
-    )
+    log = launch.run_dir / "train.log"
+    wait_for(lambda: "log" in kinds(launch.run_dir) or launch.process.poll() is not None, 180)
     launcher.request_stop(launch.run_dir, wait_s=0)
-    assert launch.process.wait(timeout=60) == 0, (launch.run_dir / "train.log").read_text()
+    assert launch.process.wait(timeout=120) == 0, log.read_text()[-3000:]
     stopped = read_events(launch.run_dir / "events.jsonl")[-1]
-    assert stopped["type"] == "stopped"
+    assert stopped["type"] == "stopped" and 1 <= stopped["step"] < 6
+    assert launcher.latest_checkpoint(launch.run_dir) is not None
     again = launcher.resume_run(launch.run_dir)
-    assert again.process.wait(timeout=90) == 0, (launch.run_dir / "train.log").read_text()
+    assert again.process.wait(timeout=180) == 0, log.read_text()[-3000:]
     events = read_events(launch.run_dir / "events.jsonl")
-    assert events[-1]["type"] == "end"
+    assert events[-1]["type"] == "end" and events[-1]["step"] == 6
     after = [e["step"] for e in events[len(again.history) :] if e["type"] == "log"]
-    assert after and min(after) > stopped["step"]
+    assert after and min(after) == stopped["step"] + 1
+    assert read_state(launch.run_dir).state == "finished"

@@ -1,0 +1,161 @@
+"""`tunetui run/runs/attach/stop` through the CLI, with the fake worker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tunetui.runner import launcher, rundir
+from tunetui.runner.events import read_events
+
+FAKE = Path(__file__).parents[1] / "runner" / "fake_worker.py"
+HEAVY = ("torch", "transformers", "peft", "trl", "datasets", "bitsandbytes")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
+    monkeypatch.setenv("FAKE_STEP_S", "0.02")
+    monkeypatch.setenv("TUNETUI_LOG_INTERVAL", "0")
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: cli\ntraining:\n  max_steps: 10\n  save_steps: 5\n")
+    return recipe
+
+
+def _wait_done(run_dir: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(e["type"] in ("end", "stopped", "error") for e in _events(run_dir)):
+        assert time.monotonic() < deadline, "run did not finish"
+        time.sleep(0.05)
+
+
+def _events(run_dir: Path) -> list[dict]:
+    return read_events(run_dir / "events.jsonl")
+
+
+def test_run_headless_follows_to_the_end(cli, env: Path) -> None:
+    code, out, err = cli("run", str(env), "--headless")
+    assert code == 0, err
+    assert "started cli" in out and "finished: step 10" in out
+
+
+def test_bad_recipe_exits_2_and_writes_nothing(cli, env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\ntraining:\n  lerning_rate: 0.1\n")
+    code, _, err = cli("run", str(bad))
+    assert code == 2 and err.startswith("error: ") and "learning_rate" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+    code, _, err = cli("run", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "missing.yaml" in err and not (tmp_path / "runs").exists()
+
+
+def test_bad_data_exits_2_and_writes_nothing(cli, env: Path, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "mine.json").write_text('[{"instruction": "hi"}]')
+    (tmp_path / "d" / "dataset_info.json").write_text('{"mine": {"file_name": "mine.json"}}')
+    recipe = tmp_path / "data.yaml"
+    recipe.write_text(f"name: d\ndata:\n  datasets: [mine]\n  dataset_dir: {tmp_path / 'd'}\n")
+    code, _, err = cli("run", str(recipe))
+    assert code == 2 and "mine.json" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_name_taken_needs_overwrite(cli, env: Path) -> None:
+    assert cli("run", str(env), "--name", "x", "--headless")[0] == 0
+    code, _, err = cli("run", str(env), "--name", "x", "--detach")
+    assert code == 2 and "--overwrite" in err
+    code, out, _ = cli("run", str(env), "--name", "x", "--overwrite", "--headless")
+    assert code == 0 and "finished" in out
+
+
+def test_detach_runs_and_stop_resume_cycle(cli, env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "0.1")
+    monkeypatch.setenv("FAKE_STEPS", "100")
+    code, out, _ = cli("run", str(env), "--detach")
+    assert code == 0 and "tunetui attach cli" in out
+    run_dir = Path(rundir.runs_root()) / "cli"
+    code, out, _ = cli("runs", "--json")
+    assert code == 0 and json.loads(out)[0]["state"] == "running"
+    code, _, err = cli("run", "--resume", "cli")
+    assert code == 2 and "still running" in err
+    code, out, _ = cli("stop", "cli")
+    assert code == 0 and ("stopped at step" in out or "next step" in out)
+    _wait_done(run_dir)
+    stopped = _events(run_dir)[-1]
+    assert stopped["type"] == "stopped"
+    code, out, _ = cli("stop", "cli")
+    assert code == 0 and "not running (stopped)" in out
+    monkeypatch.setenv("FAKE_STEP_S", "0.005")
+    code, out, _ = cli("run", "--resume", "cli", "--headless")
+    assert code == 0 and f"from checkpoint-{stopped['step']}" in out and "finished" in out
+    steps = [e["step"] for e in _events(run_dir) if e["type"] == "log"]
+    assert steps == list(range(1, 101))
+
+
+def test_runs_table_and_json(cli, env: Path, monkeypatch) -> None:
+    code, out, _ = cli("runs")
+    assert code == 0 and "no runs" in out
+    assert cli("runs", "--json")[1].strip() == "[]"
+    cli("run", str(env), "--name", "ok", "--headless")
+    monkeypatch.setenv("FAKE_FAIL_AT", "3")
+    assert cli("run", str(env), "--name", "bad", "--headless")[0] == 1
+    monkeypatch.setenv("FAKE_FAIL_AT", "0")
+    monkeypatch.setenv("FAKE_DIE_AT", "2")
+    assert cli("run", str(env), "--name", "dead", "--headless")[0] == 1
+    code, out, _ = cli("runs", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert {n: r["state"] for n, r in rows.items()} == {
+        "ok": "finished",
+        "bad": "failed",
+        "dead": "crashed",
+    }
+    assert rows["ok"]["step"] == 10 and rows["ok"]["total_steps"] == 10
+    assert rows["ok"]["loss"] is not None and rows["ok"]["duration_s"] >= 0
+    code, out, _ = cli("runs")
+    assert code == 0 and "finished" in out and "10/10" in out and "crashed" in out
+
+
+def test_attach_and_stop_unknown_run_suggest(cli, env: Path) -> None:
+    cli("run", str(env), "--name", "alpha", "--headless")
+    code, _, err = cli("attach", "alpah")
+    assert code == 2 and "Did you mean 'alpha'" in err
+    code, _, err = cli("stop", "nope")
+    assert code == 2 and "tunetui runs" in err
+    code, out, _ = cli("attach", "alpha")
+    assert code == 0 and "finished: step 10" in out
+    code, out, _ = cli("attach")  # the latest run
+    assert code == 0 and "run alpha: finished" in out
+
+
+def test_resume_rejects_new_run_options(cli, env: Path) -> None:
+    cli("run", str(env), "--name", "r", "--headless")
+    code, _, err = cli("run", "--resume", "r", "--name", "other")
+    assert code == 2 and "--resume" in err
+    code, _, err = cli("run", "--resume", "r")
+    assert code == 2 and "already finished" in err
+
+
+@pytest.mark.parametrize("argv", [["run", "--help"], ["runs"], ["runs", "--json"]])
+def test_run_commands_do_not_import_heavy_stack(argv: list[str], tmp_path: Path) -> None:
+    code = (
+        "import sys, json\nfrom tunetui.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        cwd=tmp_path,
+    ).stdout
+    mods = json.loads(out.strip().splitlines()[-1])
+    assert sorted(m for m in mods if m.split(".")[0] in HEAVY) == []
