@@ -152,27 +152,50 @@ def make_plan(recipe: Recipe) -> dict[str, Any]:
     return plan if isinstance(plan, dict) else {"available": False, "reason": "no plan"}
 
 
+def plan_summary(plan: dict[str, Any]) -> str | None:
+    """One line on whether the planner expects this run to fit, or None without a plan.
+
+    ``tunetui run`` prints it before following, so an out-of-memory is expected, not a
+    surprise an hour in. It is a warning, never a refusal: estimates can be wrong.
+    """
+    est, hw = plan.get("estimate"), plan.get("hardware")
+    if not isinstance(est, dict) or not isinstance(hw, dict):
+        return None
+    total, free = est.get("total_gib"), hw.get("memory_free_gib")
+    if not isinstance(total, (int, float)) or not isinstance(free, (int, float)):
+        return None
+    where = f"{hw.get('name') or hw.get('device', 'device')} ({free:.1f} GiB free)"
+    rec = plan.get("recommendation") if isinstance(plan.get("recommendation"), dict) else {}
+    if total > free or rec.get("fits") is False:
+        hint = plan.get("suggestion") or "see `tunetui plan`"
+        return f"warning: planned peak {total:.1f} GiB does not fit {where}; {hint}"
+    return f"plan: peak ~{total:.1f} GiB on {where}"
+
+
 def _plan_kwargs(recipe: Recipe) -> dict[str, Any]:
-    """Recipe fields under the names the planner's options use (extra ones are dropped)."""
+    """The recipe as `build_plan` options (the `tunetui plan` flags), for the hardware here.
+
+    Passing the method flags makes the planner estimate exactly this configuration rather
+    than recommend one. Options the installed planner does not take are dropped.
+    """
     t = recipe.training
+    targets = recipe.lora.targets
     return {
         "model": recipe.model.name_or_path,
         "gpu": "auto",
         "method": recipe.method,
         "stage": recipe.stage,
-        "seq_len": recipe.data.cutoff_len,
-        "cutoff_len": recipe.data.cutoff_len,
-        "batch_size": t.batch_size,
-        "grad_accum": t.grad_accum,
-        "gradient_checkpointing": t.gradient_checkpointing,
-        "precision": t.precision,
-        "optimizer": t.optimizer,
-        "lora_rank": recipe.lora.rank,
-        "rank": recipe.lora.rank,
-        "lora_targets": recipe.lora.targets,
         "bits": recipe.quantization.bits,
-        "trainable_layers": recipe.freeze.trainable_layers,
-        "attn_implementation": recipe.model.attn_implementation,
+        "rank": recipe.lora.rank,
+        "targets": targets if isinstance(targets, str) else None,  # lists: plan for "all"
+        "batch": t.batch_size,
+        "seq": recipe.data.cutoff_len,
+        "grad_ckpt": t.gradient_checkpointing,
+        "optim": t.optimizer,
+        "precision": None if t.precision == "auto" else t.precision,
+        "attn": recipe.model.attn_implementation,
+        "effective_batch": t.batch_size * t.grad_accum,
+        "epochs": t.epochs,
     }
 
 

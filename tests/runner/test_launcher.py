@@ -221,3 +221,19 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
     after = [e["step"] for e in events[len(again.history) :] if e["type"] == "log"]
     assert after and min(after) == stopped["step"] + 1
     assert read_state(launch.run_dir).state == "finished"
+
+
+def test_plan_summary_warns_when_it_does_not_fit() -> None:
+    hw = {"name": "RTX 4090", "memory_free_gib": 23.5}
+    fits = {"estimate": {"total_gib": 9.5}, "hardware": hw, "recommendation": {"fits": True}}
+    assert launcher.plan_summary(fits) == "plan: peak ~9.5 GiB on RTX 4090 (23.5 GiB free)"
+    over = {"estimate": {"total_gib": 41.0}, "hardware": hw, "suggestion": "use qlora"}
+    assert launcher.plan_summary(over).startswith("warning: planned peak 41.0 GiB")
+    assert launcher.plan_summary({"available": False, "reason": "x"}) is None
+
+
+def test_plan_json_is_written_for_the_run(env: Path) -> None:
+    launch = launcher.start_run(env)
+    finish(launch)
+    plan = json.loads((launch.run_dir / "plan.json").read_text())
+    assert "estimate" in plan or plan.get("available") is False

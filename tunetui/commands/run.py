@@ -42,7 +42,7 @@ def run(
     from tunetui.planner.errors import UserError
     from tunetui.runner import launcher
     from tunetui.runner.console import watch
-    from tunetui.runner.rundir import find_run
+    from tunetui.runner.rundir import PLAN_FILE, find_run, read_json
 
     if resume:
         if name or output or overwrite:
@@ -58,6 +58,9 @@ def run(
     else:
         launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
         typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
+        line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
+        if line:
+            typer.echo(line)
     if detach:
         typer.echo(
             f"running in the background. Follow: tunetui attach {launch.name} · "
