@@ -251,7 +251,8 @@ class RichConsoleView(ConsoleView):
             console=self._console,
             transient=False,
         )
-        self._task = self._bar.add_task(self.run_dir.name, total=None, stats="", eta="-")
+        # The header line names the run; the bar keeps its width for the numbers.
+        self._task = self._bar.add_task("train", total=None, stats="", eta="-")
         self._bar.start()
 
     def close(self) -> None:
@@ -263,6 +264,7 @@ class RichConsoleView(ConsoleView):
         if bar is None:
             super().line(text)
         else:
+            self.refresh()  # the bar under the line shows the same step as the line
             bar.console.print(text, markup=False, highlight=False)
 
     def on_log(self, event: dict[str, Any]) -> None:
@@ -279,6 +281,7 @@ class RichConsoleView(ConsoleView):
             completed=p.step,
             stats=p.stats(),
             eta=fmt_duration(p.eta_s),
+            refresh=True,
         )
 
 

@@ -140,6 +140,8 @@ def test_resume_rejects_new_run_options(cli, env: Path) -> None:
     assert code == 2 and "--resume" in err
     code, _, err = cli("run", "--resume", "r")
     assert code == 2 and "already finished" in err
+    code, _, err = cli("run", "r")
+    assert code == 2 and "is a run, not a recipe" in err and "--resume r" in err
 
 
 @pytest.mark.parametrize("argv", [["run", "--help"], ["runs"], ["runs", "--json"]])

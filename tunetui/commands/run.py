@@ -42,7 +42,7 @@ def run(
     from tunetui.planner.errors import UserError
     from tunetui.runner import launcher
     from tunetui.runner.console import watch
-    from tunetui.runner.rundir import PLAN_FILE, find_run, read_json
+    from tunetui.runner.rundir import PLAN_FILE, find_run, is_run_dir, read_json, runs_root
 
     if resume:
         if name or output or overwrite:
@@ -56,6 +56,12 @@ def run(
         where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
         typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
     else:
+        if not Path(target).is_file() and is_run_dir(runs_root() / target):
+            raise UserError(
+                f"'{target}' is a run, not a recipe file",
+                f"Resume it with `tunetui run --resume {target}`, or follow it with "
+                f"`tunetui attach {target}`",
+            )
         launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
         typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
         line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
