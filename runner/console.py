@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from tunetui.runner.events import TERMINAL_TYPES, EventTail
 from tunetui.runner.rundir import EVENTS_FILE, LOG_FILE, RUN_FILE, read_json
-from tunetui.runner.runstate import log_tail, plan_gib, process_alive, read_state
+from tunetui.runner.runstate import drain, log_tail, plan_gib, process_alive, read_state
 
 LOG_INTERVAL_ENV = "TUNETUI_LOG_INTERVAL"
 DEFAULT_LOG_INTERVAL_S = 10.0
@@ -316,7 +316,7 @@ def follow(
     view = make_view(run_dir, out, log_interval)
     if tail is None:
         tail = EventTail(run_dir / EVENTS_FILE)
-        history = tail.poll()
+        history = drain(tail)
     history = history or []
     for event in history:
         view.progress.update(event)

@@ -49,7 +49,7 @@ from tunetui.runner.rundir import (
     write_atomic,
     write_json,
 )
-from tunetui.runner.runstate import RunState, current_host, read_state
+from tunetui.runner.runstate import RunState, current_host, drain, read_state
 
 WORKER_ENV = "TUNETUI_WORKER"
 WORKER_MODULE = "tunetui.runner.worker"
@@ -267,7 +267,7 @@ def _record(run_dir: Path, proc: subprocess.Popen[bytes], cwd: Path, resume: boo
 
 def _tail_after_existing(run_dir: Path) -> tuple[EventTail, list[dict[str, Any]]]:
     tail = EventTail(run_dir / EVENTS_FILE)
-    return tail, tail.poll()
+    return tail, drain(tail)
 
 
 def start_run(

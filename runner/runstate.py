@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from tunetui.runner.events import TERMINAL_TYPES, read_events
+from tunetui.runner.events import TERMINAL_TYPES, EventTail, read_events
 from tunetui.runner.rundir import (
     EVENTS_FILE,
     LOG_FILE,
@@ -100,6 +100,18 @@ def process_alive(info: dict[str, Any]) -> bool:
         return not run_dir or any(run_dir in part for part in proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
+
+
+def drain(tail: EventTail) -> list[dict[str, Any]]:
+    """Every event the tail has not returned yet (``poll`` reads at most 4 MiB a call).
+
+    Views use it to read a run's history in full before following, so that an old
+    ``stopped`` deep in a long events file is not mistaken for a new one.
+    """
+    events: list[dict[str, Any]] = []
+    while batch := tail.poll():
+        events.extend(batch)
+    return events
 
 
 def last_attempt(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

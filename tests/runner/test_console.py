@@ -168,3 +168,19 @@ def test_events_file_is_valid_json_per_line(env: Path) -> None:
     for line in (launch.run_dir / "events.jsonl").read_text().splitlines():
         event = json.loads(line)
         assert {"v", "t", "type"} <= set(event)
+
+
+def test_long_history_is_read_in_full_before_following(tmp_path: Path) -> None:
+    """An events file over one poll's 4 MiB: the old final event must still be found."""
+    run = tmp_path / "long"
+    run.mkdir()
+    rundir.write_json(run / "run.json", {"pid": 999_999_999, "host": None})
+    gpu = json.dumps({"v": 1, "t": 1.0, "type": "gpu", "cpu": {"rss_gib": 1.0, "pad": "x" * 80}})
+    lines = [json.dumps({"v": 1, "t": 0.0, "type": "start", "total_steps": 9})]
+    lines += [gpu] * 50_000
+    lines.append(json.dumps({"v": 1, "t": 2.0, "type": "stopped", "step": 4}))
+    (run / "events.jsonl").write_text("\n".join(lines) + "\n")
+    assert (run / "events.jsonl").stat().st_size > 4 << 20
+    out = io.StringIO()
+    assert console.follow(run, out=out) == 0
+    assert "stopped at step 4" in out.getvalue()
