@@ -23,6 +23,7 @@ import contextlib
 import inspect
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,7 +296,11 @@ def start_run(
         write_json(stage / RUN_FILE, {"run_dir": str(final), "host": current_host()})
     cwd = Path.cwd()
     tail, history = _tail_after_existing(final)
-    proc = _spawn(final, resume=False, cwd=cwd)
+    try:
+        proc = _spawn(final, resume=False, cwd=cwd)
+    except UserError:
+        shutil.rmtree(final, ignore_errors=True)  # a run that never started is no run
+        raise
     _record(final, proc, cwd, resume=False)
     return Launch(final, proc, tail, history)
 

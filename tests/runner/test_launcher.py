@@ -171,6 +171,13 @@ def test_bad_recipe_writes_nothing(env: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_worker_that_cannot_start_is_a_user_error(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv(launcher.WORKER_ENV, "/nonexistent/python -m nothing")
+    with pytest.raises(UserError, match="could not start the worker"):
+        launcher.start_run(env)
+    assert not (env.parent / "runs" / "fake").exists()
+
+
 def test_overwrite_refuses_a_running_run(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_STEP_S", "0.1")
     launch = launcher.start_run(env, name="busy")
