@@ -32,6 +32,7 @@ ATTNS = ("sdpa", "flash", "eager")
 STAGES = ("sft", "pt", "dpo", "kto", "orpo", "rm")
 PARALLELS = ("none", "ddp", "zero2", "zero3", "fsdp")
 TARGETS = ("all", "attn", "qv")
+LOSS_IMPLS = ("hf", "chunked", "fused")
 _ATTN_ALIASES = {"flash_attention_2": "flash", "flash_attention": "flash", "fa2": "flash"}
 
 # --- physical constants (see planner/README.md for the derivation of each) ---------------
@@ -83,6 +84,15 @@ class TrainConfig:
     # peft.prepare_model_for_kbit_training upcasts every non-quantised param to fp32; trl's
     # SFTTrainer does not call it (checked in trl 1.16), so off by default.
     upcast_non_quantized: bool = False
+    # hf: logits in bf16, upcast to fp32 for the loss (transformers' ForCausalLMLoss);
+    # chunked: bf16 logits, loss per chunk (torchtune CEWithChunkedOutputLoss, LitGPT);
+    # fused: logits never materialised beyond one chunk (Liger fused linear cross-entropy)
+    loss_impl: str = "hf"
+    optimizer_in_backward: bool = False  # step each param as its grad lands (torchtune)
+    activation_offloading: bool = False  # checkpointed layer inputs live in host RAM
+    # bitsandbytes' MatMul4Bit kept its input for backward in older releases (0.41-0.43:
+    # ctx.tensors = (A, B)); 0.50 keeps only the packed weight
+    kbit_saves_inputs: bool = False
     device: str = "cuda"  # cuda | cpu
     compute_capability: tuple[int, int] | None = None
 
@@ -151,6 +161,8 @@ def _check(c: TrainConfig) -> None:
     for flag, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{flag} must be a positive integer, got {value}", f"Pass {flag} >= 1")
+    if c.loss_impl not in LOSS_IMPLS:
+        raise unknown("loss implementation", c.loss_impl, LOSS_IMPLS)
     if not 0.0 <= c.lora_dropout < 1.0:
         raise UserError(f"LoRA dropout {c.lora_dropout} is out of range", "Use 0 <= dropout < 1")
     if c.precision == "fp16" and c.pure_bf16:
@@ -245,15 +257,23 @@ def layer_activation_bytes(model: ModelSpec, cfg: TrainConfig, trainable_layer: 
     full = cfg.method in ("full", "freeze") and trainable_layer
     adapted = {n for n, *_ in targeted_linears(model, cfg)} if cfg.is_adapter else set()
 
+    dropout = cfg.is_adapter and cfg.lora_dropout > 0
+    base_saves = cfg.kbit_saves_inputs and cfg.weight_bits < 16
+
     def saves(name: str) -> bool:
+        """Does this linear's backward need its input (weight grad or adapter)?"""
         return full or name in adapted
+
+    def keeps_input(name: str) -> bool:
+        """Is the linear's own (shared) input tensor kept? With LoRA dropout the adapter
+        keeps its dropped copy instead; old 4-bit matmuls keep the input themselves."""
+        return full or base_saves or (name in adapted and not dropout)
 
     norm = RMSNORM_FP32_BYTES * h + (e * h if full else 0)
     total = model.norms_per_layer * norm
     if model.qk_norm:
         total += RMSNORM_FP32_BYTES * (q + kv) + (e * (q + kv) if full else 0)
     # adapter-side tensors: the dropout mask + dropped copy (per adapter), A's output, DoRA
-    dropout = cfg.is_adapter and cfg.lora_dropout > 0
     for name, fan_in, fan_out, copies in model.linears():
         if name not in adapted:
             continue
@@ -263,21 +283,20 @@ def layer_activation_bytes(model: ModelSpec, cfg: TrainConfig, trainable_layer: 
             total += k * (1 + e) * fan_in
         if cfg.method == "dora":
             total += k * 2 * e * fan_out  # base output + lora output kept for the magnitude
-    shared_input = not dropout or full
-    if shared_input and any(saves(n) for n in ("q_proj", "k_proj", "v_proj")):
+    if any(keeps_input(n) for n in ("q_proj", "k_proj", "v_proj")):
         total += e * h
     # attention: q, k, v, output (+ fp32 logsumexp); eager keeps the probabilities too
     kv_saved = kv if cfg.attn == "flash" else q  # sdpa with a padding mask repeats k/v
     total += e * (2 * q + 2 * kv_saved) + 4 * model.num_attention_heads
     if cfg.attn == "eager":
         total += (4 + e) * model.num_attention_heads * cfg.seq_len
-    if saves("o_proj") and shared_input:
+    if keeps_input("o_proj"):
         total += e * q
-    total += _mlp_activation_bytes(model, cfg, saves, shared_input, e)
+    total += _mlp_activation_bytes(model, saves, keeps_input, e)
     return total
 
 
-def _mlp_activation_bytes(model: ModelSpec, cfg: TrainConfig, saves, shared_input, e) -> float:
+def _mlp_activation_bytes(model: ModelSpec, saves, keeps_input, e: int) -> float:
     h = model.hidden_size
     if model.is_moe:
         inter = model.moe_intermediate_size or model.intermediate_size
@@ -289,13 +308,13 @@ def _mlp_activation_bytes(model: ModelSpec, cfg: TrainConfig, saves, shared_inpu
         if model.shared_expert_intermediate_size:
             s = model.shared_expert_intermediate_size
             shared = 3 * e * s + (e * s if saves("shared_expert.down_proj") else 0)
-        return k * per_expert + router + shared + (e * h if shared_input else 0)
+        return k * per_expert + router + shared + (e * h if keeps_input("gate") else 0)
     inter = model.intermediate_size
     total = 0.0
-    if shared_input and (saves("gate_proj") or saves("up_proj")):
+    if keeps_input("gate_proj") or keeps_input("up_proj"):
         total += e * h
     total += (3 if model.gated_mlp else 1) * e * inter  # act input (+ act output, up output)
-    if shared_input and saves("down_proj"):
+    if keeps_input("down_proj"):
         total += e * inter
     return total
 
@@ -381,13 +400,13 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     per_layer = layer_activation_bytes(model, cfg, trainable_layer=True)
     res_e = residual_bytes(cfg)
     vocab_out = 0 if cfg.stage == "rm" else model.vocab_size
-    logits = tokens * vocab_out * (e + LOGITS_EXTRA_BYTES) + tokens * RMSNORM_FP32_BYTES * (
-        model.hidden_size
-    )
+    logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 2 * e, "fused": 0}[cfg.loss_impl]
+    logits = tokens * vocab_out * logit_bytes + tokens * RMSNORM_FP32_BYTES * model.hidden_size
     if cfg.gradient_checkpointing:
         # only each layer's input stays; one layer is recomputed at a time during backward,
         # after the loss backward has freed the logits, so the two spikes do not overlap
-        acts = tokens * saved_layers * res_e * model.hidden_size
+        kept = min(saved_layers, 2) if cfg.activation_offloading else saved_layers
+        acts = tokens * kept * res_e * model.hidden_size
         spike = max(logits, tokens * per_layer)
     else:
         acts = tokens * saved_layers * per_layer
@@ -413,6 +432,9 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     # gradients outlive the step when accumulating, and always under DDP/ZeRO/FSDP, whose
     # (sharded) gradient buffers stay allocated between steps
     grads_kept = cfg.grad_accum > 1 or cfg.parallel != "none"
+    if cfg.optimizer_in_backward:  # each grad is applied and freed as soon as it exists
+        grads = max(counts.lm_head, counts.embed, counts.per_layer) * width / shard_states
+        head_grad = min(head_grad, grads)
     fwd_peak = acts + spike + (grads if grads_kept else head_grad)
     step_peak = grads
     phase = "forward" if fwd_peak >= step_peak else "optimizer"
