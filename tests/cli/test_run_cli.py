@@ -161,3 +161,19 @@ def test_run_commands_do_not_import_heavy_stack(argv: list[str], tmp_path: Path)
     ).stdout
     mods = json.loads(out.strip().splitlines()[-1])
     assert sorted(m for m in mods if m.split(".")[0] in HEAVY) == []
+
+
+def test_runner_light_modules_stay_light() -> None:
+    code = (
+        "import sys, json\n"
+        "import tunetui.runner.launcher, tunetui.runner.console, tunetui.runner.rundir\n"
+        "import tunetui.runner.runstate\n"
+        "import tunetui.commands.run, tunetui.commands.runs, tunetui.commands.attach\n"
+        "import tunetui.commands.stop\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    mods = json.loads(out.strip().splitlines()[-1])
+    assert sorted(m for m in mods if m.split(".")[0] in (*HEAVY, "textual")) == []
