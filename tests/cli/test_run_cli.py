@@ -177,3 +177,17 @@ def test_runner_light_modules_stay_light() -> None:
     ).stdout
     mods = json.loads(out.strip().splitlines()[-1])
     assert sorted(m for m in mods if m.split(".")[0] in (*HEAVY, "textual")) == []
+
+
+def test_stop_wait_blocks_until_stopped(cli, env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "0.3")
+    monkeypatch.setenv("FAKE_STEPS", "100")
+    assert cli("run", str(env), "--detach")[0] == 0
+    run_dir = Path(rundir.runs_root()) / "cli"
+    deadline = time.monotonic() + 20
+    while not any(e["type"] == "log" for e in _events(run_dir)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    code, out, _ = cli("stop", "cli", "--wait")
+    assert code == 0 and "cli is stopped at step" in out and "run --resume cli" in out
+    assert _events(run_dir)[-1]["type"] == "stopped"
