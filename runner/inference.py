@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ def quiet_libraries() -> None:
     Output of chat/eval/demo must be readable in a pipe; these messages are noise there.
     """
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -328,3 +330,24 @@ def generate(
         output = model.generate(**inputs, **kwargs)
     new_tokens = output[0, inputs["input_ids"].shape[1] :]
     return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def base_and_tuned_answers(
+    target: Target, questions: list[str], max_new_tokens: int = 64
+) -> list[dict[str, str]]:
+    """Greedy answers to each question from the base model and from base + adapter.
+
+    One load serves both: the adapter is switched off with peft's ``disable_adapter()``
+    for the base answers, so the comparison costs a single model load.
+    """
+    if target.adapter is None:
+        raise UserError(f"'{target.label}' has no adapter to compare", "train a LoRA run first")
+    model, tokenizer = load_model(target, merge=False)
+    rows = []
+    for question in questions:
+        messages = [{"role": "user", "content": question}]
+        with model.disable_adapter():
+            base = generate(model, tokenizer, messages, max_new_tokens)
+        tuned = generate(model, tokenizer, messages, max_new_tokens)
+        rows.append({"question": question, "base": base, "tuned": tuned})
+    return rows

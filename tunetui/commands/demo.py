@@ -1,0 +1,145 @@
+"""`tunetui demo`: the main job. LoRA on the embedded SmolLM2, then answers before and after.
+
+This is what `make demo` runs on a fresh machine, so it takes the real path a user takes:
+the shipped quickstart recipe goes through the launcher (validation, run folder, worker in
+its own session) and the headless console view follows the events, exactly like
+``tunetui run recipes/quickstart.yaml --headless``. The embedded model is converted from its
+GGUF once, on the first run. Answers are greedy, so the comparison is reproducible, and the
+output is plain text that reads well in a pipe or a CI log.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False)
+
+QUESTIONS = ("Who are you?", "What can you do?")
+WIDTH = 78
+
+
+def _quickstart_recipe(model: str | None, steps: int | None):  # -> Recipe
+    """The shipped quickstart recipe (defaults if it is missing), named demo, with overrides."""
+    import importlib.resources
+
+    from tunetui.runner.recipe import Recipe
+
+    path = Path(str(importlib.resources.files("tunetui.recipes") / "quickstart.yaml"))
+    if path.is_file():
+        from tunetui.runner.recipe_io import load_recipe
+
+        recipe = load_recipe(path)
+    else:  # pragma: no cover - only while recipes/quickstart.yaml is missing
+        recipe = Recipe()
+    recipe = recipe.model_copy(update={"name": "demo", "output_dir": None}, deep=True)
+    if model is not None:
+        recipe.model.name_or_path = model
+    if steps is not None:
+        recipe.training.max_steps = steps
+    return recipe
+
+
+def _say(text: str = "", err: bool = False) -> None:
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _wrap(label: str, text: str) -> str:
+    """``  label  text`` wrapped under itself, so long answers stay readable in 80 columns."""
+    indent = " " * (len(label) + 4)
+    body = " ".join(text.split()) or "(empty answer)"
+    return textwrap.fill(body, WIDTH, initial_indent=f"  {label}  ", subsequent_indent=indent)
+
+
+@app.command()
+def demo(
+    name: str | None = typer.Option(
+        None, "--name", help="Run name (default: demo, then demo-<time>)."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Run folder path."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+    model: str | None = typer.Option(
+        None, "--model", help="Train another model instead of the embedded SmolLM2-135M."
+    ),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Override the training steps."),
+    max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1, max=1024),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the answers as JSON (progress goes to stderr)."
+    ),
+) -> None:
+    """Fine-tune the embedded SmolLM2 with LoRA on CPU or GPU (a few minutes on a laptop CPU),
+    then show its answers before and after."""
+    import tempfile
+
+    from tunetui.runner import launcher
+    from tunetui.runner.console import follow
+    from tunetui.runner.recipe_io import save_recipe
+
+    started = time.monotonic()
+    recipe = _quickstart_recipe(model, steps)
+    say = lambda text="": _say(text, err=as_json)  # noqa: E731 - progress channel
+    say(
+        f"tunetui demo: {recipe.method.upper()} fine-tune of {recipe.model.name_or_path} on the "
+        f"'{', '.join(recipe.data.datasets)}' data, then the same questions before and after."
+    )
+    _first_run_note(recipe.model.name_or_path, say)
+    with tempfile.TemporaryDirectory(prefix="tunetui-demo-") as tmp:
+        recipe_path = Path(tmp) / "demo.yaml"
+        save_recipe(recipe, recipe_path)
+        launch = launcher.start_run(recipe_path, name=name, output=output, overwrite=overwrite)
+    say(f"run folder: {launch.run_dir}")
+    code = follow(
+        launch.run_dir,
+        tail=launch.tail,
+        history=launch.history,
+        process=launch.process,
+        out=sys.stderr if as_json else sys.stdout,
+        log_interval=5.0,
+    )
+    if code != 0:
+        say(f"the demo's training did not finish; see {launch.run_dir / 'train.log'}")
+        raise typer.Exit(code)
+    train_s = time.monotonic() - started
+
+    from tunetui.runner.inference import base_and_tuned_answers, resolve_target
+
+    say("loading the base model and the trained adapter for greedy answers...")
+    target = resolve_target(str(launch.run_dir))
+    rows = base_and_tuned_answers(target, list(QUESTIONS), max_new_tokens)
+    total_s = time.monotonic() - started
+    if as_json:
+        payload = {
+            "run_dir": str(launch.run_dir),
+            "train_seconds": round(train_s, 1),
+            "total_seconds": round(total_s, 1),
+            "answers": rows,
+        }
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    _say()
+    _say(f"Before and after LoRA (greedy decoding, at most {max_new_tokens} new tokens):")
+    for row in rows:
+        _say()
+        _say(f"Q: {row['question']}")
+        _say(_wrap("base ", row["base"]))
+        _say(_wrap("tuned", row["tuned"]))
+    _say()
+    run = launch.run_dir
+    _say(f"done in {total_s:.0f} s. Next steps with this run:")
+    _say(f"  talk to it:        tunetui chat {run}")
+    _say(f"  score it:          tunetui eval {run} --data identity")
+    _say(f"  merge and save it: tunetui export {run}")
+
+
+def _first_run_note(name: str, say) -> None:
+    """Explain the one-time GGUF conversion (done by the worker) so the wait is not silent."""
+    from tunetui.runner.models import EMBEDDED, embedded_cache_path
+
+    key = name.strip().lower()
+    if key in EMBEDDED and not (embedded_cache_path(key) / "config.json").is_file():
+        say(f"first run: the worker converts the embedded {key} from GGUF to safetensors (once).")
