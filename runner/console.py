@@ -26,7 +26,14 @@ from typing import Any, TextIO
 
 from tunetui.runner.events import TERMINAL_TYPES, EventTail
 from tunetui.runner.rundir import EVENTS_FILE, LOG_FILE, RUN_FILE, read_json
-from tunetui.runner.runstate import drain, log_tail, plan_gib, process_alive, read_state
+from tunetui.runner.runstate import (
+    RunState,
+    drain,
+    log_tail,
+    plan_gib,
+    process_alive,
+    read_state,
+)
 
 LOG_INTERVAL_ENV = "TUNETUI_LOG_INTERVAL"
 DEFAULT_LOG_INTERVAL_S = 10.0
@@ -155,6 +162,10 @@ class ConsoleView:
         else:
             self._pending_log = event
 
+    def show_current(self) -> None:
+        """Show the progress so far at once (on attaching to a run mid-way)."""
+        self._print_log()
+
     def flush_pending(self) -> None:
         """Print the newest throttled progress line (before a final event)."""
         if self._pending_log is not None:
@@ -273,6 +284,9 @@ class RichConsoleView(ConsoleView):
     def flush_pending(self) -> None:
         self.refresh()
 
+    def show_current(self) -> None:
+        self.refresh()
+
     def refresh(self) -> None:
         p = self.progress
         self._bar.update(
@@ -328,13 +342,15 @@ def follow(
         f"following {run_dir.name} · log {run_dir / LOG_FILE} · Ctrl+C: stop with a checkpoint"
     )
     view.open()
+    if view.progress.step:  # attaching mid-run: show where it is before the next event
+        view.show_current()
     try:
         return _loop(view, run_dir, tail, process, poll_s)
     finally:
         view.close()
 
 
-def _replay(view: ConsoleView, state) -> int:
+def _replay(view: ConsoleView, state: RunState) -> int:
     """A run that is over: print how it ended (``attach`` on a finished run)."""
     view.line(f"run {state.name}: {state.state} ({view.progress.step_text()})")
     if state.state == "crashed":

@@ -134,6 +134,7 @@ def test_ctrl_c_stops_with_checkpoint_and_says_so(env: Path, monkeypatch) -> Non
     follower.send_signal(signal.SIGINT)
     text, _ = follower.communicate(timeout=30)
     assert follower.returncode == 0, text
+    assert text.splitlines()[1].startswith("step ")  # where it was, right after attaching
     assert "stopping: saving a checkpoint" in text and "press Ctrl+C again to detach" in text
     assert "stopped at step" in text
     assert launch.process.wait(timeout=10) == 0
