@@ -199,6 +199,11 @@ def build_plan(
             raise UserError(f"{flag} must be >= 1, got {value}", f"Pass {flag} 1 or more")
     spec = resolve_model(model, params)
     hw = resolve_hardware(gpu, gpus, probe_result)
+    if precision == "bf16" and hw.device == "cuda" and not hw.bf16:
+        raise UserError(
+            f"{hw.name} has no native bf16 (compute capability below 8.0)",
+            "Use --precision fp16 (or fp32)",
+        )
     seq_len = seq or 1024
     attn = attn or "sdpa"
     flags = {"method": method, "bits": bits, "rank": rank, "targets": targets, "batch": batch,

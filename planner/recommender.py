@@ -268,5 +268,10 @@ def _reasons(model: ModelSpec, best: Candidate, tried: list[Candidate], seq: int
         if c.seq_len == seq
         else f"shortened from {seq}: nothing fits at {seq}"
     )
+    r["precision"] = {
+        "bf16": "bf16: native on this GPU, no loss scaling",
+        "fp16": "fp16 with loss scaling: this GPU has no native bf16",
+        "fp32": "fp32: what CPUs run well",
+    }[c.precision]
     r["memory"] = f"{_gib(best.estimate.total_gib)} of {_gib(best.free_gib)} free"
     return r

@@ -72,6 +72,7 @@ def test_probed_gpu_is_used() -> None:
         (("--gpu", "4090", "--stage", "dpp"), "Did you mean 'dpo'"),
         (("--gpu", "4090", "--optim", "adam"), "Did you mean 'adamw'"),
         (("--model", "/nonexistent/config.json"), "unknown model"),
+        (("--gpu", "t4", "--precision", "bf16"), "no native bf16"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(cli, args, needle: str) -> None:
