@@ -179,3 +179,20 @@ def test_plan_gib_is_read_from_plan_json(tmp_path: Path) -> None:
     assert plan_gib(tmp_path) == 3.21
     (tmp_path / "plan.json").write_text(json.dumps({"available": False}))
     assert plan_gib(tmp_path) is None
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_sft_lora_quickstart(make_run, run_worker, smollm2_dir) -> None:
+    """The default recipe's model and method: one step of SFT + LoRA on SmolLM2-135M
+    (a step is ~12 s of CPU time, so the test stays at one)."""
+    run_dir = make_run(
+        model={"name_or_path": "smollm2-135m"},
+        training={"max_steps": 1, "batch_size": 1, "save_steps": 100},
+        data={"max_samples": 4, "cutoff_len": 64},
+    )
+    code, events = run_worker(run_dir)
+    assert code == 0, events[-1]
+    assert events[0]["model_dir"] == str(smollm2_dir)
+    end = events[-1]
+    assert end["type"] == "end" and end["step"] == 1
+    assert 0 < end["metrics"]["loss"] < 10  # a trained Instruct model, not random init
