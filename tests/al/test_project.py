@@ -1,0 +1,147 @@
+"""The loop on a project directory, through the CLI: init, select, import, train, loop, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tunetui.runner.al.project import import_labels, init_project, select_batch
+from tunetui.runner.al.state import load_state
+from tunetui.runner.events import read_events
+
+
+def _init(cli, toy, *extra: str) -> None:
+    code, _, err = cli(
+        "al", "init", str(toy["project"]), "--pool", str(toy["pool"]),
+        "--seed-labels", str(toy["seed"]), *extra,
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def test_three_round_loop_with_status(cli, toy) -> None:
+    _init(cli, toy)
+    code, out, err = cli(
+        "al", "loop", str(toy["project"]), "--oracle", str(toy["oracle"]),
+        "--rounds", "3", "--k", "5", "--strategy", "margin", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    rounds = result["rounds"]
+    assert [r["n_labels"] for r in rounds] == [10, 15, 20, 25]  # seed 12, 2 held out
+    assert all(0.0 <= r["metric"] <= 1.0 for r in rounds)
+    assert result["stop"]["reason"]
+    state = load_state(toy["project"])
+    picked = [i for s in state["selections"] for i in s["ids"]]
+    assert len(picked) == len(set(picked)) == 15
+    assert not state["in_flight"]
+    events = read_events(toy["project"] / "runs" / "round-003" / "events.jsonl")
+    assert [e["type"] for e in events] == ["start", "eval", "end"]
+
+    code, out, _ = cli("al", "status", str(toy["project"]), "--json")
+    info = json.loads(out)
+    assert code == 0 and info["n_spent"] == 15 and len(info["rounds"]) == 4
+    code, out, _ = cli("al", "status", str(toy["project"]))
+    assert code == 0 and "macro_f1" in out and "labels" in out
+
+
+def test_loop_stops_on_budget(cli, toy) -> None:
+    _init(cli, toy)
+    code, out, err = cli(
+        "al", "loop", str(toy["project"]), "--oracle", str(toy["oracle"]),
+        "--rounds", "10", "--k", "4", "--budget", "18", "--strategy", "random", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["stop"]["rule"] == "budget"
+    assert result["rounds"][-1]["n_labels"] == 18  # the last batch is cut to fit
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "cluster-margin", "kcenter", "badge", "random"])
+def test_select_never_returns_labelled_or_in_flight(toy, strategy: str) -> None:
+    init_project(toy["project"], toy["pool"], toy["seed"])
+    first = select_batch(toy["project"], 20, strategy)
+    second = select_batch(toy["project"], 20, strategy)
+    state = load_state(toy["project"])
+    ids = [r["id"] for r in first + second]
+    assert len(ids) == len(set(ids)) == 40
+    assert not set(ids) & set(state["labelled"])
+    assert set(state["in_flight"]) == set(ids)
+    rows = (toy["project"] / "to_label.csv").read_text().splitlines()
+    assert rows[0] == "id,text,guess,score,label" and len(rows) == 21
+
+
+def test_select_writes_guess_and_score(toy) -> None:
+    init_project(toy["project"], toy["pool"], toy["seed"])
+    rows = select_batch(toy["project"], 3, "margin")
+    assert all(r["guess"] in ("pos", "neg") and 0.0 <= r["score"] <= 1.0 for r in rows)
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+
+
+def _labels(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"id": "x1", "label": "pos"}, {"id": "zzz", "label": "pos"}], "line 2: unknown id 'zzz'"),
+        ([{"id": "x1", "label": "positive"}], "line 1: label 'positive' is not in the label set"),
+        ([{"id": "x1", "label": "pos"}, {"id": "x1", "label": "neg"}], "line 2: duplicate id 'x1'"),
+        ([{"id": "x1"}], "line 1: missing label"),
+        ([{"label": "pos"}], 'line 1: missing "id"'),
+    ],
+)
+def test_import_rejects_bad_rows_and_merges_nothing(cli, toy, rows, message) -> None:
+    _init(cli, toy)
+    before = (toy["project"] / "state.json").read_text()
+    path = _labels(toy["tmp"] / "labels.jsonl", rows)
+    code, _, err = cli("al", "import", str(toy["project"]), str(path))
+    assert code == 2
+    assert message in err and "nothing was merged" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (toy["project"] / "state.json").read_text() == before
+
+
+def test_import_csv_round_trip_and_already_labelled(toy) -> None:
+    init_project(toy["project"], toy["pool"], toy["seed"])
+    rows = select_batch(toy["project"], 3, "margin")
+    csv_path = toy["project"] / "to_label.csv"
+    lines = csv_path.read_text().splitlines()
+    csv_path.write_text("\n".join([lines[0]] + [ln + "pos" for ln in lines[1:]]) + "\n")
+    assert import_labels(toy["project"], csv_path) == 3
+    state = load_state(toy["project"])
+    assert all(state["labelled"][r["id"]] == "pos" for r in rows) and not state["in_flight"]
+    from tunetui.planner.errors import UserError
+
+    with pytest.raises(UserError, match="already labelled"):
+        import_labels(toy["project"], csv_path)
+
+
+def test_csv_errors_name_the_line(cli, toy) -> None:
+    _init(cli, toy)
+    path = toy["tmp"] / "labels.csv"
+    path.write_text("id,label\nx1,pos\nx2,maybe\n")
+    code, _, err = cli("al", "import", str(toy["project"]), str(path))
+    assert code == 2 and "labels.csv line 3: label 'maybe'" in err
+
+
+def test_init_errors(cli, toy) -> None:
+    code, _, err = cli("al", "init", str(toy["project"]), "--pool", "missing.jsonl",
+                       "--seed-labels", str(toy["seed"]))  # fmt: skip
+    assert code == 2 and "file not found" in err
+    bad = toy["tmp"] / "bad.jsonl"
+    bad.write_text('{"text": "a", "label": "pos"}\n{"text": "b"\n')
+    code, _, err = cli("al", "init", str(toy["project"]), "--pool", str(toy["pool"]),
+                       "--seed-labels", str(bad))  # fmt: skip
+    assert code == 2 and "bad.jsonl line 2" in err
+    assert not toy["project"].exists()
+    _init(cli, toy)
+    code, _, err = cli("al", "init", str(toy["project"]), "--pool", str(toy["pool"]),
+                       "--seed-labels", str(toy["seed"]))  # fmt: skip
+    assert code == 2 and "--overwrite" in err
+    code, _, err = cli("al", "select", str(toy["project"]), "--strategy", "margn")
+    assert code == 2 and "'margin'" in err
+    code, _, err = cli("al", "status", str(toy["tmp"]))
+    assert code == 2 and "not an active-learning project" in err
