@@ -8,10 +8,13 @@ and ``bf16`` default to on), so every field the recipe governs is set explicitly
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunetui.planner.errors import UserError
 from tunetui.runner.methods import PrecisionChoice, optimizer_args
 from tunetui.runner.recipe import Recipe
 
@@ -40,7 +43,7 @@ def training_kwargs(ctx: StageContext) -> dict[str, Any]:
     """The ``TrainingArguments`` fields common to every stage, from the recipe."""
     r, t = ctx.recipe, ctx.recipe.training
     has_eval = ctx.eval_dataset is not None and len(ctx.eval_dataset) > 0
-    report = [x for x in r.report_to if x != "none"] or "none"
+    report = check_loggers(r.report_to) or "none"
     kwargs: dict[str, Any] = {
         "output_dir": str(ctx.checkpoints_dir),
         "per_device_train_batch_size": t.batch_size,
@@ -74,7 +77,7 @@ def training_kwargs(ctx: StageContext) -> dict[str, Any]:
         # Worker processes only cost time on small machines and break the token counter.
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": ctx.device == "cuda",
-        "use_liger_kernel": r.model.liger_kernel and _liger_available(),
+        "use_liger_kernel": use_liger(r),
         "trust_remote_code": r.model.trust_remote_code,
     }
     if "tensorboard" in r.report_to:
@@ -85,10 +88,41 @@ def training_kwargs(ctx: StageContext) -> dict[str, Any]:
     return kwargs
 
 
-def _liger_available() -> bool:
-    import importlib.util
+# The module each logger needs and the package that provides it.
+_LOGGER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "wandb": ("wandb", "wandb"),
+    "mlflow": ("mlflow", "mlflow"),
+}
 
-    return importlib.util.find_spec("liger_kernel") is not None
+
+def check_loggers(report_to: list[str]) -> list[str]:
+    """The recipe's loggers (minus "none"), each checked to be installed: transformers
+    would otherwise fail deep inside the trainer with an import error."""
+    loggers = [x for x in report_to if x != "none"]
+    for name in loggers:
+        module, package = _LOGGER_PACKAGES[name]
+        if importlib.util.find_spec(module) is None:
+            raise UserError(
+                f"report_to: {name} is not installed",
+                f"Install it with `pip install {package}`, or remove it from report_to",
+            )
+    return loggers
+
+
+def use_liger(recipe: Recipe) -> bool:
+    """Liger kernels when the recipe asks and they are installed (else a warning)."""
+    if not recipe.model.liger_kernel:
+        return False
+    if importlib.util.find_spec("liger_kernel") is None:
+        print(
+            "warning: model.liger_kernel is on but liger-kernel is not installed "
+            "(pip install liger-kernel); training without it",
+            file=sys.stderr,
+            flush=True,
+        )
+        return False
+    return True
 
 
 def make_config(config_cls: type, ctx: StageContext, **stage_fields: Any) -> Any:

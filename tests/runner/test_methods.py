@@ -159,3 +159,17 @@ def test_bitsandbytes_optimizers_run_on_cpu(optimizer: str, make_run, run_worker
 def test_bf16_on_cpu_when_asked(make_run, run_worker) -> None:
     events = _train(make_run, run_worker, training={"precision": "bf16"})
     assert events[0]["precision"] == "bf16"
+
+
+def test_missing_logger_is_a_user_error() -> None:
+    from tunetui.runner.stages.common import check_loggers
+
+    assert check_loggers(["none"]) == []
+    if importlib.util.find_spec("wandb") is None:
+        with pytest.raises(UserError, match="pip install wandb"):
+            check_loggers(["wandb"])
+
+
+def test_pretraining_with_packing(make_run, run_worker) -> None:
+    events = _train(make_run, run_worker, stage="pt", data={"packing": True})
+    assert events[-1]["metrics"]["loss"] > 0
