@@ -129,29 +129,42 @@ def _model(row: dict[str, Any]):
         raise
 
 
+_BOOL_KEYS = ("gradient_checkpointing", "pure_bf16", "compile", "chunked_ce",
+              "optimizer_in_backward", "activation_offloading")  # fmt: skip
+# bench/gpu_memory.py's measured columns -> the metric each one is
+_HARNESS_METRICS = {"alloc_gib": "max_memory_allocated", "reserved_gib": "max_memory_reserved",
+                    "nvml_gib": "nvidia_smi"}  # fmt: skip
+
+
 def _csv_rows(results: Path) -> list[dict[str, Any]]:
-    """Rows from a GPU harness: columns named like the JSON rows' config keys."""
+    """Rows from the GPU harness (bench/gpu_memory.py): one per measured metric of each
+    configuration that ran (``outcome == ok``); OOM/crash rows have nothing to compare."""
     rows: list[dict[str, Any]] = []
     for path in sorted(results.glob("gpu_memory_*.csv")):
         with path.open(newline="") as fh:
-            for rec in csv.DictReader(fh):
-                cfg = {k: v for k, v in rec.items() if v not in ("", None)}
-                for key in ("gradient_checkpointing", "pure_bf16"):
+            for n, rec in enumerate(csv.DictReader(fh)):
+                if rec.get("outcome", "ok") != "ok":
+                    continue
+                cfg: dict[str, Any] = {k: v for k, v in rec.items() if v not in ("", None)}
+                for key in _BOOL_KEYS:
                     if key in cfg:
                         cfg[key] = str(cfg[key]).lower() in ("1", "true", "yes")
-                if "targets" in cfg and " " in cfg["targets"]:
+                if " " in cfg.get("targets", ""):
                     cfg["targets"] = cfg["targets"].split()
-                rows.append(
-                    {
-                        "id": rec.get("id") or f"{path.stem}:{len(rows)}",
-                        "source": path.name,
-                        "metric": rec.get("metric", "max_memory_allocated"),
-                        "gpu": rec.get("gpu", ""),
-                        "model": rec["model"],
-                        "config": cfg,
-                        "measured_gib": float(rec["measured_gib"]),
-                    }
-                )
+                for column, metric in _HARNESS_METRICS.items():
+                    if rec.get(column) in ("", None):
+                        continue
+                    rows.append(
+                        {
+                            "id": f"{path.stem}:{n}:{rec['model']}:{column}",
+                            "source": path.name,
+                            "metric": metric,
+                            "gpu": rec.get("gpu", ""),
+                            "model": rec["model"],
+                            "config": cfg,
+                            "measured_gib": float(rec[column]),
+                        }
+                    )
     return rows
 
 

@@ -81,9 +81,9 @@ class TrainConfig:
     # weights, grads and AdamW states. None = that for bf16; fp16 needs fp32 master weights.
     pure_bf16: bool | None = None
     double_quant: bool = True
-    # peft.prepare_model_for_kbit_training upcasts every non-quantised param to fp32; trl's
-    # SFTTrainer does not call it (checked in trl 1.16), so off by default.
-    upcast_non_quantized: bool = False
+    # peft.prepare_model_for_kbit_training upcasts every non-quantised param to fp32;
+    # tunetui's runner calls it for QLoRA (runner/methods.py), so on by default
+    upcast_non_quantized: bool = True
     # hf: logits in bf16, upcast to fp32 for the loss (transformers' ForCausalLMLoss);
     # chunked: bf16 logits, loss per chunk (torchtune CEWithChunkedOutputLoss, LitGPT);
     # fused: logits never materialised beyond one chunk (Liger fused linear cross-entropy)

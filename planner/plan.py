@@ -207,17 +207,16 @@ def build_plan(
     seq_len = seq or 1024
     attn = attn or "sdpa"
     flags = {"method": method, "bits": bits, "rank": rank, "targets": targets, "batch": batch,
-             "grad_ckpt": grad_ckpt, "optim": optim, "precision": precision,
-             "parallel": parallel}  # fmt: skip
+             "grad_ckpt": grad_ckpt, "optim": optim, "precision": precision}  # fmt: skip
     explicit = any(v is not None for v in flags.values())
     rec = recommend(
         spec, hw.free_gib, stage=stage, seq_len=seq_len, effective_batch=effective_batch,
         n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
-        device=hw.device, lora_rank=rank or 16, attn=attn,
+        device=hw.device, lora_rank=rank or 16, attn=attn, parallel=parallel,
     )  # fmt: skip
     suggestion = rec.suggestion
     if explicit:
-        cfg = _explicit_config(flags, seq_len, stage, hw, attn)
+        cfg = _explicit_config({**flags, "parallel": parallel}, seq_len, stage, hw, attn)
         chosen = Candidate(cfg, estimate(spec, cfg), hw.free_gib, "as asked", effective_batch)
         alternatives = [c for c in ([rec.best] if rec.best else []) + rec.alternatives][:3]
         ref = flops_per_token(spec, cfg) * mfu_penalty(cfg)

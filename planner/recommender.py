@@ -89,7 +89,7 @@ class Recommendation:
     tried: list[Candidate] = field(default_factory=list)
 
 
-def _rungs(model: ModelSpec, device: str) -> list[tuple[str, dict[str, object]]]:
+def _rungs(model: ModelSpec, device: str, n_gpus: int) -> list[tuple[str, dict[str, object]]]:
     rungs: list[tuple[str, dict[str, object]]] = []
     if model.n_params <= FULL_MAX_PARAMS:
         rungs += [
@@ -107,6 +107,13 @@ def _rungs(model: ModelSpec, device: str) -> list[tuple[str, dict[str, object]]]
             ("qlora", dict(method="qlora", gradient_checkpointing=False)),
             ("qlora + ckpt", dict(method="qlora", gradient_checkpointing=True)),
         ]
+    if n_gpus > 1:  # replicas do not fit: shard the base weights over the GPUs (FSDP)
+        rungs += [
+            ("lora + ckpt, fsdp", dict(method="lora", gradient_checkpointing=True,
+                                       parallel="fsdp")),
+            ("qlora + ckpt, fsdp", dict(method="qlora", gradient_checkpointing=True,
+                                        parallel="fsdp")),
+        ]  # fmt: skip
     return rungs
 
 
@@ -143,8 +150,13 @@ def recommend(
     device: str = "cuda",
     lora_rank: int = DEFAULT_RANK,
     attn: str = "sdpa",
+    parallel: str | None = None,
 ) -> Recommendation:
-    """Best configuration for ``model`` within ``free_gib`` per device (see module doc)."""
+    """Best configuration for ``model`` within ``free_gib`` per device (see module doc).
+
+    ``parallel`` forces one multi-GPU strategy; by default adapters use DDP, full
+    fine-tuning FSDP, and sharded (FSDP) LoRA/QLoRA rungs come last.
+    """
     precision = "bf16" if bf16 else ("fp16" if device == "cuda" else "fp32")
     if device == "cpu":
         precision = "fp32"  # most CPUs lack fast bf16 matmuls; fp32 is what torch runs well
@@ -154,10 +166,14 @@ def recommend(
         device=device, compute_capability=compute_capability,
     )  # fmt: skip
     tried: list[Candidate] = []
-    for label, changes in _rungs(model, device):
+    for label, changes in _rungs(model, device, n_gpus):
         extra = dict(changes)
-        if extra["method"] == "full" and n_gpus > 1:
+        if n_gpus > 1 and extra["method"] == "full":
             extra["parallel"] = "fsdp"
+        if n_gpus > 1 and parallel:
+            if "parallel" in changes and changes["parallel"] != parallel:
+                continue  # the forced strategy already ran this rung
+            extra["parallel"] = parallel
         tried.append(_fit(model, base.replace(**extra), free_gib, effective_batch, label))
     fitting = [c for c in tried if c.fits]
     if not fitting and device == "cuda":
@@ -199,17 +215,23 @@ def _suggest(model: ModelSpec, base: TrainConfig, free_gib: float) -> str:
     for n in (2, 4, 8):
         cfg = frugal.replace(n_gpus=n, parallel="fsdp")
         if estimate(model, cfg).total_gib <= free_gib * TARGET_FRACTION:
-            return f"QLoRA sharded over {n} GPUs would fit (--gpus {n} --parallel fsdp)"
-    smaller = [
-        m for m in CATALOG.values()
-        if m.n_params < model.n_params and not m.is_moe
-        and estimate(m, frugal.replace(seq_len=base.seq_len)).total_gib
-        <= free_gib * TARGET_FRACTION
-    ]  # fmt: skip
-    if smaller:
-        same = [m for m in smaller if m.family == model.family] or smaller
-        pick = max(same, key=lambda m: m.n_params)
-        return f"a smaller model fits with QLoRA: --model {pick.id} ({pick.n_params / 1e9:.1f}B)"
+            return f"QLoRA sharded over {n} GPUs would fit (--gpus {n})"
+    for seq in dict.fromkeys((base.seq_len, min(base.seq_len, 1024), min(base.seq_len, 512))):
+        cfg = frugal.replace(seq_len=seq)
+        smaller = [
+            m for m in CATALOG.values()
+            if m.n_params < model.n_params and not m.is_moe
+            and estimate(m, cfg).total_gib <= free_gib * TARGET_FRACTION
+        ]  # fmt: skip
+        if smaller:
+            org = model.hf_id.split("/")[0]  # same publisher: the closest relative
+            same = [m for m in smaller if org and m.hf_id.startswith(org + "/")] or smaller
+            pick = max(same, key=lambda m: m.n_params)
+            shorter = f" --seq {seq}" if seq != base.seq_len else ""
+            return (
+                f"a smaller model fits with QLoRA: --model {pick.id}{shorter} "
+                f"({pick.n_params / 1e9:.1f}B)"
+            )
     return "nothing fits this memory: use a GPU with more memory"
 
 

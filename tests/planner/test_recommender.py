@@ -53,9 +53,14 @@ def test_reasons_and_alternatives() -> None:
 
 
 def test_shorter_sequence_when_only_that_fits() -> None:
-    rec = recommend(CATALOG["llama-3.1-8b"], 9.0, seq_len=16384)
+    rec = recommend(CATALOG["llama-3.1-8b"], 12.0, seq_len=16384)
     assert rec.best is not None and rec.best.cfg.seq_len < 16384
     assert "shortened" in rec.best.reasons["seq_len"]
+
+
+def test_nothing_fits_suggests_a_smaller_model() -> None:
+    rec = recommend(CATALOG["llama-3.1-8b"], 6.0, seq_len=16384)
+    assert rec.best is None and "--model llama-3.2" in (rec.suggestion or "")
 
 
 def test_preference_stage_costs_more_than_sft() -> None:
