@@ -160,10 +160,10 @@ class ActiveLearningScreen(Screen[None]):
     ActiveLearningScreen #al-decision.al-stop { color: $warning; }
     ActiveLearningScreen #al-decision.al-continue { color: $success; }
     ActiveLearningScreen #al-decision.al-error { color: $error; }
-    ActiveLearningScreen #al-top { height: 9; }
+    ActiveLearningScreen #al-top { height: 2fr; min-height: 9; max-height: 24; }
     ActiveLearningScreen #al-rounds { width: 34; height: 100%; border: round $primary; }
     ActiveLearningScreen #al-curve { width: 1fr; height: 100%; border: round $primary; }
-    ActiveLearningScreen #al-items { height: 1fr; min-height: 4; border: round $secondary; }
+    ActiveLearningScreen #al-items { height: 3fr; min-height: 4; border: round $secondary; }
     ActiveLearningScreen #al-item-text { height: 2; padding: 0 1; color: $text-muted; }
     ActiveLearningScreen #al-rounds:focus, ActiveLearningScreen #al-items:focus {
         border: heavy $accent;
@@ -320,6 +320,11 @@ class ActiveLearningScreen(Screen[None]):
         )
         used = sum(w + 2 for w in widths) + 2 + 2 + 2  # text padding, border, scrollbar
         return max(self.size.width - used, 20)
+
+    def on_resize(self) -> None:
+        """Re-clip the text column to the new width."""
+        if self.view.items:
+            self._fill_items(self.view)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "al-items":
