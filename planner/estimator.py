@@ -72,7 +72,7 @@ class TrainConfig:
     seq_len: int = 1024
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"
-    precision: str = "bf16"
+    precision: str = "bf16"  # bf16 | fp16 | fp32 | auto (the recipe's default)
     attn: str = "sdpa"
     stage: str = "sft"
     n_gpus: int = 1
@@ -122,6 +122,10 @@ class TrainConfig:
 
 
 def _check(c: TrainConfig) -> None:
+    if c.precision == "auto":  # the recipe's default: what the trainer would pick here
+        cc = c.compute_capability
+        auto = "fp32" if c.device == "cpu" else ("fp16" if cc and cc[0] < 8 else "bf16")
+        object.__setattr__(c, "precision", auto)
     choices = {
         "method": (c.method, METHODS),
         "optimizer": (c.optimizer, OPTIMIZERS),
