@@ -136,7 +136,7 @@ class DashboardScreen(Screen[str]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#log", Log).border_title = f"{self.run_dir / LOG_FILE}"
+        self.query_one("#log", Log).border_title = f"{self.run_dir.name}/{LOG_FILE}"
         self.query_one("#error-panel").display = False
         self.poll()
         self.set_interval(self.poll_s, self.poll)

@@ -97,11 +97,12 @@ class FixedServices:
     move and turn red.
     """
 
-    def __init__(self, gpus: bool = True) -> None:
+    def __init__(self, gpus: bool = True, real_data: bool = True) -> None:
         from tunetui.tui.services import Services
 
         self._real = Services()
         self.with_gpus = gpus
+        self.real_data = real_data
         self.plans: list[dict[str, Any]] = []
         self.launched: list[Path] = []
 
@@ -179,9 +180,26 @@ class FixedServices:
         )
 
     def dataset_names(self, dataset_dir: str | None) -> list[str]:
+        if not self.real_data:
+            return ["dpo_demo", "identity", "sharegpt_demo"]
         return self._real.dataset_names(dataset_dir)
 
     def data_info(self, recipe, n: int = 3):
+        from tunetui.tui.services import DataInfo
+
+        if not self.real_data:  # snapshots: independent of the shipped demo files
+            return DataInfo(
+                formats=["identity: alpaca, 40 records"],
+                total=40,
+                p50=55,
+                p95=79,
+                max=82,
+                previews=[
+                    "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+                    "Hello! I am tunetui.<|im_end|>"
+                ]
+                * 2,
+            )
         return self._real.data_info(recipe, n)
 
     def launch(self, recipe_path: Path) -> Path:

@@ -40,6 +40,11 @@ def describe_choice(rec: dict) -> str:
     return ", ".join(parts)
 
 
+def ckpt_label(on: bool) -> str:
+    """Spelled out, so the state reads without colour (NO_COLOR, monochrome)."""
+    return f"gradient checkpointing: {'ON' if on else 'off'} (less memory, ~30% slower)"
+
+
 class MethodScreen(WizardStep):
     STEP = 4
     TITLE = "Method"
@@ -70,7 +75,7 @@ class MethodScreen(WizardStep):
                 "seq length", Input(str(s.cutoff_len), type="integer", id="seq", compact=True)
             )
             yield Checkbox(
-                "gradient checkpointing (less memory, ~30% slower)",
+                ckpt_label(s.gradient_checkpointing),
                 s.gradient_checkpointing,
                 id="ckpt",
                 compact=True,
@@ -119,6 +124,7 @@ class MethodScreen(WizardStep):
     @on(Checkbox.Changed, "#ckpt")
     def _ckpt(self, event: Checkbox.Changed) -> None:
         self.state.gradient_checkpointing = event.value
+        event.checkbox.label = ckpt_label(event.value)
         self.replan()
 
     @work(thread=True, exclusive=True, group="plan")
@@ -149,6 +155,8 @@ class MethodScreen(WizardStep):
             self.query_one("#batch", Input).value = str(s.batch_size)
             self.query_one("#accum", Input).value = str(s.grad_accum)
             self.query_one("#seq", Input).value = str(s.cutoff_len)
-            self.query_one("#ckpt", Checkbox).value = s.gradient_checkpointing
+            ckpt = self.query_one("#ckpt", Checkbox)
+            ckpt.value = s.gradient_checkpointing
+            ckpt.label = ckpt_label(s.gradient_checkpointing)
         self._sync_bits()
         self.replan()

@@ -29,8 +29,8 @@ class ReviewScreen(WizardStep):
     TITLE = "Review"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("ctrl+r", "launch", "Save+launch", priority=True),
-        Binding("ctrl+y", "copy_command", "Copy command", priority=True),
+        Binding("ctrl+r", "launch", "Launch", priority=True),
+        Binding("ctrl+y", "copy_command", "Copy cmd", priority=True),
     ]
 
     def compose(self) -> ComposeResult:
@@ -38,10 +38,10 @@ class ReviewScreen(WizardStep):
         with Vertical(classes="form"):
             yield TextArea("", read_only=True, id="recipe-yaml", language=None)
             yield Static("", id="command", classes="hint")
-            with Horizontal(classes="row"):
+            with Horizontal(id="review-actions"):
                 yield Input(self.state.recipe_path, id="recipe-path", compact=True)
-                yield Button("Save", id="save")
-                yield Button("Launch", id="launch", variant="primary")
+                yield Button("Save", id="save", compact=True)
+                yield Button("Launch", id="launch", variant="primary", compact=True)
         yield self.footer()
 
     def on_mount(self) -> None:

@@ -1,0 +1,99 @@
+"""Snapshots of every screen at 80x24 (pytest-textual-snapshot).
+
+Deterministic: fixed probe/plan answers (`FixedServices`), the shipped demo data, events
+with fixed timestamps, and every worker finished before the picture is taken. Update
+with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tui_fixtures import FixedServices, event, training_events, write_run
+from tunetui.tui.app import TuneApp
+from tunetui.tui.dashboard import DashboardApp
+
+SIZE = (80, 24)
+
+
+async def settle(pilot) -> None:
+    """Wait for worker threads (probe, plan, data stats) and their screen updates."""
+    app = pilot.app
+    quiet = 0
+    for _ in range(300):
+        await pilot.pause(0.05)
+        busy = any(w.is_running for w in app.workers)
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 4:
+            break
+    from textual.widgets import Input
+
+    for field in app.screen.query(Input):  # a blinking cursor would make pictures random
+        field.cursor_blink = False
+    await pilot.pause(0.1)
+
+
+def at_step(step: int):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        pilot.app.go(step)
+        await settle(pilot)
+
+    return run_before
+
+
+@pytest.fixture
+def wizard(tmp_path: Path, monkeypatch) -> TuneApp:
+    monkeypatch.chdir(tmp_path)
+    return TuneApp(services=FixedServices(real_data=False), runs_root=tmp_path / "runs")
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 5, 6])
+def test_wizard_step(snap_compare, wizard: TuneApp, step: int) -> None:
+    assert snap_compare(wizard, terminal_size=SIZE, run_before=at_step(step))
+
+
+def test_hardware_without_gpu(snap_compare, tmp_path: Path) -> None:
+    app = TuneApp(services=FixedServices(gpus=False, real_data=False), runs_root=tmp_path)
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+def test_method_does_not_fit(snap_compare, wizard: TuneApp) -> None:
+    wizard.state.model = "llama-3.1-8b"
+    wizard.state.batch_size = 16
+    assert snap_compare(wizard, terminal_size=SIZE, run_before=at_step(4))
+
+
+def test_dashboard_live(snap_compare, tmp_path: Path) -> None:
+    events = [*training_events(30, 50), event("eval", 30, step=30, metrics={"eval_loss": 1.5})]
+    run_dir = write_run(tmp_path / "demo", events, partial='{"v":1,"type":"lo')
+    assert snap_compare(DashboardApp(run_dir), terminal_size=SIZE, run_before=settle)
+
+
+def test_dashboard_error(snap_compare, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    events = [
+        *training_events(5, 50),
+        event("error", 6, message="CUDA out of memory. Tried to allocate 2.00 GiB",
+              traceback_tail=["  File \"trainer.py\", line 10, in step",
+                              "torch.OutOfMemoryError: CUDA out of memory"]),
+    ]  # fmt: skip
+    run_dir = write_run(Path("failed"), events)
+    assert snap_compare(DashboardApp(run_dir), terminal_size=SIZE, run_before=settle)
+
+
+def test_runs_screen(snap_compare, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "runs"
+    done = [*training_events(50, 50), event("end", 51, step=50, output="adapter")]
+    write_run(root / "finished-run", done)
+    write_run(root / "failed-run", [*training_events(5, 50), event("error", 6, message="x")])
+    app = TuneApp(services=FixedServices(real_data=False), runs_root=root)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
