@@ -331,15 +331,22 @@ def resume_run(run_dir: Path) -> Launch:
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint with the highest step, or None."""
+    """The checkpoint a resume will start from, or None.
+
+    Asks the worker's own rule when it is installed (it skips a checkpoint cut short by
+    kill -9), so the launcher's "resuming from ..." names what the worker will really use.
+    """
+    try:
+        from tunetui.runner.worker import find_checkpoint
+    except ImportError:
+        find_checkpoint = None
+    if find_checkpoint is not None:
+        return find_checkpoint(Path(run_dir))
     best: tuple[int, Path] | None = None
     for path in (Path(run_dir) / CHECKPOINTS_DIR).glob("checkpoint-*"):
-        try:
-            step = int(path.name.rsplit("-", 1)[1])
-        except ValueError:
-            continue
-        if path.is_dir() and (best is None or step > best[0]):
-            best = (step, path)
+        step = path.name.rsplit("-", 1)[1]
+        if step.isdigit() and path.is_dir() and (best is None or int(step) > best[0]):
+            best = (int(step), path)
     return best[1] if best else None
 
 

@@ -37,7 +37,7 @@ def _latest_checkpoint(run_dir: Path) -> int:
     steps = [
         int(p.name.rsplit("-", 1)[1])
         for p in (run_dir / "checkpoints").glob("checkpoint-*")
-        if p.name.rsplit("-", 1)[1].isdigit()
+        if p.name.rsplit("-", 1)[1].isdigit() and (p / "trainer_state.json").is_file()
     ]
     return max(steps, default=0)
 
@@ -45,7 +45,8 @@ def _latest_checkpoint(run_dir: Path) -> int:
 def _save(run_dir: Path, step: int) -> Path:
     path = run_dir / "checkpoints" / f"checkpoint-{step}"
     path.mkdir(parents=True, exist_ok=True)
-    (path / "state.txt").write_text(f"{step}\n")
+    # written last, like the real trainer's: a checkpoint without it is incomplete
+    (path / "trainer_state.json").write_text(f'{{"global_step": {step}}}\n')
     return path
 
 
