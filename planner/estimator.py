@@ -404,7 +404,7 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     per_layer = layer_activation_bytes(model, cfg, trainable_layer=True)
     res_e = residual_bytes(cfg)
     vocab_out = 0 if cfg.stage == "rm" else model.vocab_size
-    logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 2 * e, "fused": 0}[cfg.loss_impl]
+    logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 3 * e, "fused": 0}[cfg.loss_impl]
     logits = tokens * vocab_out * logit_bytes + tokens * RMSNORM_FP32_BYTES * model.hidden_size
     if cfg.gradient_checkpointing:
         # only each layer's input stays; one layer is recomputed at a time during backward,
