@@ -55,21 +55,36 @@ class Progress:
     mem_gib: float | None = None
     started_t: float | None = None
     last: dict[str, Any] = field(default_factory=dict)
+    # (t, step) of this attempt's first log: the rate for an ETA when the worker gives none
+    _first_log: tuple[float, int] | None = None
 
     def update(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "start":
             self.total_steps = _int(event.get("total_steps")) or self.total_steps
             self.started_t = event.get("t", self.started_t)
+            self._first_log = None
         if event.get("step") is not None:
             self.step = _int(event.get("step")) or self.step
         if kind == "log":
             for key in ("loss", "lr", "tokens_per_s", "eta_s"):
                 if event.get(key) is not None:
                     setattr(self, key, _float(event[key]))
+            if event.get("eta_s") is None:
+                self.eta_s = self._rate_eta(_float(event.get("t")))
         if kind == "gpu":
             self.mem_gib = _memory(event) or self.mem_gib
         self.last = event
+
+    def _rate_eta(self, t: float | None) -> float | None:
+        if t is None or not self.total_steps:
+            return None
+        if self._first_log is None:
+            self._first_log = (t, self.step)
+            return None
+        t0, step0 = self._first_log
+        done = self.step - step0
+        return (t - t0) / done * (self.total_steps - self.step) if done > 0 else None
 
     def stats(self) -> str:
         """``loss 1.2345  lr 2.0e-04  1,234 tok/s  mem 3.1 GiB`` with what is known."""

@@ -185,3 +185,15 @@ def test_long_history_is_read_in_full_before_following(tmp_path: Path) -> None:
     out = io.StringIO()
     assert console.follow(run, out=out) == 0
     assert "stopped at step 4" in out.getvalue()
+
+
+def test_eta_from_the_step_rate_when_the_worker_gives_none() -> None:
+    p = console.Progress()
+    p.update({"type": "start", "t": 0.0, "total_steps": 100})
+    p.update({"type": "log", "t": 10.0, "step": 10})
+    assert p.eta_s is None
+    p.update({"type": "log", "t": 20.0, "step": 20})
+    assert p.eta_s == pytest.approx(80.0)  # 1 step/s, 80 steps left
+    p.update({"type": "log", "t": 21.0, "step": 21, "eta_s": 5.0})
+    assert p.eta_s == 5.0  # the worker's own estimate wins
+    assert console.fmt_duration(3725) == "1:02:05" and console.fmt_duration(None) == "-"
