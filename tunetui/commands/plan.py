@@ -45,7 +45,12 @@ def plan(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> None:
-    """Estimate peak VRAM for a job and recommend settings that fit."""
+    """Estimate peak VRAM for a job and recommend settings that fit.
+
+    With no --method/--bits/--rank/--targets/--batch/--grad-ckpt/--optim/--precision it
+    recommends a configuration; with any of them it estimates exactly that one and says
+    whether it fits. --gpu auto probes NVML; without a GPU it plans for CPU/RAM.
+    """
     from tunetui.planner.errors import UserError
     from tunetui.planner.plan import build_plan
 
