@@ -232,7 +232,10 @@ def resolve_gpu(name: str) -> GPUSpec:
     spec = _INDEX.get(normalize(name))
     if spec is not None:
         return spec
-    raise unknown("GPU", name, [s.key for s in CATALOG], listing="tunetui gpus")
+    # Suggest from keys and aliases alike: a typo of "4090" is closer to the alias than
+    # to the key "rtx-4090".
+    names = [s.key for s in CATALOG] + [a for s in CATALOG for a in s.aliases]
+    raise unknown("GPU", name, names, listing="tunetui gpus")
 
 
 def find_gpu(name: str) -> GPUSpec | None:
