@@ -308,9 +308,26 @@ def resolve_model(arg: str | None = None, params: str | None = None) -> ModelSpe
         return spec_from_config_file(cfg)
     if path.is_file():
         return spec_from_config_file(path)
+    cached = _hf_cache_config(arg)
+    if cached is not None:
+        return spec_from_config_file(cached)
     if params:
         return spec_from_params(params)
     raise unknown("model", arg, list(CATALOG), listing="tunetui models")
+
+
+def _hf_cache_config(repo_id: str) -> Path | None:
+    """``org/name`` already in the local Hugging Face cache: its config.json (no network)."""
+    import os
+
+    if repo_id.count("/") != 1:
+        return None
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME") or os.path.join(Path.home(), ".cache", "huggingface"), "hub"
+    )
+    snapshots = Path(hub) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
+    found = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def spec_from_config_file(path: Path) -> ModelSpec:

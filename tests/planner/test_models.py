@@ -97,6 +97,14 @@ def test_hf_directory_and_config_file(tmp_path) -> None:
     assert by_dir.n_params == by_file.n_params == 256 * 64 + 2 * per_layer + 64
 
 
+def test_hf_cache_lookup(tmp_path, monkeypatch) -> None:
+    snap = tmp_path / "models--acme--tiny-lm" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text(json.dumps(_tiny_config()))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert resolve_model("acme/tiny-lm").hidden_size == 64
+
+
 def test_bad_config_is_a_user_error(tmp_path) -> None:
     bad = tmp_path / "config.json"
     bad.write_text("{not json")
