@@ -110,7 +110,6 @@ class Worker:
         if self.resume and checkpoint is None:
             print("No checkpoint to resume from: starting from step 0.", flush=True)
 
-        _quiet_libraries()
         from tunetui.runner.methods import detect_device
 
         self.device = detect_device()
@@ -245,8 +244,12 @@ def _say(message: str) -> None:
 def _quiet_libraries() -> None:
     """No hub access ever, and no progress bars or deprecation chatter in train.log: our
     own progress lines and the events carry the progress."""
+    import logging
     import warnings
 
+    # bitsandbytes' CPU backend looks for an optional Hub kernel and warns when it is not
+    # there; the built-in kernel works, so the warning would only alarm users.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -291,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {run_dir} has no recipe.yaml. Start runs with `tunetui run`.", file=sys.stderr
         )
         return 2
+    _quiet_libraries()
     writer = EventWriter(run_dir / EVENTS_FILE)
     worker = Worker(run_dir, args.resume, writer)
     try:
