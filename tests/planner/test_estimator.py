@@ -167,3 +167,28 @@ def test_fast_enough_for_a_keystroke() -> None:
     for _ in range(200):
         estimate(LLAMA8, cfg)
     assert (time.perf_counter() - start) / 200 < 1e-3
+
+
+MISTRAL_V01 = ModelSpec(id="mistral-7b-v0.1", hidden_size=4096, intermediate_size=14336,
+                        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+                        vocab_size=32000)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes,measured_gib",
+    [
+        # fms-acceleration a100_80gb.csv (max_memory_allocated, FSDP on one A100 80GB,
+        # 4096-token packed alpaca, flash attention, checkpointing, pure bf16 AdamW)
+        ({"method": "full", "batch_size": 4}, 67.46),
+        ({"method": "lora", "batch_size": 4, "targets": "attn", "lora_dropout": 0.1}, 24.87),
+        ({"method": "lora", "batch_size": 8, "targets": "attn", "lora_dropout": 0.1}, 36.08),
+        ({"method": "qlora", "batch_size": 4, "targets": "attn", "lora_dropout": 0.1,
+          "kbit_saves_inputs": True}, 19.25),
+    ],
+)  # fmt: skip
+def test_published_measurements_within_ten_percent(changes: dict, measured_gib: float) -> None:
+    """A calibration guard: bench/plan_accuracy.py has the full comparison."""
+    cfg = TrainConfig(seq_len=4096, gradient_checkpointing=True, attn="flash",
+                      parallel="fsdp", **changes)  # fmt: skip
+    got = estimate(MISTRAL_V01, cfg).allocated_gib
+    assert abs(got / measured_gib - 1) < 0.10
