@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tunetui.tui.screens.active_learning import (
     ActiveLearningScreen,
     clip,
     load_view,
+    next_step,
     run_al_app,
 )
 
@@ -164,6 +166,7 @@ def test_rounds_curve_items_refresh_and_keys(toy: dict) -> None:
             items = screen.query_one("#al-items", DataTable)
             assert [r[0] for r in _cells(items)] == [r["id"] for r in batch]
             assert items.border_title == "to label next: 6 of 6 in flight"
+            assert "tunetui al import" in str(items.border_subtitle)
             assert batch[0]["id"] in _text(screen, "#al-item-text")
             await pilot.press("down")
             assert batch[1]["id"] in _text(screen, "#al-item-text")
@@ -222,11 +225,15 @@ def test_changes_on_disk_are_picked_up_without_a_key(toy: dict) -> None:
 
 
 def test_refresh_never_blocks_the_keyboard(toy: dict, monkeypatch) -> None:
-    """A slow read (a huge state.json on a network disk) runs while keys still work."""
-    real = al_screen.load_view
+    """A slow read (a huge state.json on a network disk) runs while keys still work.
 
-    def slow(project):
-        time.sleep(0.6)
+    The read is held until the keys were handled, so the test does not depend on timing.
+    """
+    real = al_screen.load_view
+    release = threading.Event()
+
+    def held(project):
+        release.wait(10)
         return real(project)
 
     async def scenario() -> None:
@@ -234,15 +241,53 @@ def test_refresh_never_blocks_the_keyboard(toy: dict, monkeypatch) -> None:
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
             await _loaded(pilot, screen)
-            monkeypatch.setattr(al_screen, "load_view", slow)
-            started = time.monotonic()
-            await pilot.press("r")
-            await pilot.press("tab")
+            monkeypatch.setattr(al_screen, "load_view", held)
+            await pilot.press("r", "tab")
             assert app.focused is screen.query_one("#al-rounds", DataTable)
-            assert time.monotonic() - started < 0.5 and screen.loads == 1
+            assert screen.loads == 1  # the read is still going on
+            release.set()
             await _loaded(pilot, screen, 2)
 
     asyncio.run(scenario())
+
+
+def test_no_color_keeps_the_decision_in_words(toy: dict, monkeypatch) -> None:
+    from tunetui.runner.al.project import train_round
+
+    train_round(toy["project"])
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def scenario() -> None:
+        app = ActiveLearningApp(toy["project"], poll_s=None)
+        assert app.no_color
+        async with app.run_test(size=SIZE) as pilot:
+            await _loaded(pilot, app.screen)
+            assert _text(app.screen, "#al-decision").startswith("CONTINUE keep going")
+
+    asyncio.run(scenario())
+
+
+def test_run_al_app_opens_the_app(toy: dict, monkeypatch) -> None:
+    opened: list[Path] = []
+    monkeypatch.setattr(ActiveLearningApp, "run", lambda self: opened.append(self.project))
+    run_al_app(toy["project"])
+    assert opened == [toy["project"]]
+
+
+def test_next_step_follows_the_loop(toy: dict) -> None:
+    from tunetui.runner.al.project import train_round
+
+    project = toy["project"]
+    assert "tunetui al train" in next_step(project, load_view(project).status, [])
+    batch = _rounds(toy, 0)
+    view = load_view(project)
+    assert "tunetui al import" in next_step(project, view.status, view.items)
+    _label(toy, batch)
+    view = load_view(project)
+    assert "tunetui al train" in next_step(project, view.status, view.items)
+    train_round(project)
+    view = load_view(project)
+    assert "tunetui al select" in next_step(project, view.status, view.items)
 
 
 def test_escape_inside_another_app_goes_back(toy: dict) -> None:

@@ -66,32 +66,45 @@ def project_mtimes(project: Path) -> tuple[float, float]:
 
 
 def load_view(project_dir: str | Path) -> ALView:
-    """Read the project; problems become text on the screen, never an exception."""
+    """Read the project; problems become text on the screen, never an exception.
+
+    The files are hand-editable input (people fix labels in them), so anything that does
+    not parse is reported as damaged with the fix, instead of ending the app.
+    """
     from tunetui.planner.errors import UserError
     from tunetui.runner.al import state as st
-    from tunetui.runner.al.io import read_rows
-    from tunetui.runner.al.status import al_status
 
     project = Path(project_dir)
     view = ALView(mtimes=project_mtimes(project))
     try:
+        from tunetui.runner.al.status import al_status
+
         view.status = al_status(project)
-        state = st.load_state(project)
+        labelled = st.load_state(project)["labelled"]
+        _read_items(project, view, dict(labelled))
     except UserError as err:
-        view.error = err.line()
-        return view
-    except (OSError, KeyError, TypeError, ValueError) as err:  # a hand-edited state.json
+        view.status, view.error = None, err.line()
+    except Exception as err:  # a hand-edited file must not end the app
+        view.status = None
         view.error = f"{project / st.STATE_FILE} is damaged ({err!r}). Restore it or re-run init."
-        return view
-    if not (project / st.TO_LABEL_JSONL).is_file():
+    return view
+
+
+def _read_items(project: Path, view: ALView, labelled: dict[str, str]) -> None:
+    """to_label.jsonl into `view.items`; a missing or bad file only empties that pane."""
+    from tunetui.planner.errors import UserError
+    from tunetui.runner.al import state as st
+    from tunetui.runner.al.io import read_rows
+
+    path = project / st.TO_LABEL_JSONL
+    if not path.is_file():
         view.items_note = f"no batch selected yet: tunetui al select {project} --k 50"
-        return view
+        return
     try:
-        rows = read_rows(project / st.TO_LABEL_JSONL)
+        rows = read_rows(path)
     except UserError as err:
         view.items_note = err.line()
-        return view
-    labelled = state.get("labelled", {})
+        return
     for _, row in rows[:MAX_ITEMS]:
         ident = str(row.get("id", ""))
         score = row.get("score")
@@ -106,7 +119,18 @@ def load_view(project_dir: str | Path) -> ALView:
         )
     if not view.items:
         view.items_note = f"to_label.jsonl is empty: tunetui al select {project} --k 50"
-    return view
+
+
+def next_step(project: Path, status: dict[str, Any], items: list[ToLabelItem]) -> str:
+    """The command that moves the loop on from where the project stands."""
+    if status["stop"]["stop"]:
+        return "a stopping rule fired: the labels so far are enough"
+    if any(i.label is None for i in items) or status["n_in_flight"]:
+        csv = project / "to_label.csv"
+        return f"label it, then: tunetui al import {project} {csv}"
+    if not status["rounds"] or status["rounds"][-1]["n_labels"] != status["n_labelled"]:
+        return f"next: tunetui al train {project}"
+    return f"next: tunetui al select {project} --k 50"
 
 
 # ---------------------------------------------------------------------------- text
@@ -288,11 +312,14 @@ class ActiveLearningScreen(Screen[None]):
         left = [i for i in view.items if i.label is None]
         if not view.items:
             table.border_title = "to label next"
+            table.border_subtitle = ""
             table.add_column("")
             table.add_row(view.items_note)
             self._show_item_text(None)
             return
         table.border_title = f"to label next: {len(left)} of {len(view.items)} in flight"
+        if view.status is not None:
+            table.border_subtitle = next_step(self.project, view.status, view.items)
         table.add_columns("id", "guess", "score", "label", "text")
         text_w = self._text_width(view.items)
         for item in view.items:
