@@ -60,10 +60,15 @@ def test_init_without_tty_says_headless(cli) -> None:
     assert code == 2 and "--headless" in err
 
 
-def test_init_does_not_import_torch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["init", "import-lf"])
+def test_commands_do_not_import_torch(tmp_path: Path, command: str) -> None:
+    lf = tmp_path / "lf.yaml"
+    lf.write_text("model_name_or_path: m\nstage: sft\nfinetuning_type: lora\n")
+    argv = ["init", "--headless"] if command == "init" else ["import-lf", str(lf)]
+    argv += ["-o", str(tmp_path / "r.yaml")]
     code = (
         "import sys\nfrom tunetui.cli import main\n"
-        f"try:\n    main(['init', '--headless', '-o', {str(tmp_path / 'r.yaml')!r}])\n"
+        f"try:\n    main({argv!r})\n"
         "except SystemExit:\n    pass\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
         "('torch', 'transformers', 'trl', 'datasets', 'peft', 'textual')]\n"

@@ -23,56 +23,109 @@ def init(
     output: str = typer.Option("recipe.yaml", "-o", "--output", help="Recipe file; - = stdout."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
-    name: str | None = typer.Option(None, help="Run name (runs/<name>)."),
-    model: str | None = typer.Option(None, help="Embedded id or local HF model folder."),
-    stage: str | None = typer.Option(None, help="sft | pt | dpo | kto | orpo | rm"),
-    method: str | None = typer.Option(None, help="full | freeze | lora | dora | qlora"),
+    name: str | None = typer.Option(None, help="Run name (runs/<name>).", rich_help_panel="Model"),
+    model: str | None = typer.Option(
+        None, help="Embedded id or local HF model folder.", rich_help_panel="Model"
+    ),
+    stage: str | None = typer.Option(
+        None, help="sft | pt | dpo | kto | orpo | rm", rich_help_panel="Model"
+    ),
+    method: str | None = typer.Option(
+        None, help="full | freeze | lora | dora | qlora", rich_help_panel="Model"
+    ),
     dataset: list[str] | None = typer.Option(
-        None, help="Dataset name or file (repeatable, or a,b)."
+        None, help="Dataset name or file (repeatable, or a,b).", rich_help_panel="Data"
     ),
-    dataset_dir: str | None = typer.Option(None, help="Folder with dataset_info.json."),
-    template: str | None = typer.Option(None, help="Chat template: auto, chatml, llama3..."),
-    cutoff_len: int | None = typer.Option(None, help="Max tokens per sample."),
-    packing: bool | None = typer.Option(None, "--packing/--no-packing"),
-    val_size: float | None = typer.Option(None, help="Held-out fraction, 0-1."),
-    max_samples: int | None = typer.Option(None, help="Use at most N samples per dataset."),
+    dataset_dir: str | None = typer.Option(
+        None, help="Folder with dataset_info.json.", rich_help_panel="Data"
+    ),
+    template: str | None = typer.Option(
+        None, help="Chat template: auto, chatml, llama3...", rich_help_panel="Data"
+    ),
+    cutoff_len: int | None = typer.Option(
+        None, help="Max tokens per sample.", rich_help_panel="Data"
+    ),
+    packing: bool | None = typer.Option(None, "--packing/--no-packing", rich_help_panel="Data"),
+    val_size: float | None = typer.Option(
+        None, help="Held-out fraction, 0-1.", rich_help_panel="Data"
+    ),
+    max_samples: int | None = typer.Option(
+        None, help="Use at most N samples per dataset.", rich_help_panel="Data"
+    ),
     train_on_prompt: bool | None = typer.Option(
-        None, "--train-on-prompt/--no-train-on-prompt", help="Loss on prompts too."
+        None,
+        "--train-on-prompt/--no-train-on-prompt",
+        help="Loss on prompts too.",
+        rich_help_panel="Data",
     ),
-    rank: int | None = typer.Option(None, help="LoRA rank."),
-    alpha: int | None = typer.Option(None, help="LoRA alpha."),
-    dropout: float | None = typer.Option(None, help="LoRA dropout."),
-    targets: str | None = typer.Option(None, help="all | attn | qv | a,b module names."),
-    trainable_layers: int | None = typer.Option(None, help="freeze: train the last N layers."),
-    train_embeddings: bool | None = typer.Option(None, "--train-embeddings/--no-train-embeddings"),
-    bits: int | None = typer.Option(None, help="QLoRA bits: 4 or 8."),
-    epochs: float | None = typer.Option(None),
-    max_steps: int | None = typer.Option(None, help="Overrides --epochs."),
-    lr: float | None = typer.Option(None, help="Learning rate."),
-    scheduler: str | None = typer.Option(None, help="cosine | linear | constant ..."),
-    warmup_ratio: float | None = typer.Option(None),
-    batch: int | None = typer.Option(None, help="Per-device batch size."),
-    grad_accum: int | None = typer.Option(None, help="Gradient accumulation steps."),
-    grad_ckpt: bool | None = typer.Option(None, "--grad-ckpt/--no-grad-ckpt"),
-    precision: str | None = typer.Option(None, help="auto | bf16 | fp16 | fp32"),
-    optim: str | None = typer.Option(None, help="adamw | adamw_8bit | paged_adamw ..."),
-    seed: int | None = typer.Option(None),
-    save_steps: int | None = typer.Option(None),
-    eval_steps: int | None = typer.Option(None),
-    logging_steps: int | None = typer.Option(None),
-    save_total_limit: int | None = typer.Option(None),
-    pref_beta: float | None = typer.Option(None, help="Beta for DPO/KTO/ORPO."),
-    weight_decay: float | None = typer.Option(None),
-    max_grad_norm: float | None = typer.Option(None),
-    output_dir: str | None = typer.Option(None, help="Default: runs/<name>."),
+    rank: int | None = typer.Option(
+        None, help="LoRA rank.", rich_help_panel="Adapter / quantization"
+    ),
+    alpha: int | None = typer.Option(
+        None, help="LoRA alpha.", rich_help_panel="Adapter / quantization"
+    ),
+    dropout: float | None = typer.Option(
+        None, help="LoRA dropout.", rich_help_panel="Adapter / quantization"
+    ),
+    targets: str | None = typer.Option(
+        None, help="all | attn | qv | a,b module names.", rich_help_panel="Adapter / quantization"
+    ),
+    trainable_layers: int | None = typer.Option(
+        None, help="freeze: train the last N layers.", rich_help_panel="Adapter / quantization"
+    ),
+    train_embeddings: bool | None = typer.Option(
+        None, "--train-embeddings/--no-train-embeddings", rich_help_panel="Adapter / quantization"
+    ),
+    bits: int | None = typer.Option(
+        None, help="QLoRA bits: 4 or 8.", rich_help_panel="Adapter / quantization"
+    ),
+    epochs: float | None = typer.Option(None, rich_help_panel="Training"),
+    max_steps: int | None = typer.Option(
+        None, help="Overrides --epochs.", rich_help_panel="Training"
+    ),
+    lr: float | None = typer.Option(None, help="Learning rate.", rich_help_panel="Training"),
+    scheduler: str | None = typer.Option(
+        None, help="cosine | linear | constant ...", rich_help_panel="Training"
+    ),
+    warmup_ratio: float | None = typer.Option(None, rich_help_panel="Training"),
+    batch: int | None = typer.Option(
+        None, help="Per-device batch size.", rich_help_panel="Training"
+    ),
+    grad_accum: int | None = typer.Option(
+        None, help="Gradient accumulation steps.", rich_help_panel="Training"
+    ),
+    grad_ckpt: bool | None = typer.Option(
+        None, "--grad-ckpt/--no-grad-ckpt", rich_help_panel="Training"
+    ),
+    precision: str | None = typer.Option(
+        None, help="auto | bf16 | fp16 | fp32", rich_help_panel="Training"
+    ),
+    optim: str | None = typer.Option(
+        None, help="adamw | adamw_8bit | paged_adamw ...", rich_help_panel="Training"
+    ),
+    seed: int | None = typer.Option(None, rich_help_panel="Training"),
+    save_steps: int | None = typer.Option(None, rich_help_panel="Output"),
+    eval_steps: int | None = typer.Option(None, rich_help_panel="Output"),
+    logging_steps: int | None = typer.Option(None, rich_help_panel="Output"),
+    save_total_limit: int | None = typer.Option(None, rich_help_panel="Output"),
+    pref_beta: float | None = typer.Option(
+        None, help="Beta for DPO/KTO/ORPO.", rich_help_panel="Training"
+    ),
+    weight_decay: float | None = typer.Option(None, rich_help_panel="Training"),
+    max_grad_norm: float | None = typer.Option(None, rich_help_panel="Training"),
+    output_dir: str | None = typer.Option(
+        None, help="Default: runs/<name>.", rich_help_panel="Output"
+    ),
     report_to: list[str] | None = typer.Option(
-        None, help="none | tensorboard | wandb | mlflow (repeatable)."
+        None, help="none | tensorboard | wandb | mlflow (repeatable).", rich_help_panel="Output"
     ),
     trust_remote_code: bool | None = typer.Option(
-        None, "--trust-remote-code/--no-trust-remote-code"
+        None, "--trust-remote-code/--no-trust-remote-code", rich_help_panel="Model"
     ),
-    attn: str | None = typer.Option(None, help="sdpa | flash_attention_2 | eager"),
-    liger: bool | None = typer.Option(None, "--liger/--no-liger"),
+    attn: str | None = typer.Option(
+        None, help="sdpa | flash_attention_2 | eager", rich_help_panel="Model"
+    ),
+    liger: bool | None = typer.Option(None, "--liger/--no-liger", rich_help_panel="Model"),
 ) -> None:
     """Write a recipe: the wizard in a terminal, or --headless from flags."""
     options = {k: v for k, v in locals().items() if k not in _NOT_RECIPE}
