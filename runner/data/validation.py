@@ -70,12 +70,15 @@ class DataReport:
         return asdict(self)
 
 
-def _kind_name(spec: DatasetSpec) -> str:
+def _kind_name(loaded: LoadedDataset) -> str:
+    """How the wizard and report describe a dataset's format."""
+    spec = loaded.spec
     if spec.ranking:
         return f"{spec.formatting} pairwise"
     if spec.is_kto:
         return f"{spec.formatting} kto"
-    if spec.formatting == "alpaca" and not spec.column("response"):
+    first = loaded.samples[0] if loaded.samples else None
+    if spec.formatting == "alpaca" and first is not None and not first.completion:
         return "text"
     return spec.formatting or "?"
 
@@ -174,7 +177,7 @@ def validate_data(recipe: Recipe) -> DataReport:
             DatasetCount(
                 name=d.spec.name,
                 files=[str(Path(p)) for p in d.spec.files],
-                format=_kind_name(d.spec),
+                format=_kind_name(d),
                 records=d.records,
                 used=len(d.samples),
             )
