@@ -190,6 +190,22 @@ def test_rounds_curve_items_refresh_and_keys(toy: dict) -> None:
     asyncio.run(scenario())
 
 
+def test_markup_in_the_data_is_shown_as_text(toy: dict) -> None:
+    """Texts and labels come from people: brackets must never be read as markup."""
+    rows = [{"id": "[b]x1", "text": "[red]not red[/red] [/b] [link=x]", "guess": "[i]", "score": 1}]
+    _write(toy["project"] / st.TO_LABEL_JSONL, rows)
+
+    async def scenario() -> None:
+        app = ActiveLearningApp(toy["project"], poll_s=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await _loaded(pilot, app.screen)
+            row = _cells(app.screen.query_one("#al-items", DataTable))[0]
+            assert row[:2] == ["[b]x1", "[i]"] and row[4].startswith("[red]not red[/red]")
+            assert "[b]x1: [red]not red" in _text(app.screen, "#al-item-text")
+
+    asyncio.run(scenario())
+
+
 def test_budget_reached_says_stop(toy: dict) -> None:
     from tunetui.runner.al.project import train_round
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -155,13 +157,13 @@ def decision_markup(status: dict[str, Any]) -> tuple[str, str]:
     """(markup, css class): the word STOP/CONTINUE is spelled out, so colour is optional."""
     stop = status["stop"]
     if stop["stop"]:
-        return f"[b]STOP[/b] {stop['reason']}", "al-stop"
+        return f"[b]STOP[/b] {escape(stop['reason'])}", "al-stop"
     if not status["rounds"]:
         return (
-            f"[b]CONTINUE[/b] no rounds yet: tunetui al train {status['project']}",
+            f"[b]CONTINUE[/b] no rounds yet: tunetui al train {escape(status['project'])}",
             "al-continue",
         )
-    return f"[b]CONTINUE[/b] {stop['reason']}", "al-continue"
+    return f"[b]CONTINUE[/b] {escape(stop['reason'])}", "al-continue"
 
 
 def fmt_num(value: float | None, digits: int = 4) -> str:
@@ -209,7 +211,9 @@ class ActiveLearningScreen(Screen[None]):
         self.loads = 0  # completed reads (tests wait on it)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Active learning  {self.project.name}", id="al-title", classes="step-title")
+        yield Static(
+            f"Active learning  {escape(self.project.name)}", id="al-title", classes="step-title"
+        )
         yield Static("reading…", id="al-summary")
         yield Static("", id="al-decision")
         with Horizontal(id="al-top"):
@@ -260,13 +264,15 @@ class ActiveLearningScreen(Screen[None]):
         decision.remove_class("al-stop", "al-continue", "al-error")
         if view.error or view.status is None:
             self.query_one("#al-summary", Static).update("cannot read the project")
-            decision.update(f"[b]error:[/b] {view.error}")
+            decision.update(f"[b]error:[/b] {escape(view.error or '')}")
             decision.add_class("al-error")
             return
         status = view.status
         self.query_one("#al-title", Static).update(
-            f"Active learning  {self.project.name}  ·  {status['task']}"
-            + (f"  ·  {status['metric_name']}" if status["metric_name"] else "")
+            escape(
+                f"Active learning  {self.project.name}  ·  {status['task']}"
+                + (f"  ·  {status['metric_name']}" if status["metric_name"] else "")
+            )
         )
         self.query_one("#al-summary", Static).update(summary_line(status))
         markup, cls = decision_markup(status)
@@ -279,7 +285,7 @@ class ActiveLearningScreen(Screen[None]):
     def _fill_rounds(self, status: dict[str, Any]) -> None:
         table = self.query_one("#al-rounds", DataTable)
         table.clear(columns=True)
-        table.add_columns("round", "labels", status["metric_name"] or "metric", "kappa")
+        table.add_columns("round", "labels", Text(status["metric_name"] or "metric"), "kappa")
         for r in status["rounds"]:
             table.add_row(
                 str(r["round"]), str(r["n_labels"]), fmt_num(r["metric"]), fmt_num(r["kappa"], 3)
@@ -299,7 +305,7 @@ class ActiveLearningScreen(Screen[None]):
             xs = [r["n_labels"] for r in rounds]
             ys = [r["metric"] for r in rounds]
             plt.plot(xs, ys, marker="braille" if len(rounds) > 1 else "dot")
-            chart.border_title = f"{status['metric_name']} vs labels"
+            chart.border_title = escape(f"{status['metric_name']} vs labels")
         else:
             plt.title("no rounds yet")
             chart.border_title = "learning curve"
@@ -314,21 +320,21 @@ class ActiveLearningScreen(Screen[None]):
             table.border_title = "to label next"
             table.border_subtitle = ""
             table.add_column("")
-            table.add_row(view.items_note)
+            table.add_row(Text(view.items_note))
             self._show_item_text(None)
             return
         table.border_title = f"to label next: {len(left)} of {len(view.items)} in flight"
         if view.status is not None:
-            table.border_subtitle = next_step(self.project, view.status, view.items)
+            table.border_subtitle = escape(next_step(self.project, view.status, view.items))
         table.add_columns("id", "guess", "score", "label", "text")
         text_w = self._text_width(view.items)
         for item in view.items:
-            table.add_row(
-                clip(item.id, 12),
-                clip(item.guess or "-", 12),
+            table.add_row(  # Text, not str: a cell string would be read as markup
+                Text(clip(item.id, 12)),
+                Text(clip(item.guess or "-", 12)),
                 fmt_num(item.score, 3),
-                clip(item.label, 10) if item.label is not None else "·",
-                clip(item.text, text_w),
+                Text(clip(item.label, 10)) if item.label is not None else "·",
+                Text(clip(item.text, text_w)),
             )
         table.move_cursor(row=min(keep, len(view.items) - 1))
         self._show_item_text(table.cursor_row)
@@ -364,7 +370,7 @@ class ActiveLearningScreen(Screen[None]):
             box.update("")
             return
         item = self.view.items[row]
-        box.update(clip(f"{item.id}: {item.text}", 2 * max(self.app.size.width - 2, 20)))
+        box.update(escape(clip(f"{item.id}: {item.text}", 2 * max(self.size.width - 2, 20))))
 
     # -- keys ----------------------------------------------------------------------------
     def action_leave(self) -> None:
