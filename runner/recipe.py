@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -27,6 +27,13 @@ Logger = Literal["none", "tensorboard", "wandb", "mlflow"]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _comma_list(value: object) -> object:
+    """`a,b` -> ['a', 'b']: hand-written YAML (and LLaMA-Factory habit) lists with commas."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 class ModelSection(_Section):
@@ -45,6 +52,8 @@ class DataSection(_Section):
     val_size: float = Field(0.0, ge=0.0, lt=1.0)
     max_samples: int | None = Field(None, ge=1)
     train_on_prompt: bool = Field(False, description="False = loss on responses only")
+    _datasets_list = field_validator("datasets", mode="before")(_comma_list)
+
     placeholders: dict[str, str] = Field(
         default_factory=lambda: {"name": "tunetui", "author": "the tunetui team"},
         description="values for {{key}} placeholders in the data (the identity dataset)",
@@ -103,6 +112,8 @@ class Recipe(_Section):
     training: TrainingSection = Field(default_factory=TrainingSection)
     output_dir: str | None = Field(None, description="default: runs/<name>")
     report_to: list[Logger] = Field(default_factory=lambda: ["none"])
+
+    _report_to_list = field_validator("report_to", mode="before")(_comma_list)
 
     @model_validator(mode="after")
     def _method_implies_bits(self) -> Recipe:

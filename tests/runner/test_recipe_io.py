@@ -100,3 +100,11 @@ def test_empty_file_is_defaults(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("")
     assert load_recipe(path) == Recipe()
+
+
+def test_comma_strings_become_lists(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("data:\n  datasets: identity, sharegpt_demo\nreport_to: tensorboard\n")
+    recipe = load_recipe(path)
+    assert recipe.data.datasets == ["identity", "sharegpt_demo"]
+    assert recipe.report_to == ["tensorboard"]
