@@ -117,6 +117,7 @@ class EventsCallback(TrainerCallback):
         self.stopped_at: int | None = None
         self.summary: dict[str, Any] = {}
         self.last_metrics: dict[str, Any] = {}
+        self.last_eval: dict[str, Any] = {}
         self._t0 = self._last_t = time.time()
         self._step0 = self._last_step = 0
         self._last_tokens = 0
@@ -131,7 +132,8 @@ class EventsCallback(TrainerCallback):
         fields = {
             **self.start_fields,
             "total_steps": state.max_steps,
-            "num_epochs": args.num_train_epochs,
+            # with max_steps set, the trainer works out how many epochs that is
+            "num_epochs": getattr(state, "num_train_epochs", None) or args.num_train_epochs,
             "step": state.global_step,
         }
         self.writer.emit("start", **fields)
@@ -185,6 +187,7 @@ class EventsCallback(TrainerCallback):
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kw):
         metrics = {k: v for k, v in (metrics or {}).items() if _is_number(v)}
+        self.last_eval = metrics
         self.writer.emit("eval", step=state.global_step, metrics=metrics)
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "loss" in k or "acc" in k)
         print(f"eval at step {state.global_step}: {shown}", flush=True)

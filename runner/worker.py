@@ -218,7 +218,7 @@ class Worker:
     def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Any) -> int:
         output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
         peak, kind = peak_memory(self.device)
-        metrics = {**callback.last_metrics, **callback.summary}
+        metrics = {**callback.last_metrics, **callback.last_eval, **callback.summary}
         step = trainer.state.global_step
         self.writer.emit(
             "end",

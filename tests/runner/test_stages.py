@@ -51,3 +51,4 @@ def test_eval_split_emits_eval_events(make_run, run_worker) -> None:
     assert code == 0
     evals = [e for e in events if e["type"] == "eval"]
     assert evals and "eval_loss" in evals[0]["metrics"]
+    assert "eval_loss" in events[-1]["metrics"] and "train_loss" in events[-1]["metrics"]
