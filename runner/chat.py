@@ -10,6 +10,7 @@ The one-shot form (``--prompt``) prints only the answer, so scripts can use it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,6 +114,9 @@ class ChatSession:
 def repl(session: ChatSession, title: str, console: Any = None) -> None:
     """The interactive loop on a rich console; returns on /exit, /quit or Ctrl+D."""
     from rich.console import Console
+
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 - arrow keys and history for input()
 
     console = console or Console(highlight=False)
     console.print(f"[bold]Chatting with {title}[/bold]. {HELP}")
