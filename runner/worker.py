@@ -275,10 +275,21 @@ def _drop_printer(trainer: Any) -> None:
     trainer.remove_callback(ProgressCallback)
 
 
+OOM_FIX = (
+    "Lower training.batch_size or data.cutoff_len, turn on training.gradient_checkpointing, "
+    "or use method qlora; `tunetui plan` estimates the memory first"
+)
+
+
 def _error_event(writer: EventWriter, exc: BaseException) -> None:
     tail = traceback.format_exception(type(exc), exc, exc.__traceback__)
     lines = "".join(tail).rstrip().splitlines()[-12:]
-    writer.emit("error", message=f"{type(exc).__name__}: {exc}", traceback_tail="\n".join(lines))
+    message = f"{type(exc).__name__}: {exc}"
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (CUDA)
+        what = "; ".join(str(exc).split(". ")[:2]).rstrip(".")  # "...; Tried to allocate X"
+        message = f"out of GPU memory ({what}). {OOM_FIX}"
+        print(f"error: {message}", file=sys.stderr, flush=True)
+    writer.emit("error", message=message, traceback_tail="\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
