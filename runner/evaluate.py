@@ -18,6 +18,7 @@ import importlib.util
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ from tunetui.planner.errors import UserError, unknown
 from tunetui.runner.inference import Target
 
 METRICS = ("ppl", "bleu", "rouge")
+# progress(phase, done, total): eval on CPU takes minutes, so the CLI shows where it is.
+Progress = Callable[[str, int, int], None]
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 _TOKEN = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[a-z0-9]+"
@@ -145,6 +148,7 @@ def perplexity(
     pairs: list[tuple[list[dict[str, str]], str]],
     cutoff_len: int = 1024,
     batch_size: int = 8,
+    progress: Progress | None = None,
 ) -> tuple[float, float]:
     """(perplexity, mean NLL) of the reference answers given their prompts."""
     import torch
@@ -186,6 +190,8 @@ def perplexity(
             shift_logits, shift_labels, ignore_index=-100, reduction="sum"
         ).item()
         count += int((shift_labels != -100).sum())
+        if progress:
+            progress("perplexity", min(start + batch_size, len(rows)), len(rows))
     mean = nll / count
     return math.exp(min(mean, 80.0)), mean
 
@@ -196,6 +202,7 @@ def generate_batch(
     prompts: list[list[dict[str, str]]],
     max_new_tokens: int = 128,
     batch_size: int = 8,
+    progress: Progress | None = None,
 ) -> list[str]:
     """Greedy answers for many prompts, batched with left padding (sorted by length)."""
     import torch
@@ -224,6 +231,8 @@ def generate_batch(
             new = out[:, enc["input_ids"].shape[1] :]
             for i, row in zip(idx, new, strict=True):
                 answers[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+            if progress:
+                progress("generating", min(start + batch_size, len(order)), len(order))
     finally:
         tokenizer.padding_side = side
     return answers
@@ -252,6 +261,7 @@ def evaluate(
     batch_size: int = 8,
     cutoff_len: int = 1024,
     model_and_tokenizer: tuple[Any, Any] | None = None,
+    progress: Progress | None = None,
 ) -> EvalResult:
     """Score ``target`` on ``data``; loads the model unless ``model_and_tokenizer`` is given."""
     started = time.monotonic()
@@ -265,7 +275,7 @@ def evaluate(
     scores: dict[str, float] = {}
     predictions: list[dict[str, str]] = []
     if "ppl" in metrics:
-        ppl, loss = perplexity(model, tokenizer, pairs, cutoff_len, batch_size)
+        ppl, loss = perplexity(model, tokenizer, pairs, cutoff_len, batch_size, progress)
         scores.update(ppl=ppl, loss=loss)
     if "bleu" in metrics or "rouge" in metrics:
         answers = generate_batch(

@@ -48,7 +48,8 @@ def eval_(
 
     chosen = parse_metrics(metrics)
     resolved = resolve_target(target, adapter)
-    result = evaluate(
+    result = _with_progress(
+        evaluate,
         resolved,
         data,
         chosen,
@@ -81,3 +82,30 @@ def eval_(
     for key, value in result.metrics.items():
         table.add_row(_LABELS.get(key, key), f"{value:.2f}")
     console.print(table)
+
+
+def _with_progress(func, *args, **kwargs):
+    """Run ``func`` with a progress bar on stderr when it is a terminal (silent in pipes)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return func(*args, **kwargs)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total)
+        bar.update(tasks[phase], completed=done)
+
+    with bar:
+        return func(*args, progress=update, **kwargs)
