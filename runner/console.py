@@ -353,16 +353,17 @@ def follow(
         state = read_state(run_dir, events=history)
         if not state.active:
             return _replay(view, state)
-    view.line(
-        f"following {run_dir.name} · log {run_dir / LOG_FILE} · Ctrl+C: stop with a checkpoint"
-    )
-    view.open()
-    if view.progress.step:  # attaching mid-run: show where it is before the next event
-        view.show_current()
-    try:
-        return _loop(view, run_dir, tail, process, poll_s)
-    finally:
-        view.close()
+    with _Interrupts() as interrupts:  # before the header, so Ctrl+C after it is ours
+        view.line(
+            f"following {run_dir.name} · log {run_dir / LOG_FILE} · Ctrl+C: stop with a checkpoint"
+        )
+        view.open()
+        if view.progress.step:  # attaching mid-run: show where it is before the next event
+            view.show_current()
+        try:
+            return _loop(view, run_dir, tail, process, poll_s, interrupts)
+        finally:
+            view.close()
 
 
 def _replay(view: ConsoleView, state: RunState) -> int:
@@ -405,48 +406,48 @@ def _loop(
     tail: EventTail,
     process: subprocess.Popen[bytes] | None,
     poll_s: float,
+    interrupts: _Interrupts,
 ) -> int:
+    """Poll events until a final one; check the worker is alive while none arrive."""
     last_alive_check = 0.0
     asked_to_stop = False
-    with _Interrupts() as interrupts:
-        while True:
-            if interrupts.count >= 2:
-                view.line(
-                    f"detached; the run goes on. Follow it again: tunetui attach {run_dir.name}"
-                )
-                return 130
-            if interrupts.count == 1 and not asked_to_stop:
-                from tunetui.runner.launcher import request_stop
+    while True:
+        # The first press always asks for the stop, even when a second one came quickly.
+        if interrupts.count >= 1 and not asked_to_stop:
+            from tunetui.runner.launcher import request_stop
 
-                asked_to_stop = True
-                request_stop(run_dir, wait_s=0)
-                view.line(
-                    "stopping: saving a checkpoint at the next step… "
-                    "press Ctrl+C again to detach and leave it running"
-                )
-            events = tail.poll()
-            if tail.restarted:
-                view.progress = Progress(run=run_dir.name)
-            for event in events:
-                if event.get("type") in TERMINAL_TYPES:
-                    view.progress.update(event)
-                    return view.summary(event)
-                view.handle(event)
-            if events:
-                view.refresh()
-                continue
-            now = time.monotonic()
-            if now - last_alive_check >= _ALIVE_CHECK_S:
-                last_alive_check = now
-                if not _alive(run_dir, process):
-                    # One last look: the final event may have landed just before exit.
-                    for event in tail.poll():
-                        if event.get("type") in TERMINAL_TYPES:
-                            view.progress.update(event)
-                            return view.summary(event)
-                        view.handle(event)
-                    return view.crashed(process.pid if process else _pid(run_dir))
-            time.sleep(poll_s)
+            asked_to_stop = True
+            request_stop(run_dir, wait_s=0)
+            view.line(
+                "stopping: saving a checkpoint at the next step… "
+                "press Ctrl+C again to detach and leave it running"
+            )
+        if interrupts.count >= 2:
+            view.line(f"detached; the run goes on. Follow it again: tunetui attach {run_dir.name}")
+            return 130
+        events = tail.poll()
+        if tail.restarted:
+            view.progress = Progress(run=run_dir.name)
+        for event in events:
+            if event.get("type") in TERMINAL_TYPES:
+                view.progress.update(event)
+                return view.summary(event)
+            view.handle(event)
+        if events:
+            view.refresh()
+            continue
+        now = time.monotonic()
+        if now - last_alive_check >= _ALIVE_CHECK_S:
+            last_alive_check = now
+            if not _alive(run_dir, process):
+                # One last look: the final event may have landed just before exit.
+                for event in tail.poll():
+                    if event.get("type") in TERMINAL_TYPES:
+                        view.progress.update(event)
+                        return view.summary(event)
+                    view.handle(event)
+                return view.crashed(process.pid if process else _pid(run_dir))
+        time.sleep(poll_s)
 
 
 def _alive(run_dir: Path, process: subprocess.Popen[bytes] | None) -> bool:

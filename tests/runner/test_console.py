@@ -117,6 +117,19 @@ def _attach_subprocess(run: str) -> subprocess.Popen[str]:
     )
 
 
+def _wait_until_following(follower: subprocess.Popen[str]) -> list[str]:
+    """Lines up to the follower's "following ..." header (its Ctrl+C handling is set up
+    right after; a fixed sleep is not enough on a loaded machine)."""
+    seen = []
+    while True:
+        line = follower.stdout.readline()
+        assert line, "the follower exited early: " + "".join(seen)
+        seen.append(line)
+        if line.startswith("following "):
+            time.sleep(0.5)
+            return seen
+
+
 def _wait_for_log(run_dir: Path) -> None:
     deadline = time.monotonic() + 20
     while not any(e["type"] == "log" for e in read_events(run_dir / "events.jsonl")):
@@ -130,9 +143,10 @@ def test_ctrl_c_stops_with_checkpoint_and_says_so(env: Path, monkeypatch) -> Non
     launch = launcher.start_run(env)
     _wait_for_log(launch.run_dir)
     follower = _attach_subprocess("con")
-    time.sleep(1.0)  # let it start following
+    head = _wait_until_following(follower)
     follower.send_signal(signal.SIGINT)
-    text, _ = follower.communicate(timeout=30)
+    rest, _ = follower.communicate(timeout=30)
+    text = "".join(head) + rest
     assert follower.returncode == 0, text
     assert text.splitlines()[1].startswith("step ")  # where it was, right after attaching
     assert "stopping: saving a checkpoint" in text and "press Ctrl+C again to detach" in text
@@ -142,25 +156,25 @@ def test_ctrl_c_stops_with_checkpoint_and_says_so(env: Path, monkeypatch) -> Non
 
 
 def test_second_ctrl_c_detaches_and_leaves_it_running(env: Path, monkeypatch) -> None:
-    monkeypatch.setenv("FAKE_STEP_S", "2.0")  # slow steps: the stop cannot finish in time
-    monkeypatch.setenv("FAKE_STEPS", "50")
+    # Steps of 10 s: the worker cannot reach a step boundary (and stop) while we press
+    # Ctrl+C twice, so the follower must detach and leave it running.
+    monkeypatch.setenv("FAKE_STEP_S", "10")
     launch = launcher.start_run(env)
     try:
         follower = _attach_subprocess("con")
-        time.sleep(1.0)
+        head = _wait_until_following(follower)
         follower.send_signal(signal.SIGINT)
         time.sleep(0.3)
         follower.send_signal(signal.SIGINT)
-        text, _ = follower.communicate(timeout=30)
+        rest, _ = follower.communicate(timeout=30)
+        text = "".join(head) + rest
         assert follower.returncode == 130, text
         assert "stopping: saving a checkpoint" in text and "detached; the run goes on" in text
-        assert launch.process.poll() is None  # still running (it will stop at its next step)
-        assert launch.process.wait(timeout=10) == 0
-        assert read_events(launch.run_dir / "events.jsonl")[-1]["type"] == "stopped"
+        assert launch.process.poll() is None  # still running; it stops at its next step
+        assert (launch.run_dir / "STOP").exists()
     finally:
-        if launch.process.poll() is None:
-            launch.process.kill()
-            launch.process.wait()
+        launch.process.kill()
+        launch.process.wait()
 
 
 def test_events_file_is_valid_json_per_line(env: Path) -> None:
