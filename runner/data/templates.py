@@ -14,6 +14,7 @@ llama3, gemma2, phi4...) so imported recipes keep working.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,12 @@ def special_tokens(tokenizer_dir: str | Path | None) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=16)
+def compile_template(source: str) -> Any:
+    """A compiled jinja template (cached: compiling costs ~10 ms, rendering microseconds)."""
+    return _environment().from_string(source)
+
+
 def _environment() -> Any:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -240,7 +247,6 @@ def render_chat(
     **tokens: str,
 ) -> str:
     """Render messages with a chat template the way transformers does (same jinja settings)."""
-    template = _environment().from_string(source)
-    return template.render(
+    return compile_template(source).render(
         messages=messages, add_generation_prompt=add_generation_prompt, tools=tools, **tokens
     )
