@@ -96,7 +96,38 @@ def _explain(err: dict[str, Any], source: str) -> UserError:
         # model validators (e.g. bits without qlora) already phrase key and value themselves
         return UserError(f"{source}: {msg.removeprefix('Value error, ')}", "Fix the recipe")
     shown = "" if isinstance(value, dict) else f"={value!r}"
-    return UserError(f"{source}: {key}{shown}: {msg[0].lower() + msg[1:]}", f"Fix '{key}'")
+    return UserError(
+        f"{source}: {key}{shown}: {msg[0].lower() + msg[1:]}", _fix_for(kind, ctx, key)
+    )
+
+
+_BOUNDS = {
+    "greater_than": ">",
+    "greater_than_equal": ">=",
+    "less_than": "<",
+    "less_than_equal": "<=",
+}
+_TYPES = {
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
+    "string_type": "text (quote it)",
+    "list_type": "a list, e.g. [a, b]",
+    "dict_type": "a mapping of key: value lines",
+}
+
+
+def _fix_for(kind: str, ctx: dict[str, Any], key: str) -> str:
+    """A concrete fix for common pydantic error kinds, else a pointer to the key."""
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()), "?")
+        return f"Set '{key}' to a value {_BOUNDS[kind]} {bound}"
+    if kind in _TYPES:
+        return f"Set '{key}' to {_TYPES[kind]}"
+    if kind == "string_pattern_mismatch":
+        return f"Use letters, digits, '.', '_' or '-' for '{key}'"
+    return f"Fix '{key}'"
 
 
 def recipe_from_dict(data: Any, source: str = "recipe") -> Recipe:
