@@ -206,3 +206,20 @@ def test_csv_missing_cell_names_line(tmp_path: Path) -> None:
 def test_cutoff_warning() -> None:
     report = validate_data(recipe("dpo", ["dpo_demo"], cutoff_len=16))
     assert report.warnings and "cutoff_len=16" in report.warnings[0]
+
+
+def test_alpaca_style_pairwise_and_kto(tmp_path: Path) -> None:
+    pairs = [{"instruction": "2+2?", "input": "", "chosen": "4", "rejected": "5"}]
+    entry = {"file_name": "p.json", "ranking": True, "columns": {"chosen": "chosen"}}
+    entry["columns"]["rejected"] = "rejected"
+    kto = [{"instruction": "2+2?", "output": "4", "tag": True}]
+    folder = data_dir(
+        tmp_path,
+        {"p": entry, "k": {"file_name": "k.json", "columns": {"kto_tag": "tag"}}},
+        {"p.json": pairs, "k.json": kto},
+    )
+    pair = load_samples(recipe("dpo", ["p"], dataset_dir=str(folder)))[0].samples[0]
+    assert pair.prompt == [{"role": "user", "content": "2+2?"}]
+    assert pair.chosen[0]["content"] == "4" and pair.rejected[0]["content"] == "5"
+    good = load_samples(recipe("kto", ["k"], dataset_dir=str(folder)))[0].samples[0]
+    assert good.label is True and good.completion[0]["content"] == "4"
