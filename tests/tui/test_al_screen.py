@@ -206,6 +206,33 @@ def test_markup_in_the_data_is_shown_as_text(toy: dict) -> None:
     asyncio.run(scenario())
 
 
+def test_generation_project(tmp_path: Path) -> None:
+    """Task generate: no label set, a negative metric (neg_nll), long generated guesses."""
+    project = tmp_path / "gen"
+    project.mkdir()
+    state = st.new_state("generate", "text", "label", None, None, StopRules(), 0)
+    state.update(pool_size=50, seed_ids=["s0"], labelled={"s0": "an answer"}, in_flight=["p1"])
+    state["rounds"] = [
+        {"round": r, "n_labels": n, "metric_name": "neg_nll", "metric": m, "kappa": None}
+        for r, (n, m) in enumerate([(1, -2.31), (6, -2.05)])
+    ]
+    st.save_state(project, state)
+    guess = "a long generated answer that goes on and on " * 3
+    _write(project / st.TO_LABEL_JSONL, [{"id": "p1", "text": "q?", "guess": guess, "score": 2.5}])
+
+    async def scenario() -> None:
+        app = ActiveLearningApp(project, poll_s=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await _loaded(pilot, app.screen)
+            assert "generate  ·  neg_nll" in _text(app.screen, "#al-title")
+            rounds = _cells(app.screen.query_one("#al-rounds", DataTable))
+            assert rounds[1][2:] == ["-2.0500", "-"]
+            item = _cells(app.screen.query_one("#al-items", DataTable))[0]
+            assert item[:3] == ["p1", "a long gene…", "2.500"]
+
+    asyncio.run(scenario())
+
+
 def test_budget_reached_says_stop(toy: dict) -> None:
     from tunetui.runner.al.project import train_round
 

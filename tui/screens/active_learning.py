@@ -304,7 +304,9 @@ class ActiveLearningScreen(Screen[None]):
         if rounds:
             xs = [r["n_labels"] for r in rounds]
             ys = [r["metric"] for r in rounds]
-            plt.plot(xs, ys, marker="braille" if len(rounds) > 1 else "dot")
+            if len(rounds) > 1:
+                plt.plot(xs, ys, marker="braille")
+            plt.scatter(xs, ys, marker="•")  # one mark per round, on top of the line
             chart.border_title = escape(f"{status['metric_name']} vs labels")
         else:
             plt.title("no rounds yet")
