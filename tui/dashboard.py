@@ -24,6 +24,7 @@ from tunetui.tui.runfiles import LOG_FILE, LogTail, plan_estimate_gib, request_s
 from tunetui.tui.runview import RunView, format_duration
 from tunetui.tui.widgets.charts import CurveChart
 from tunetui.tui.widgets.devices import DevicePanel
+from tunetui.tui.widgets.textline import TextLine
 
 POLL_S = 0.1  # event/log poll period: well under the 250 ms append-to-render target
 CHART_S = 0.5  # charts are the costly part: redraw at most twice a second
@@ -119,14 +120,17 @@ class DashboardScreen(Screen[str]):
         self._charts_dirty = True
         self._last_chart = 0.0
         self._panels: dict[str, DevicePanel] = {}
+        self._texts: dict[str, str] = {}
+        self._restarted = False
+        self._error_shown = False
         # Called after each render-relevant update with the events just shown (benchmarks).
         self.on_events_shown: Any = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="run-status")
+        yield TextLine(id="run-status")
         with Vertical(id="progress-box"):
             yield ProgressBar(total=None, show_eta=False, id="progress")
-            yield Static(id="progress-text")
+            yield TextLine(id="progress-text")
         with Horizontal(id="charts"):
             yield CurveChart("loss", id="loss-chart")
             yield CurveChart("learning rate", id="lr-chart")
@@ -156,7 +160,7 @@ class DashboardScreen(Screen[str]):
         if events:
             self.view.apply_all(events)
             self._charts_dirty = True
-            self._show()
+            self._show(events)
         lines = self.log_tail.poll()
         if self.log_tail.restarted:
             self.query_one("#log", Log).clear()
@@ -176,16 +180,26 @@ class DashboardScreen(Screen[str]):
             panel.remove()
         self._panels.clear()
         self._charts_dirty = True
+        self._restarted = True
 
-    def _show(self) -> None:
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a line only when its text changed (each change is a repaint)."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, TextLine).update(text)
+
+    def _show(self, events: list[dict[str, Any]]) -> None:
         view = self.view
-        self.query_one("#run-status", Static).update(status_text(view, self.run_dir))
-        bar = self.query_one("#progress", ProgressBar)
+        self._set_text("#run-status", status_text(view, self.run_dir))
         if view.total_steps:
+            bar = self.query_one("#progress", ProgressBar)
             bar.update(total=view.total_steps, progress=view.step)
-        self.query_one("#progress-text", Static).update(progress_line(view))
-        self._show_devices()
-        self._show_error()
+        self._set_text("#progress-text", progress_line(view))
+        if any(e.get("type") == "gpu" for e in events) or self._restarted:
+            self._show_devices()
+        if view.status == "error" or self._error_shown:
+            self._show_error()
+        self._restarted = False
 
     def _show_devices(self) -> None:
         box = self.query_one("#devices", VerticalScroll)
@@ -199,7 +213,8 @@ class DashboardScreen(Screen[str]):
 
     def _show_error(self) -> None:
         panel = self.query_one("#error-panel", Static)
-        if self.view.status != "error":
+        self._error_shown = self.view.status == "error"
+        if not self._error_shown:
             panel.display = False
             return
         tail = "\n".join(self.view.traceback_tail[-8:])

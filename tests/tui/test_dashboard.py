@@ -10,12 +10,13 @@ from textual.widgets import Log, Static
 from tui_fixtures import append, event, training_events, write_run
 from tunetui.tui.dashboard import DashboardApp, DashboardScreen, progress_line
 from tunetui.tui.runfiles import LogTail, list_runs, plan_estimate_gib
+from tunetui.tui.widgets.textline import TextLine
 
 GPU_MISSING_FIELDS = event("gpu", 31, gpus=[{"index": 1, "util": 40}])
 
 
 def _text(screen: DashboardScreen, selector: str) -> str:
-    return str(screen.query_one(selector, Static).render())
+    return screen.query_one(selector, TextLine).text
 
 
 @pytest.fixture
@@ -34,9 +35,9 @@ def test_panels_show_progress_gpus_and_log(run_dir: Path) -> None:
             assert screen.view.step == 30  # the truncated last line is not an event
             assert "step 30/50" in _text(screen, "#progress-text")
             assert "ETA 6m40s" in _text(screen, "#progress-text")
-            gpu0 = str(screen._panels["GPU 0"].query_one(".device-summary", Static).render())
+            gpu0 = screen._panels["GPU 0"].query_one(".device-summary", TextLine).text
             assert "mem 13.0/24.0 GiB (plan 12.5)" in gpu0 and "230 W" in gpu0
-            gpu1 = str(screen._panels["GPU 1"].query_one(".device-summary", Static).render())
+            gpu1 = screen._panels["GPU 1"].query_one(".device-summary", TextLine).text
             assert "util 40%" in gpu1 and "mem -- GiB" in gpu1
             assert screen.query_one("#log", Log).line_count >= 20
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, Sparkline, Static
+from textual.widgets import Label, Sparkline
 from tunetui.tui.runview import DeviceHistory
+from tunetui.tui.widgets.textline import TextLine
 
 SERIES = (("util", "util"), ("mem", "mem "), ("temp", "temp"), ("power", "pwr "))
 
@@ -49,7 +50,7 @@ class DevicePanel(Vertical):
         self.plan_gib = plan_gib
 
     def compose(self) -> ComposeResult:
-        yield Static(summary_line(self.hist, self.plan_gib), classes="device-summary")
+        yield TextLine(summary_line(self.hist, self.plan_gib), classes="device-summary")
         names = SERIES if self.hist.label != "CPU" else SERIES[:2]
         for row in (names[:2], names[2:]):
             if not row:
@@ -62,7 +63,7 @@ class DevicePanel(Vertical):
     def update_from(self, hist: DeviceHistory, plan_gib: float | None) -> None:
         """Push the newest samples into the widgets."""
         self.hist, self.plan_gib = hist, plan_gib
-        self.query_one(".device-summary", Static).update(summary_line(hist, plan_gib))
+        self.query_one(".device-summary", TextLine).update(summary_line(hist, plan_gib))
         for spark in self.query(Sparkline):
             attr = (spark.id or "").removeprefix("spark-")
             spark.data = list(getattr(hist, attr))
