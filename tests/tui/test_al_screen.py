@@ -285,11 +285,13 @@ def test_refresh_never_blocks_the_keyboard(toy: dict, monkeypatch) -> None:
             screen = app.screen
             await _loaded(pilot, screen)
             monkeypatch.setattr(al_screen, "load_view", held)
-            await pilot.press("r", "tab")
+            await pilot.press("r", "tab", "r", "r")
             assert app.focused is screen.query_one("#al-rounds", DataTable)
             assert screen.loads == 1  # the read is still going on
             release.set()
-            await _loaded(pilot, screen, 2)
+            await _loaded(pilot, screen, 3)  # the held read, then one queued read for both r
+            await pilot.pause(0.2)
+            assert screen.loads == 3
 
     asyncio.run(scenario())
 

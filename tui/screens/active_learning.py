@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -209,6 +208,8 @@ class ActiveLearningScreen(Screen[None]):
         self.poll_s = poll_s
         self.view = ALView()
         self.loads = 0  # completed reads (tests wait on it)
+        self._worker: Worker[ALView] | None = None
+        self._again = False
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -238,23 +239,35 @@ class ActiveLearningScreen(Screen[None]):
 
     # -- reading -------------------------------------------------------------------------
     def action_reload(self) -> None:
-        """Re-read the project in a worker thread; the newest read wins."""
+        """Re-read the project in a worker thread."""
         self._load()
 
-    @work(thread=True, exclusive=True, group="al-load")
-    def _load(self) -> ALView:
-        return load_view(self.project)
+    def _load(self) -> None:
+        """One read at a time; asking during a read queues exactly one more after it.
+
+        Cancelling a slow read for a newer one would starve a big project (each poll would
+        cancel the read before it finished); queueing still ends on the newest files.
+        """
+        if self._worker is not None and not self._worker.is_finished:
+            self._again = True
+            return
+        self._again = False
+        self._worker = self.run_worker(
+            lambda: load_view(self.project), thread=True, group="al-load"
+        )
 
     def _poll(self) -> None:
         if project_mtimes(self.project) != self.view.mtimes:
             self._load()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "al-load" or event.state != WorkerState.SUCCESS:
+        if event.worker is not self._worker or not event.worker.is_finished:
             return
         view = event.worker.result
-        if isinstance(view, ALView):
+        if event.state == WorkerState.SUCCESS and isinstance(view, ALView):
             self.show(view)
+        if self._again:
+            self._load()
 
     def show(self, view: ALView) -> None:
         """Put a freshly read view on screen (main thread)."""
