@@ -117,7 +117,7 @@ def test_flags_cover_the_schema() -> None:
 def test_flag_errors_name_the_flag() -> None:
     with pytest.raises(UserError, match="--stage='sfft' is not allowed. Did you mean 'sft'"):
         recipe_from_flags(stage="sfft", method="lora")
-    with pytest.raises(UserError, match="--lr=-1.0: input should be greater than 0. Set --lr to a value > 0"):
+    with pytest.raises(UserError, match="--lr=-1.0: input should be greater than 0. Set --lr to"):
         recipe_from_flags(lr=-1.0, method="lora")
     with pytest.raises(UserError, match="unknown option 'learning_rate'"):
         recipe_from_flags(learning_rate=1.0)
