@@ -210,21 +210,31 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
     recipe.write_text(
         f"name: tiny\nmodel:\n  name_or_path: {model_dir}\n"
         "data:\n  cutoff_len: 64\n"
-        "training:\n  max_steps: 6\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 100\n"
+        "training:\n  max_steps: 4\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 100\n"
         "  precision: fp32\n"
     )
     launch = launcher.start_run(recipe)
     log = launch.run_dir / "train.log"
-    wait_for(lambda: "log" in kinds(launch.run_dir) or launch.process.poll() is not None, 180)
-    launcher.request_stop(launch.run_dir, wait_s=0)
+    # Tiny steps take milliseconds on an idle machine: freeze the worker at its first log
+    # so the stop lands mid-run however fast or loaded the machine is.
+    deadline = time.monotonic() + 180
+    while "log" not in kinds(launch.run_dir):
+        assert launch.process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no training step in 180 s"
+        time.sleep(0.005)
+    os.kill(launch.process.pid, signal.SIGSTOP)
+    try:
+        launcher.request_stop(launch.run_dir, wait_s=0)
+    finally:
+        os.kill(launch.process.pid, signal.SIGCONT)
     assert launch.process.wait(timeout=120) == 0, log.read_text()[-3000:]
     stopped = read_events(launch.run_dir / "events.jsonl")[-1]
-    assert stopped["type"] == "stopped" and 1 <= stopped["step"] < 6
+    assert stopped["type"] == "stopped" and 1 <= stopped["step"] < 4
     assert launcher.latest_checkpoint(launch.run_dir) is not None
     again = launcher.resume_run(launch.run_dir)
     assert again.process.wait(timeout=180) == 0, log.read_text()[-3000:]
     events = read_events(launch.run_dir / "events.jsonl")
-    assert events[-1]["type"] == "end" and events[-1]["step"] == 6
+    assert events[-1]["type"] == "end" and events[-1]["step"] == 4
     after = [e["step"] for e in events[len(again.history) :] if e["type"] == "log"]
     assert after and min(after) == stopped["step"] + 1
     assert read_state(launch.run_dir).state == "finished"
