@@ -97,3 +97,12 @@ def test_import_lf_cli(cli, tmp_path: Path) -> None:
     assert code == 0 and payload["recipe"]["stage"] == "dpo" and payload["path"] is None
     code, _, err = cli("import-lf", str(LF_EXAMPLES / "merge_lora_qwen3_lora_sft.yaml"))
     assert code == 2 and "tunetui export" in err
+
+
+def test_headless_warns_about_data(cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.yaml"
+    code, _, err = cli(
+        "init", "--headless", "-o", str(out), "--method", "lora", "--dataset", "idenity"
+    )
+    assert code == 0 and out.is_file()
+    assert "warning: the data does not validate yet" in err and "'identity'" in err

@@ -136,6 +136,7 @@ def init(
     from tunetui.runner.recipe_io import dump_recipe, save_recipe
 
     recipe, note = recipe_and_source(**options)
+    data_problem = _check_data(recipe)
     if output == "-":
         typer.echo(dump_recipe(recipe), nl=False)
         return
@@ -150,6 +151,7 @@ def init(
         "batch_size": recipe.training.batch_size,
         "grad_accum": recipe.training.grad_accum,
         "settings_from": note,
+        "data_problem": data_problem,
     }
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
@@ -160,10 +162,25 @@ def init(
         f"batch {recipe.training.batch_size} x accum {recipe.training.grad_accum}; "
         f"settings from {note}"
     )
+    if data_problem:
+        typer.echo(f"warning: the data does not validate yet: {data_problem}", err=True)
     typer.echo(f"next: tunetui run {path}")
 
 
 _NOT_RECIPE = {"headless", "output", "overwrite", "as_json"}
+
+
+def _check_data(recipe: object) -> str | None:
+    """The data problem `tunetui run` would stop on, or None: warned about, not fatal,
+    since the data may be written after the recipe."""
+    from tunetui.planner.errors import UserError
+    from tunetui.runner.data.validation import validate_data
+
+    try:
+        validate_data(recipe)  # type: ignore[arg-type]
+    except UserError as err:
+        return err.line()
+    return None
 
 
 def _wizard() -> None:
