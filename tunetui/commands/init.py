@@ -137,6 +137,8 @@ def init(
 
     recipe, note = recipe_and_source(**options)
     data_problem = _check_data(recipe)
+    if data_problem and not as_json:
+        typer.echo(f"warning: the data does not validate yet: {data_problem}", err=True)
     if output == "-":
         typer.echo(dump_recipe(recipe), nl=False)
         return
@@ -162,8 +164,6 @@ def init(
         f"batch {recipe.training.batch_size} x accum {recipe.training.grad_accum}; "
         f"settings from {note}"
     )
-    if data_problem:
-        typer.echo(f"warning: the data does not validate yet: {data_problem}", err=True)
     typer.echo(f"next: tunetui run {path}")
 
 
