@@ -175,7 +175,11 @@ def resolve_dataset(name: str, folder: Path, info: dict[str, dict[str, Any]]) ->
         if candidate.exists() and (candidate.is_dir() or candidate.suffix.lower() in DATA_SUFFIXES):
             return DatasetSpec(name=name, files=_files_of(candidate, name))
     if info:
-        raise unknown("dataset", name, sorted(info), listing=f"cat {folder / 'dataset_info.json'}")
+        local = sorted(k for k, v in info.items() if isinstance(v, dict) and "file_name" in v)
+        err = unknown("dataset", name, local or sorted(info))
+        if not err.fix or not err.fix.startswith("Did you mean"):
+            err = UserError(err.problem, f"{err.fix} (in {folder / 'dataset_info.json'})")
+        raise err
     raise UserError(
         f"unknown dataset '{name}': no dataset_info.json in {folder} and no such file",
         "Give a path to a .json/.jsonl/.txt/.csv file or set data.dataset_dir",
