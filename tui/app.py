@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
-from tunetui.tui.services import Hardware, Services
-from tunetui.tui.state import WizardState
+
+if TYPE_CHECKING:
+    from tunetui.tui.services import Hardware, Services
+    from tunetui.tui.state import WizardState
 
 # (title, "module:Class") per step, imported lazily.
 STEPS: list[tuple[str, str]] = [
@@ -36,7 +39,7 @@ def _screen_class(spec: str) -> type[Screen]:
 class TuneApp(App[None]):
     """The wizard. `services` and `state` are injectable so tests are deterministic."""
 
-    CSS_PATH = "tunetui.tcss"
+    CSS_PATH = str(Path(__file__).with_name("tunetui.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "tunetui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
@@ -47,12 +50,33 @@ class TuneApp(App[None]):
         runs_root: Path | None = None,
     ) -> None:
         super().__init__()
-        self.services = services or Services()
-        self.state = state or WizardState()
+        # Both are built on first use (pydantic and the planner cost ~0.4 s to import):
+        # the first screen paints before they are needed.
+        self._services = services
+        self._state = state
+        self._lazy_lock = threading.Lock()
         self.runs_root = runs_root
         self.saved_recipe: Path | None = None
         self._hardware: Hardware | None = None
         self._hw_lock = threading.Lock()
+
+    @property
+    def services(self) -> Services:
+        with self._lazy_lock:
+            if self._services is None:
+                from tunetui.tui.services import Services
+
+                self._services = Services()
+            return self._services
+
+    @property
+    def state(self) -> WizardState:
+        with self._lazy_lock:
+            if self._state is None:
+                from tunetui.tui.state import WizardState
+
+                self._state = WizardState()
+            return self._state
 
     def hardware(self) -> Hardware:
         """The probe, run once per app (called from worker threads)."""

@@ -264,7 +264,7 @@ class DashboardScreen(Screen[str]):
 class DashboardApp(App[str]):
     """A standalone app around one `DashboardScreen` (`tunetui run` / `tunetui attach`)."""
 
-    CSS_PATH = "tunetui.tcss"
+    CSS_PATH = str(Path(__file__).with_name("tunetui.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "tunetui"
 
     def __init__(self, run_dir: str | Path, *, poll_s: float = POLL_S) -> None:
