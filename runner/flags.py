@@ -46,6 +46,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("val_size", "--val-size", "data.val_size"),
     Flag("max_samples", "--max-samples", "data.max_samples"),
     Flag("train_on_prompt", "--train-on-prompt", "data.train_on_prompt", "bool"),
+    Flag("mask_history", "--mask-history", "data.mask_history", "bool"),
     Flag("rank", "--rank", "lora.rank"),
     Flag("alpha", "--alpha", "lora.alpha"),
     Flag("dropout", "--dropout", "lora.dropout"),

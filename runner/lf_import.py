@@ -35,6 +35,7 @@ _DIRECT = {
     "val_size": "data.val_size",
     "packing": "data.packing",
     "train_on_prompt": "data.train_on_prompt",
+    "mask_history": "data.mask_history",
     "per_device_train_batch_size": "training.batch_size",
     "gradient_accumulation_steps": "training.grad_accum",
     "learning_rate": "training.learning_rate",

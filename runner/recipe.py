@@ -52,6 +52,9 @@ class DataSection(_Section):
     val_size: float = Field(0.0, ge=0.0, lt=1.0)
     max_samples: int | None = Field(None, ge=1)
     train_on_prompt: bool = Field(False, description="False = loss on responses only")
+    mask_history: bool = Field(
+        False, description="True = learn only the last answer of a conversation, not every turn"
+    )
     _datasets_list = field_validator("datasets", mode="before")(_comma_list)
 
     placeholders: dict[str, str] = Field(

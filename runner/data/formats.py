@@ -54,6 +54,22 @@ class Sample:
         return "\n".join(p for p in parts if p)
 
 
+def expand_turns(sample: Sample) -> list[Sample]:
+    """One sample per assistant turn, each with everything before it as the prompt.
+
+    trl's completion-only loss learns only `completion`; a conversation kept whole would teach
+    only its last answer (for tool-calling data: never the function call). Splitting it gives
+    every assistant turn a loss once, with its full context, like LLaMA-Factory's default
+    (`mask_history: false`); `data.mask_history: true` keeps only the last turn.
+    """
+    out: list[Sample] = []
+    for i, message in enumerate(sample.prompt):
+        if message["role"] == "assistant" and i > 0:
+            out.append(Sample(prompt=sample.prompt[:i], completion=[message], tools=sample.tools))
+    out.append(sample)
+    return out
+
+
 class RecordError(UserError):
     """A malformed record: carries file and line in its problem text."""
 

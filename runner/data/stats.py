@@ -143,5 +143,7 @@ def data_stats(
 def preview(recipe: Recipe, n: int = 3, tokenizer_dir: str | Path | None = None) -> list[str]:
     """The first `n` samples rendered as the trainer will see them (chat template applied)."""
     folder = Path(tokenizer_dir) if tokenizer_dir is not None else find_tokenizer_dir(recipe)
-    samples = [s for d in load_samples(recipe) for s in d.samples][:n]
+    whole = recipe.model_copy(deep=True)
+    whole.data.mask_history = True  # show whole conversations, not one sample per turn
+    samples = [s for d in load_samples(whole) for s in d.samples][:n]
     return _render(recipe, samples, folder)[0]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.data.dataset_info import DatasetSpec, resolve_datasets
-from tunetui.runner.data.formats import RecordParser, Sample, detect
+from tunetui.runner.data.formats import RecordParser, Sample, detect, expand_turns
 from tunetui.runner.data.readers import read_records
 from tunetui.runner.recipe import Recipe
 
@@ -119,13 +119,16 @@ def _load_one(spec: DatasetSpec, recipe: Recipe, kind: str) -> LoadedDataset:
                 checked = True
             sample = parser.parse(rec, path.name, line, kind)
             records += 1
-            if limit is not None and len(samples) >= limit:
-                continue  # still validate the rest of the file
+            if limit is not None and records > limit:
+                continue  # max_samples counts records; still validate the rest of the file
             if kind == "kto" and spec.ranking:  # unpaired: chosen is good, rejected is bad
                 samples.append(Sample(prompt=sample.prompt, completion=sample.chosen, label=True))
                 samples.append(
                     Sample(prompt=sample.prompt, completion=sample.rejected, label=False)
                 )
+            elif kind == "conv" and not (recipe.data.mask_history or recipe.data.train_on_prompt):
+                # (with train_on_prompt the whole conversation is one `messages` sample)
+                samples.extend(expand_turns(sample))
             else:
                 samples.append(sample)
     if records == 0:
@@ -133,8 +136,6 @@ def _load_one(spec: DatasetSpec, recipe: Recipe, kind: str) -> LoadedDataset:
             f"dataset '{spec.name}' is empty ({', '.join(p.name for p in spec.files)})",
             "Add records or remove it from data.datasets",
         )
-    if limit is not None:
-        samples = samples[:limit]
     return LoadedDataset(spec=spec, records=records, samples=samples)
 
 

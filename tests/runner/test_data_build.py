@@ -26,8 +26,17 @@ def test_sft_prompt_completion(tokenizer) -> None:
     row = train[0]
     assert _is_messages(row["prompt"]) and _is_messages(row["completion"])
     assert [m["role"] for m in row["completion"]] == ["assistant"]
-    multi = train[40]  # the first sharegpt conversation: its history goes into the prompt
-    assert [m["role"] for m in multi["prompt"]] == ["user", "assistant", "user"]
+    roles = [[m["role"] for m in row] for row in train["prompt"]]
+    assert ["user", "assistant", "user"] in roles  # multi-turn: history goes into the prompt
+
+
+def test_every_assistant_turn_is_learned_unless_mask_history(tokenizer) -> None:
+    train, _ = build_datasets(recipe("sft", ["sharegpt_demo"]), tokenizer)
+    masked, _ = build_datasets(recipe("sft", ["sharegpt_demo"], mask_history=True), tokenizer)
+    assert len(masked) == 9 and len(train) > len(masked)
+    first_answer = masked[0]["prompt"][1]["content"]
+    assert first_answer in [row[0]["content"] for row in train["completion"]]
+    assert first_answer not in [row[0]["content"] for row in masked["completion"]]
 
 
 def test_sft_train_on_prompt_uses_messages(tokenizer) -> None:

@@ -70,10 +70,10 @@ def test_stats_and_preview_stay_light() -> None:
 
 
 def test_big_datasets_are_sampled_but_max_is_exact(tokenizer_dir: Path) -> None:
-    from tunetui.runner.data import data_stats
+    from tunetui.runner.data import data_stats, validate_data
 
     r = recipe("sft", ["identity", "sharegpt_demo"])
     full = data_stats(r, tokenizer_dir)
     sampled = data_stats(r, tokenizer_dir, sample_limit=10)
-    assert sampled["n"] == full["n"] == 49 and sampled["sampled"] == 10
+    assert sampled["n"] == full["n"] == validate_data(r).total and sampled["sampled"] == 10
     assert sampled["max"] == full["max"]

@@ -58,6 +58,12 @@ def init(
         help="Loss on prompts too.",
         rich_help_panel="Data",
     ),
+    mask_history: bool | None = typer.Option(
+        None,
+        "--mask-history/--no-mask-history",
+        help="Learn only a conversation's last answer.",
+        rich_help_panel="Data",
+    ),
     rank: int | None = typer.Option(
         None, help="LoRA rank.", rich_help_panel="Adapter / quantization"
     ),
