@@ -7,9 +7,13 @@ that shows new events it records ``now - event.t`` (append-to-render latency). C
 this process's CPU time (the app: polling, folding, layout and rendering) over the run,
 as a share of one core.
 
-Targets (docs/tui.md): p95 latency <= 250 ms, CPU < 15% of one core.
+With ``--startup`` it also times the wizard's first paint in fresh interpreters (from
+the first import to the first refresh, headless), next to an empty Textual app on the
+same machine as the floor.
 
-    python bench/tui_latency.py [--seconds 30] [--rate 100] [--json]
+Targets (docs/tui.md): p95 latency <= 250 ms, CPU < 15% of one core, first paint < 0.6 s.
+
+    python bench/tui_latency.py [--seconds 30] [--rate 100] [--startup] [--json]
 """
 
 from __future__ import annotations
@@ -49,6 +53,35 @@ with open(path, "a", buffering=1) as fh:
         if delay > 0:
             time.sleep(delay)
 """
+
+
+STARTUP = r"""
+import sys, time
+t0 = time.perf_counter()
+from textual.app import App
+if sys.argv[1] == "wizard":
+    from tunetui.tui.app import TuneApp as Base
+else:
+    Base = App
+class Timed(Base):
+    def on_mount(self):
+        if Base is not App:
+            super().on_mount()
+        self.call_after_refresh(lambda: self.call_after_refresh(
+            lambda: self.exit(time.perf_counter() - t0)))
+print(Timed().run(headless=True, size=(80, 24)))
+"""
+
+
+def startup_s(which: str, runs: int = 5) -> float:
+    """Median first-paint time of `which` ("wizard" or "textual") over fresh processes."""
+    times = []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP, which], capture_output=True, text=True, check=True
+        ).stdout
+        times.append(float(out.strip().splitlines()[-1]))
+    return statistics.median(times)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -95,6 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=100.0, help="events per second")
+    parser.add_argument("--startup", action="store_true", help="also time the first paint")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,6 +137,9 @@ def main() -> None:
         (run_dir / "events.jsonl").touch()
         (run_dir / "train.log").write_text("bench\n")
         result = asyncio.run(measure(run_dir, args.seconds, args.rate))
+    if args.startup:
+        result["startup_wizard_s"] = startup_s("wizard")
+        result["startup_empty_textual_s"] = startup_s("textual")
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -115,6 +152,11 @@ def main() -> None:
         f"  machine: {result['cores']} cores, load average {result['load_avg_1m']:.2f} "
         "(shared with other work: figures are pessimistic when the load is high)"
     )
+    if args.startup:
+        print(
+            f"  wizard first paint: {result['startup_wizard_s']:.2f} s median of 5 "
+            f"(an empty Textual app: {result['startup_empty_textual_s']:.2f} s; target < 0.6 s)"
+        )
 
 
 if __name__ == "__main__":

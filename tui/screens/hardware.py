@@ -48,7 +48,8 @@ class HardwareScreen(WizardStep):
         yield self.footer()
 
     def on_mount(self) -> None:
-        self.probe()
+        # After the first paint: the probe's imports would otherwise compete for the GIL.
+        self.call_after_refresh(self.probe)
 
     @work(thread=True, exclusive=True)
     def probe(self) -> None:
