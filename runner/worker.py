@@ -56,15 +56,29 @@ def plan_gib(run_dir: Path) -> float | None:
     return None
 
 
-def peak_memory(device: str) -> tuple[float, str]:
-    """(GiB, kind): CUDA's peak allocated memory, or the process's peak RSS on CPU."""
+def peak_memory(device: str) -> dict[str, Any]:
+    """The run's peak memory for the ``end`` event: CUDA's peak allocated (and reserved,
+    what nvidia-smi shows) memory, or the process's peak RSS on CPU."""
     if device == "cuda":
         import torch
 
-        return round(torch.cuda.max_memory_allocated() / 1024**3, 3), "cuda_allocated"
+        return {
+            "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 1024**3, 3),
+            "peak_kind": "cuda_allocated",
+            "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 1024**3, 3),
+        }
     import resource
 
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3), "rss"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+    return {"peak_mem_gib": round(rss, 3), "peak_kind": "rss"}
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameters; peft counts 4-bit packed weights at full size."""
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return model.get_nb_trainable_parameters()
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
 
 
 def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> Path:
@@ -213,23 +227,28 @@ class Worker:
         )
         trainer = spec.build(ctx)
         _drop_printer(trainer)
+        trainable, total = count_parameters(trainer.model)
+        start_fields.update(trainable_params=trainable, total_params=total)
+        _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
         return trainer, tokenizer, callback
 
     def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Any) -> int:
         output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
-        peak, kind = peak_memory(self.device)
+        peak = peak_memory(self.device)
         metrics = {**callback.last_metrics, **callback.last_eval, **callback.summary}
         step = trainer.state.global_step
         self.writer.emit(
             "end",
             step=step,
             metrics=metrics,
-            peak_mem_gib=peak,
-            peak_kind=kind,
+            **peak,
             plan_gib=plan_gib(self.run_dir),
             output=str(output),
         )
-        _say(f"Done: {step} steps, peak {peak} GiB ({kind}). Output: {output}")
+        _say(
+            f"Done: {step} steps, peak {peak['peak_mem_gib']} GiB ({peak['peak_kind']}). "
+            f"Output: {output}"
+        )
         return 0
 
     def close(self) -> None:

@@ -60,6 +60,7 @@ def test_events_file_is_valid_line_by_line(make_run, run_worker) -> None:
     start = events[[e["type"] for e in events].index("start")]
     assert start["total_steps"] == 3 and start["pid"] == os.getpid()
     assert start["device"] == "cpu" and start["resumed_from"] is None
+    assert 0 < start["trainable_params"] < start["total_params"]
     assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
 
 
