@@ -6,11 +6,37 @@ whether the run behaves as planned.
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 from tunetui.tui.runview import DeviceHistory
 from tunetui.tui.widgets.textline import TextLine
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+class RangeSparkline(Sparkline):
+    """A one-line sparkline on a fixed scale (0-100% for util), newest sample on the right.
+
+    Textual's Sparkline scales to the data's own min..max, so a GPU steady at 100% reads as
+    an empty line; a fixed scale reads right at a glance, and in monochrome.
+    """
+
+    def __init__(self, data: list[float], lo: float, hi: float | None, *, id: str) -> None:  # noqa: A002
+        super().__init__(data, id=id)
+        self.lo, self.hi = lo, hi
+
+    def render(self) -> Text:
+        width = max(1, self.size.width)
+        values = list(self.data or [])[-width:]
+        if not values:
+            return Text("·" * width, style="dim")
+        hi = self.hi if self.hi is not None else max(values) * 1.1 or 1.0
+        span = max(hi - self.lo, 1e-9)
+        bars = "".join(BARS[min(7, max(0, round((v - self.lo) / span * 7)))] for v in values)
+        return Text(bars.rjust(width, " "))
+
 
 SERIES = (("util", "util"), ("mem", "mem "), ("temp", "temp"), ("power", "pwr "))
 
@@ -58,12 +84,24 @@ class DevicePanel(Vertical):
             with Horizontal(classes="spark-row"):
                 for attr, label in row:
                     yield Label(label, classes="spark-label")
-                    yield Sparkline(list(getattr(self.hist, attr)), id=f"spark-{attr}")
+                    lo, hi = self._scale(attr)
+                    yield RangeSparkline(list(getattr(self.hist, attr)), lo, hi, id=f"spark-{attr}")
+
+    def _scale(self, attr: str) -> tuple[float, float | None]:
+        """Fixed bounds per series: percent, memory against the total, 20-95 °C."""
+        if attr == "util":
+            return 0.0, 100.0
+        if attr == "mem":
+            return 0.0, self.hist.mem_total_gib
+        if attr == "temp":
+            return 20.0, 95.0
+        return 0.0, None
 
     def update_from(self, hist: DeviceHistory, plan_gib: float | None) -> None:
         """Push the newest samples into the widgets."""
         self.hist, self.plan_gib = hist, plan_gib
         self.query_one(".device-summary", TextLine).update(summary_line(hist, plan_gib))
-        for spark in self.query(Sparkline):
+        for spark in self.query(RangeSparkline):
             attr = (spark.id or "").removeprefix("spark-")
+            spark.hi = self._scale(attr)[1]
             spark.data = list(getattr(hist, attr))
