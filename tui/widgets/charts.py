@@ -23,6 +23,9 @@ def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple
     return out
 
 
+MARKERS = ("braille", "•")
+
+
 class CurveChart(PlotextPlot):
     """A small line chart of one or more (step, value) series."""
 
@@ -31,8 +34,9 @@ class CurveChart(PlotextPlot):
         self.title = title
         self._signature: tuple = ()
         self.border_title = title
+        self.border_subtitle = "step"
 
-    def set_series(self, series: dict[str, list[tuple[int, float]]], log_y: bool = False) -> None:
+    def set_series(self, series: dict[str, list[tuple[int, float]]]) -> None:
         """Replace the data; a no-op when nothing changed since the last call."""
         signature = tuple(
             (name, len(pts), pts[-1] if pts else None) for name, pts in series.items()
@@ -43,15 +47,22 @@ class CurveChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        drawn = False
-        for name, points in series.items():
+        drawn: list[str] = []
+        lo, hi = float("inf"), float("-inf")
+        for i, (name, points) in enumerate(series.items()):
             points = thin(points)
             if not points:
                 continue
             xs, ys = zip(*points, strict=True)
-            plt.plot(list(xs), list(ys), label=name, marker="braille")
-            drawn = True
+            # Markers differ, not only colours: the chart must read in monochrome.
+            marker = MARKERS[i % len(MARKERS)]
+            plt.plot(list(xs), list(ys), marker=marker)
+            drawn.append(f"{marker if marker != 'braille' else '⣿'} {name}")
+            lo, hi = min(lo, *ys), max(hi, *ys)
         if not drawn:
             plt.title("waiting for the first step")
-        plt.xlabel("step")
+        else:
+            ticks = [lo, hi] if hi > lo else [lo]  # 80x24 leaves ~3 rows: ends only
+            plt.yticks(ticks, [f"{t:.3g}" for t in ticks])
+        self.border_title = self.title + ("  " + "  ".join(drawn) if len(drawn) > 1 else "")
         self.refresh()
