@@ -31,6 +31,7 @@ class StopSwitch:
         self.stop_file = run_dir / STOP_FILE
         self._event = threading.Event()
         self.reason: str | None = None
+        self._announced = False
 
     def install(self) -> None:
         """Route SIGTERM and SIGINT to the switch (main thread only)."""
@@ -38,12 +39,13 @@ class StopSwitch:
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        # No printing here: a handler that writes to stdout while the interrupted main
+        # thread is inside a print raises "reentrant call". `requested` reports it.
         self.request(signal.Signals(signum).name)
 
     def request(self, reason: str) -> None:
         if not self._event.is_set():
             self.reason = reason
-            print(f"Stop requested ({reason}): saving a checkpoint at the next step.", flush=True)
         self._event.set()
 
     def clear_stale_file(self) -> None:
@@ -54,6 +56,9 @@ class StopSwitch:
     def requested(self) -> bool:
         if not self._event.is_set() and self.stop_file.exists():
             self.request("STOP file")
+        if self._event.is_set() and not self._announced:
+            self._announced = True
+            print(f"Stop requested ({self.reason}): saving a checkpoint and stopping.", flush=True)
         return self._event.is_set()
 
 
