@@ -57,15 +57,23 @@ def progress_line(view: RunView) -> str:
     return " · ".join(parts)
 
 
+def _short(path: str, run_dir: Path) -> str:
+    """A path inside the run folder as ``<run>/...``: the header line is 80 columns."""
+    try:
+        return str(Path(run_dir.name) / Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return path
+
+
 def status_text(view: RunView, run_dir: Path) -> str:
     """Header line: run name, state and what happens next."""
     name = view.run_name or run_dir.name
     style = STATUS_STYLE.get(view.status, "")
     extra = ""
     if view.status == "finished" and view.output:
-        extra = f"  output: {view.output}"
+        extra = f"  output: {_short(view.output, run_dir)}"
     elif view.status == "stopped" and view.checkpoints:
-        extra = f"  checkpoint: {view.checkpoints[-1]}"
+        extra = f"  saved {Path(view.checkpoints[-1]).name}"
     desc = " ".join(x for x in (view.stage, view.method, view.model) if x)
     return f"[b]{name}[/b]  [{style}]{view.status}[/]  {desc}{extra}"
 

@@ -28,6 +28,8 @@ class TextLine(Widget):
     def render(self) -> Text:
         text = Text.from_markup(self.text, overflow="ellipsis")
         text.no_wrap = True
+        if self.size.width:  # crop with an ellipsis rather than wrap out of sight
+            text.truncate(self.size.width, overflow="ellipsis")
         return text
 
     def update(self, text: str) -> None:
