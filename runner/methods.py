@@ -270,6 +270,28 @@ def prepare_model(model: Any, recipe: Recipe, gradient_checkpointing: bool) -> A
     return model
 
 
+def fp32_trainables_without_bf16(model: Any, recipe: Recipe, precision: PrecisionChoice) -> int:
+    """Cast QLoRA's trainable parameters back to fp32 when training without bf16 autocast.
+
+    trl casts a quantized model's trainable parameters to bf16 (the QLoRA paper's choice),
+    which is right under bf16 mixed precision. Without it (fp32 on CPU, fp16 on GPUs
+    without bf16) a bf16 reward head or ``modules_to_save`` copy meets fp32 activations and
+    the matmul fails; LoRA layers cast their input but those modules do not. The optimizer
+    is created at ``train()``, so casting after the trainer is built is safe. Returns the
+    number of tensors cast.
+    """
+    if recipe.method != "qlora" or precision.bf16:
+        return 0
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.to(torch.float32)
+            cast += 1
+    return cast
+
+
 # transformers' ``optim`` names for the recipe's optimizers.
 _OPTIM = {
     "adamw": "adamw_torch",

@@ -226,6 +226,7 @@ class Worker:
             callbacks=[callback],
         )
         trainer = spec.build(ctx)
+        methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
         _drop_printer(trainer)
         trainable, total = count_parameters(trainer.model)
         start_fields.update(trainable_params=trainable, total_params=total)

@@ -173,3 +173,10 @@ def test_missing_logger_is_a_user_error() -> None:
 def test_pretraining_with_packing(make_run, run_worker) -> None:
     events = _train(make_run, run_worker, stage="pt", data={"packing": True})
     assert events[-1]["metrics"]["loss"] > 0
+
+
+@pytest.mark.skipif(not HAS_BNB, reason="bitsandbytes not installed")
+def test_reward_model_with_qlora_on_cpu(make_run, run_worker) -> None:
+    """trl casts QLoRA trainables to bf16; the fp32 reward head must be cast back on CPU."""
+    events = _train(make_run, run_worker, stage="rm", method="qlora")
+    assert events[-1]["metrics"]["train_loss"] > 0
