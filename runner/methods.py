@@ -292,6 +292,21 @@ def fp32_trainables_without_bf16(model: Any, recipe: Recipe, precision: Precisio
     return cast
 
 
+def preflight(recipe: Recipe) -> None:
+    """Check, without torch, that the packages the recipe needs are installed, so a missing
+    one fails in a second instead of after the model has loaded. The launcher may call it
+    before spawning the worker; the worker calls it first thing."""
+    from tunetui.runner.stages.common import check_loggers
+
+    if recipe.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError(
+            "method qlora needs bitsandbytes, which is not installed",
+            "Install it with `pip install bitsandbytes`, or use method: lora",
+        )
+    optimizer_args(recipe, "cpu")
+    check_loggers(recipe.report_to)
+
+
 # transformers' ``optim`` names for the recipe's optimizers.
 _OPTIM = {
     "adamw": "adamw_torch",

@@ -120,6 +120,9 @@ class Worker:
         if self.resume:
             self.stop.clear_stale_file()
         recipe = load_recipe(self.run_dir / "recipe.yaml")
+        from tunetui.runner.methods import preflight
+
+        preflight(recipe)
         checkpoint = find_checkpoint(self.run_dir) if self.resume else None
         if self.resume and checkpoint is None:
             print("No checkpoint to resume from: starting from step 0.", flush=True)

@@ -197,3 +197,15 @@ def test_embedded_smollm2_sft_lora_quickstart(make_run, run_worker, smollm2_dir)
     end = events[-1]
     assert end["type"] == "end" and end["step"] == 1
     assert 0 < end["metrics"]["loss"] < 10  # a trained Instruct model, not random init
+
+
+def test_missing_package_fails_before_loading_anything(make_run, run_worker) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("galore_torch") is not None:
+        pytest.skip("galore-torch is installed here")
+    run_dir = make_run(method="full", training={"optimizer": "galore"})
+    code, events = run_worker(run_dir)
+    assert code == 2
+    assert [e["type"] for e in events] == ["error"]
+    assert "pip install galore-torch" in events[0]["message"]
