@@ -57,6 +57,7 @@ class PlanInfo:
     time_text: str = ""
     recommendation: dict[str, Any] = field(default_factory=dict)
     alternatives: list[dict[str, Any]] = field(default_factory=list)
+    peak_tflops: float | None = None  # of the planned GPU; None = CPU or unknown
     error: str = ""
 
     @property
@@ -209,9 +210,9 @@ class Services:
             info.error = "the planner's estimator is not installed: no estimate"
             return info
         try:
-            est = estimate(
-                resolve_model(options["model"]), _call(TrainConfig, _train_config(options))
-            )
+            model = resolve_model(options["model"])
+            cfg = _call(TrainConfig, _train_config(options))
+            est = estimate(model, cfg)
         except UserError as err:
             info.error = err.line()
             return info
@@ -222,7 +223,7 @@ class Services:
             self._plans[key] = self._build_plan(options)
         rec = self._plans[key]
         info.recommendation, info.alternatives = rec.recommendation, rec.alternatives
-        info.time_text = rec.time_text
+        info.time_text = time_text(model, cfg, rec.peak_tflops, options) or rec.time_text
         return info
 
     def _build_plan(self, options: dict[str, Any]) -> PlanInfo:
@@ -236,7 +237,7 @@ class Services:
             "stage": options.get("stage"),
             "seq": options.get("seq_len"),
             "seq_len": options.get("seq_len"),
-            "num_gpus": options.get("num_gpus"),
+            "gpus": options.get("num_gpus"),
         }
         try:
             return plan_info_from_dict(_call(build_plan, wanted) or {})
@@ -300,6 +301,29 @@ def _train_config(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def time_text(model: Any, cfg: Any, peak_tflops: float | None, options: dict[str, Any]) -> str:
+    """``120-260 tok/s, 200 steps <= 25m-55m`` from `planner.timing` (cheap: every change)."""
+    if not peak_tflops:
+        return ""
+    try:
+        from tunetui.planner.timing import estimate_time
+    except ImportError:
+        return ""
+    try:
+        est = estimate_time(model, cfg, peak_tflops)
+    except (UserError, ValueError, ZeroDivisionError):
+        return ""
+    lo, hi = est.tokens_per_s
+    text = f"{lo:,.0f}-{hi:,.0f} tok/s"
+    steps = options.get("max_steps")
+    if steps and lo > 0:
+        from tunetui.tui.runview import format_duration
+
+        tokens = steps * options["batch_size"] * options["grad_accum"] * options["seq_len"]
+        text += f", {steps} steps <= {format_duration(tokens / hi)}-{format_duration(tokens / lo)}"
+    return text
+
+
 def render_sample(sample: Any) -> str:
     """A sample as chat turns (``user: …``), for when no template renderer is present."""
     if getattr(sample, "text", None) is not None:
@@ -337,6 +361,7 @@ def plan_info_from_dict(plan: dict[str, Any], gpu_gib: Any = None) -> PlanInfo:
         elif time_info.get("text"):
             time_text = str(time_info["text"])
     return PlanInfo(
+        peak_tflops=_float(_get(hw, "peak_tflops")),
         total_gib=_float(_get(est, "total_gib", "reserved_gib", "allocated_gib")),
         breakdown_gib=breakdown,
         gpu_gib=gpu,

@@ -160,7 +160,7 @@ class WizardState:
         """The planner's inputs, under the names `tunetui plan` uses."""
         return {
             "model": self.model,
-            "gpu": self.gpu_key or self.gpu_name or "auto",
+            "gpu": self.gpu_key or "auto",  # a probed GPU: the planner probes it itself
             "gpu_memory_gib": self.gpu_memory_gib,
             "num_gpus": self.gpu_count,
             "stage": self.stage,

@@ -136,7 +136,7 @@ class MethodScreen(WizardStep):
         self.plan = plan
         self.query_one("#vram-bar", VramBar).show(plan)
         alts = "; ".join(describe_choice(a) for a in plan.alternatives[:2])
-        text = f"recommended: {describe_choice(plan.recommendation)}  (ctrl+r to use)"
+        text = f"recommended (^r): {describe_choice(plan.recommendation)}"
         if alts:
             text += f"\nalternatives: {alts}"
         self.query_one("#recommended", Static).update(text)

@@ -35,10 +35,11 @@ def render_bar(plan: PlanInfo, width: int = 60) -> Text:
         return out
     scale = max(plan.gpu_gib or plan.total_gib, plan.total_gib) or 1.0
     terms = merge_small(plan.breakdown_gib or {"total": plan.total_gib})
-    used = 0
+    used, running = 0, 0.0
     for i, (_name, gib) in enumerate(terms.items()):
         fill, colour = FILLS[i % len(FILLS)]
-        cells = round(width * gib / scale)
+        running += gib
+        cells = min(width, round(width * running / scale)) - used  # cumulative: no overflow
         out.append(fill * cells, style=colour)
         used += cells
     if plan.gpu_gib and used < width:
@@ -51,9 +52,9 @@ def render_bar(plan: PlanInfo, width: int = 60) -> Text:
         out.append(f"fits ({pct:.0f}%)", style="bold green")
     elif plan.fits is False:
         out.append(f"DOES NOT FIT: {plan.over_gib:.1f} GiB over", style="bold red reverse")
-    if plan.time_text:
-        out.append(f"  time {plan.time_text}")
     out.append("\n")
+    if plan.time_text:
+        out.append(f"time: {plan.time_text}\n")
     for i, (name, gib) in enumerate(terms.items()):
         fill, colour = FILLS[i % len(FILLS)]
         out.append(fill, style=colour)
