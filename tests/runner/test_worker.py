@@ -209,3 +209,21 @@ def test_missing_package_fails_before_loading_anything(make_run, run_worker) -> 
     assert code == 2
     assert [e["type"] for e in events] == ["error"]
     assert "pip install galore-torch" in events[0]["message"]
+
+
+def test_sampler_emits_cpu_readings_without_a_gpu(tmp_path: Path) -> None:
+    from tunetui.runner.events import EventWriter
+    from tunetui.runner.sampler import Sampler
+
+    with EventWriter(tmp_path / "events.jsonl") as writer:
+        sampler = Sampler(writer, interval=0.05)
+        sampler._gpus = None  # as on a machine without NVML
+        sampler.start()
+        time.sleep(0.4)
+        sampler.stop()
+        sampler.join(timeout=2)
+    events = read_events(tmp_path / "events.jsonl")
+    assert len(events) >= 2 and all(e["type"] == "gpu" for e in events)
+    cpu = events[-1]["cpu"]
+    assert set(cpu) == {"util", "ram_used_gib", "ram_total_gib", "rss_gib"}
+    assert 0 < cpu["rss_gib"] < cpu["ram_total_gib"]
