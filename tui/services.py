@@ -198,32 +198,39 @@ class Services:
     def plan(self, options: dict[str, Any]) -> PlanInfo:
         """The estimate for exactly these settings, plus the recommendation.
 
-        The estimate comes from `planner.estimator` directly (cheap: it runs on every
-        change); the recommendation and alternatives from `planner.plan.build_plan`, cached
-        per model/GPU/stage/length because they search many configurations.
+        Both come from `planner.plan.build_plan`, the same call as `tunetui plan`, so the
+        bar shows what the CLI would print. With explicit settings it only estimates
+        (~4 ms: fine on every change); the recommendation searches many configurations,
+        so it is cached per model/GPU/stage/length.
         """
-        info = PlanInfo(gpu_gib=_float(options.get("gpu_memory_gib")))
         try:
-            from tunetui.planner.estimator import TrainConfig, estimate
-            from tunetui.planner.models import resolve_model
+            from tunetui.planner.plan import build_plan
         except ImportError:
-            info.error = "the planner's estimator is not installed: no estimate"
-            return info
-        try:
-            model = resolve_model(options["model"])
-            cfg = _call(TrainConfig, _train_config(options))
-            est = estimate(model, cfg)
-        except UserError as err:
-            info.error = err.line()
-            return info
-        info.total_gib = float(est.total_gib)
-        info.breakdown_gib = {k: float(v) for k, v in est.breakdown_gib.items() if v}
+            return PlanInfo(error="the planner is not installed: no estimate")
         key = tuple(options.get(k) for k in ("model", "gpu", "stage", "seq_len", "num_gpus"))
         if key not in self._plans:
             self._plans[key] = self._build_plan(options)
         rec = self._plans[key]
+        wanted = {
+            "model": options["model"],
+            "gpu": options.get("gpu") or "auto",
+            "gpus": options.get("num_gpus"),
+            "stage": options.get("stage"),
+            "method": options.get("method"),
+            "bits": options.get("bits"),
+            "rank": options.get("lora_rank"),
+            "batch": options.get("batch_size"),
+            "seq": options.get("seq_len"),
+            "grad_ckpt": options.get("gradient_checkpointing"),
+            "optim": options.get("optimizer"),
+        }
+        try:
+            plan = _call(build_plan, wanted) or {}
+        except UserError as err:
+            return PlanInfo(error=err.line(), gpu_gib=_float(options.get("gpu_memory_gib")))
+        info = plan_info_from_dict(plan, options.get("gpu_memory_gib"))
         info.recommendation, info.alternatives = rec.recommendation, rec.alternatives
-        info.time_text = time_text(model, cfg, rec.peak_tflops, options) or rec.time_text
+        info.time_text = time_text(plan.get("time"), options) or info.time_text
         return info
 
     def _build_plan(self, options: dict[str, Any]) -> PlanInfo:
@@ -301,19 +308,12 @@ def _train_config(options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def time_text(model: Any, cfg: Any, peak_tflops: float | None, options: dict[str, Any]) -> str:
-    """``120-260 tok/s, 200 steps <= 25m-55m`` from `planner.timing` (cheap: every change)."""
-    if not peak_tflops:
+def time_text(time_info: Any, options: dict[str, Any]) -> str:
+    """``120-260 tok/s, 200 steps <= 25m-55m`` from the plan's time estimate."""
+    rate = _get(time_info, "tokens_per_s") if isinstance(time_info, dict) else None
+    if not isinstance(rate, (list, tuple)) or len(rate) != 2 or not all(rate):
         return ""
-    try:
-        from tunetui.planner.timing import estimate_time
-    except ImportError:
-        return ""
-    try:
-        est = estimate_time(model, cfg, peak_tflops)
-    except (UserError, ValueError, ZeroDivisionError):
-        return ""
-    lo, hi = est.tokens_per_s
+    lo, hi = float(rate[0]), float(rate[1])
     text = f"{lo:,.0f}-{hi:,.0f} tok/s"
     steps = options.get("max_steps")
     if steps and lo > 0:
