@@ -1,0 +1,51 @@
+"""The wizard's services against the real planner and data layer (no GPU needed)."""
+
+from __future__ import annotations
+
+from tunetui.tui.services import PlanInfo, Services, plan_info_from_dict
+from tunetui.tui.state import WizardState
+from tunetui.tui.widgets.vram_bar import merge_small, render_bar
+
+
+def test_plan_matches_the_cli_and_says_when_it_does_not_fit() -> None:
+    services = Services()
+    state = WizardState(model="llama-3.1-8b", gpu_key="rtx-4090", gpu_memory_gib=23.99)
+    state.set_method("qlora")
+    state.gradient_checkpointing, state.max_steps = True, 100
+    plan = services.plan(state.plan_options())
+    assert plan.error == "" and plan.fits is True
+    assert abs(sum(plan.breakdown_gib.values()) - plan.total_gib) < 0.05
+    assert plan.recommendation.get("method") and "tok/s" in plan.time_text
+    state.set_method("full")
+    state.batch_size = 16
+    big = services.plan(state.plan_options())
+    assert big.fits is False and big.over_gib > 0
+    assert "DOES NOT FIT" in render_bar(big).plain
+
+
+def test_unknown_model_is_one_line_not_a_traceback() -> None:
+    plan = Services().plan(WizardState(model="no-such-model").plan_options())
+    assert plan.error.startswith("unknown model 'no-such-model'")
+    assert "unknown model" in render_bar(plan).plain
+
+
+def test_model_and_hardware_descriptions() -> None:
+    services = Services()
+    info = services.describe_model("smollm2-135m")
+    assert info.architecture == "llama" and 0.1 < (info.params_b or 0) < 0.2
+    hw = services.hardware()  # no GPU on CI: a reason instead
+    assert hw.gpus or hw.note
+    assert any(g.key for g in services.catalog_gpus())
+
+
+def test_data_info_from_shipped_demos() -> None:
+    info = Services().data_info(WizardState().to_recipe())
+    assert info.total > 0 and len(info.previews) == 3
+    assert info.p50 is not None and info.p95 is not None and info.max is not None
+
+
+def test_plan_dict_tolerates_missing_keys_and_small_terms_merge() -> None:
+    assert plan_info_from_dict({}).total_gib is None
+    assert PlanInfo().fits is None
+    merged = merge_small({"weights": 10.0, "tiny": 0.01, "acts": 5.0})
+    assert merged == {"weights": 10.0, "acts": 5.0, "other": 0.01}
