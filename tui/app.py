@@ -41,6 +41,7 @@ class TuneApp(App[None]):
 
     CSS_PATH = str(Path(__file__).with_name("tunetui.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "tunetui"
+    ENABLE_COMMAND_PALETTE = False  # keys are all in the footer; 80 columns are scarce
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(

@@ -274,6 +274,7 @@ class DashboardApp(App[str]):
 
     CSS_PATH = str(Path(__file__).with_name("tunetui.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "tunetui"
+    ENABLE_COMMAND_PALETTE = False  # keys are all in the footer; 80 columns are scarce
 
     def __init__(self, run_dir: str | Path, *, poll_s: float = POLL_S) -> None:
         super().__init__()
