@@ -10,6 +10,7 @@ output is plain text that reads well in a pipe or a CI log.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import textwrap
@@ -21,11 +22,16 @@ import typer
 app = typer.Typer(add_completion=False)
 
 QUESTIONS = ("Who are you?", "What can you do?")
+# The quickstart's one epoch shows the loss falling but not yet a new identity ("I am
+# SmolLM"); three epochs at 1e-3 (30 steps of 4) make the change plain and still take
+# about two minutes on a 2-core CPU. Measured: "Who are you?" -> "I am tunetui, a helpful
+# assistant made by the tunetui team." `--steps` overrides the length.
+DEMO_TRAINING = {"epochs": 3.0, "learning_rate": 1e-3}
 WIDTH = 78
 
 
 def _quickstart_recipe(model: str | None, steps: int | None):  # -> Recipe
-    """The shipped quickstart recipe (defaults if it is missing), named demo, with overrides."""
+    """The shipped quickstart recipe (defaults if it is missing), named demo, trained longer."""
     import importlib.resources
 
     from tunetui.runner.recipe import Recipe
@@ -38,6 +44,8 @@ def _quickstart_recipe(model: str | None, steps: int | None):  # -> Recipe
     else:  # pragma: no cover - only while recipes/quickstart.yaml is missing
         recipe = Recipe()
     recipe = recipe.model_copy(update={"name": "demo", "output_dir": None}, deep=True)
+    for key, value in DEMO_TRAINING.items():
+        setattr(recipe.training, key, value)
     if model is not None:
         recipe.model.name_or_path = model
     if steps is not None:
@@ -82,12 +90,15 @@ def demo(
 
     started = time.monotonic()
     recipe = _quickstart_recipe(model, steps)
-    say = lambda text="": _say(text, err=as_json)  # noqa: E731 - progress channel
+    say = functools.partial(_say, err=as_json)  # progress goes to stderr with --json
+    t = recipe.training
+    length = f"{t.max_steps} steps" if t.max_steps else f"{t.epochs:g} epochs"
     say(
-        f"tunetui demo: {recipe.method.upper()} fine-tune of {recipe.model.name_or_path} on the "
-        f"'{', '.join(recipe.data.datasets)}' data, then the same questions before and after."
+        f"tunetui demo: {recipe.method.upper()} on {recipe.model.name_or_path} with the "
+        f"'{', '.join(recipe.data.datasets)}' data (quickstart recipe, {length}, lr "
+        f"{t.learning_rate:g}),\nthen the same questions to the model before and after."
     )
-    _first_run_note(recipe.model.name_or_path, say)
+    _check_model(recipe.model.name_or_path, say)
     with tempfile.TemporaryDirectory(prefix="tunetui-demo-") as tmp:
         recipe_path = Path(tmp) / "demo.yaml"
         save_recipe(recipe, recipe_path)
@@ -136,10 +147,16 @@ def demo(
     _say(f"  merge and save it: tunetui export {run}")
 
 
-def _first_run_note(name: str, say) -> None:
-    """Explain the one-time GGUF conversion (done by the worker) so the wait is not silent."""
-    from tunetui.runner.models import EMBEDDED, embedded_cache_path
+def _check_model(name: str, say) -> None:
+    """Fail fast on a bad --model; explain the one-time conversion of the embedded one.
+
+    The embedded model is converted by the worker (so the launcher answers at once); any
+    other name is resolved here, which is cheap, so a typo is one line, not a failed run.
+    """
+    from tunetui.runner.models import EMBEDDED, embedded_cache_path, resolve_model_dir
 
     key = name.strip().lower()
-    if key in EMBEDDED and not (embedded_cache_path(key) / "config.json").is_file():
+    if key not in EMBEDDED:
+        resolve_model_dir(name)
+    elif not (embedded_cache_path(key) / "config.json").is_file():
         say(f"first run: the worker converts the embedded {key} from GGUF to safetensors (once).")
