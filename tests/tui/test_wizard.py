@@ -128,3 +128,77 @@ def test_no_gpu_offers_catalog(tmp_path: Path) -> None:
             assert app.state.gpu_key == "a100-80g"  # first catalog entry preselected
 
     asyncio.run(scenario())
+
+
+def test_review_saves_again_launches_and_refuses_foreign_files(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "theirs.yaml").write_text("name: keep-me\n")
+    services = FixedServices(real_data=False)
+
+    async def scenario() -> None:
+        app = TuneApp(services=services, runs_root=tmp_path / "runs")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            app.go(6)
+            await _wait(pilot, app, "ReviewScreen")
+            await pilot.press("ctrl+s")
+            await pilot.pause(0.1)
+            app.state.name = "second"
+            await pilot.press("ctrl+s")  # our own file: saved again
+            await pilot.pause(0.1)
+            assert load_recipe(tmp_path / "recipe.yaml").name == "second"
+            app.screen.query_one("#recipe-path", Input).value = "theirs.yaml"
+            await pilot.pause(0.1)
+            await pilot.press("ctrl+r")  # refuses: someone else's file; nothing launched
+            await _settle(pilot, app)
+            assert (tmp_path / "theirs.yaml").read_text() == "name: keep-me\n"
+            assert services.launched == []
+            app.screen.query_one("#recipe-path", Input).value = "new.yaml"
+            await pilot.pause(0.1)
+            await pilot.press("ctrl+r")
+            await _settle(pilot, app)
+            assert services.launched == [Path("new.yaml")]
+            assert type(app.screen).__name__ == "DashboardScreen"
+            await pilot.press("q")
+            await _wait(pilot, app, "ReviewScreen")
+
+    asyncio.run(scenario())
+
+
+def test_unknown_dataset_is_one_line_in_the_data_panel(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            app.go(3)
+            await _wait(pilot, app, "DataScreen")
+            app.screen.query_one("#datasets", Input).value = "identiti"
+            await _settle(pilot, app)
+            text = str(app.screen.query_one("#data-info", Static).render())
+            assert "identiti" in text and "Traceback" not in text
+
+    asyncio.run(scenario())
+
+
+def test_runs_screen_opens_a_finished_run(tmp_path: Path) -> None:
+    from tui_fixtures import event, training_events, write_run
+
+    root = tmp_path / "runs"
+    write_run(root / "done", [*training_events(10, 10), event("end", 11, step=10)])
+
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices(real_data=False), runs_root=root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            await pilot.press("ctrl+o")
+            await _wait(pilot, app, "RunsScreen")
+            await pilot.press("enter")
+            await _wait(pilot, app, "DashboardScreen")
+            await pilot.pause(0.2)
+            assert app.screen.view.status == "finished" and app.screen.view.step == 10
+            await pilot.press("q")
+            await _wait(pilot, app, "RunsScreen")
+            await pilot.press("escape")
+            await _wait(pilot, app, "HardwareScreen")
+
+    asyncio.run(scenario())

@@ -74,27 +74,33 @@ class ReviewScreen(WizardStep):
         elif event.button.id == "launch":
             self.action_launch()
 
-    def save(self, overwrite: bool = False) -> Path | None:
-        """Write the recipe atomically; refuses to overwrite unless asked. None on error."""
+    def save(self) -> Path | None:
+        """Write the recipe atomically. None (and a one-line message) on error.
+
+        An existing file is never replaced, except the one this wizard itself saved
+        earlier in this session: saving again after a change is what the user expects.
+        """
         from tunetui.runner.recipe_io import save_recipe
 
+        target = Path(self.state.recipe_path)
+        ours = self.tapp.saved_recipe
+        overwrite = ours is not None and ours.resolve() == target.resolve()
         try:
-            path = save_recipe(self.state.to_recipe(), self.state.recipe_path, overwrite=overwrite)
+            path = Path(save_recipe(self.state.to_recipe(), target, overwrite=overwrite))
         except (UserError, ValueError) as err:
             line = err.line() if isinstance(err, UserError) else str(err).splitlines()[0]
             self.notify(line, severity="error", timeout=8)
             return None
-        self.tapp.saved_recipe = Path(path)
+        self.tapp.saved_recipe = path
         self.notify(f"saved {path}")
-        return Path(path)
+        return path
 
     def action_save(self) -> None:
         self.save()
 
     def action_launch(self) -> None:
+        # Launch only what is on screen: never a different file that happens to exist.
         path = self.save()
-        if path is None and Path(self.state.recipe_path).is_file():
-            path = Path(self.state.recipe_path)  # already saved: launch the file as it is
         if path is not None:
             self.launch(path)
 
