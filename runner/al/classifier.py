@@ -9,6 +9,7 @@ labels used), so every round of a project and every strategy see the same space.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,8 +64,8 @@ class TextClassifier:
         self._only: int | None = None
 
     def fit(self, x: Any, y: Sequence[str]) -> TextClassifier:
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
-        from sklearn.multiclass import OneVsRestClassifier
 
         index = {lab: i for i, lab in enumerate(self.labels)}
         yi = np.asarray([index[v] for v in y])
@@ -73,11 +74,15 @@ class TextClassifier:
             self._only, self._model = int(seen[0]) if len(seen) else 0, None
             return self
         self._only = None
-        # One-vs-rest liblinear: 5-20x faster than multinomial lbfgs on sparse TF-IDF with
-        # 20 classes and the same macro-F1 (measured on 20 Newsgroups, 1k labels).
-        base = LogisticRegression(C=self.c, solver="liblinear", random_state=self.seed)
-        self._model = OneVsRestClassifier(base) if len(seen) > 2 else base
-        self._model.fit(x, yi)
+        # saga with a loose tolerance: on sparse TF-IDF it fits 5-20x faster than lbfgs or
+        # one-vs-rest liblinear (which crawls on small separable sets) at the same macro-F1
+        # (measured on 20 Newsgroups with 150 and 1000 labels). Unconverged is fine for ranking.
+        self._model = LogisticRegression(
+            C=self.c, solver="saga", max_iter=100, tol=1e-3, random_state=self.seed
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self._model.fit(x, yi)
         return self
 
     def predict_proba(self, x: Any) -> np.ndarray:
