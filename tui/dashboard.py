@@ -150,6 +150,7 @@ class DashboardScreen(Screen[str]):
     def on_mount(self) -> None:
         self.query_one("#log", Log).border_title = f"{self.run_dir.name}/{LOG_FILE}"
         self.query_one("#error-panel").display = False
+        self._show([])  # header and "waiting" before the first event arrives
         self.poll()
         self.set_interval(self.poll_s, self.poll)
 

@@ -39,6 +39,7 @@ class DeviceHistory:
     temp: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     power: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
     mem_total_gib: float | None = None
+    rss_gib: float | None = None  # CPU only: the training process's resident memory
 
     def last(self, series: str) -> float | None:
         values: deque[float] = getattr(self, series)
@@ -155,6 +156,7 @@ class RunView:
             hist = self._device("CPU")
             self._push(hist.util, cpu.get("util"))
             self._push(hist.mem, cpu.get("ram_used_gib"))
+            hist.rss_gib = _num(cpu.get("rss_gib")) or hist.rss_gib
             hist.mem_total_gib = _num(cpu.get("ram_total_gib")) or hist.mem_total_gib
 
     def _on_checkpoint(self, e: dict[str, Any]) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Input, Select, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
 from tunetui.planner.errors import UserError
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.services import DataInfo
@@ -59,9 +59,11 @@ class DataScreen(WizardStep):
                     compact=True,
                 ),
             )
-            yield row(
-                "cutoff_len", Input(str(s.cutoff_len), type="integer", id="cutoff", compact=True)
-            )
+            with Horizontal(classes="row"):
+                yield Label("cutoff_len")
+                yield Input(str(s.cutoff_len), type="integer", id="cutoff", compact=True)
+                yield Label(" template", classes="inline-label")
+                yield Input(s.template, placeholder="auto", id="template", compact=True)
             yield Static("", id="known", classes="hint")
             with VerticalScroll(classes="panel", id="data-box"):
                 yield Static("reading data…", id="data-info")
@@ -78,6 +80,8 @@ class DataScreen(WizardStep):
             s.datasets = names or s.datasets
         elif event.input.id == "dataset-dir":
             s.dataset_dir = event.value.strip() or None
+        elif event.input.id == "template":
+            s.template = event.value.strip() or "auto"
         elif event.input.id == "cutoff":
             s.cutoff_len = parse_int(event.value, 16) or s.cutoff_len
         self.refresh_info()
@@ -108,7 +112,11 @@ class DataScreen(WizardStep):
         if get_current_worker().is_cancelled:
             return
         text = data_text(info, state.cutoff_len)
-        self.app.call_from_thread(self._show, f"available: {known}", text)
+        self.app.call_from_thread(
+            self._show,
+            f"available: {known} (or paths to .json/.jsonl files, comma-separated)",
+            text,
+        )
 
     def _show(self, known: str, text: str) -> None:
         self.query_one("#known", Static).update(known)

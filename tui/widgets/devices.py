@@ -46,17 +46,19 @@ def _fmt(value: float | None, fmt: str, unit: str = "") -> str:
 
 
 def summary_line(hist: DeviceHistory, plan_gib: float | None) -> str:
-    """``GPU 0  util 87%  mem 20.1/24.0 GiB (plan 19.5)  71°C  250 W``."""
+    """``GPU 0  util 87%  mem 20.1/24.0 GiB (plan 19.5)  71°C  250 W``.
+
+    On CPU the plan is for the trainer's resident memory, so it sits next to ``rss``.
+    """
     mem = _fmt(hist.last("mem"), ".1f")
     total = f"/{hist.mem_total_gib:.1f}" if hist.mem_total_gib else ""
-    plan = f" (plan {plan_gib:.1f})" if plan_gib is not None and hist.label != "CPU" else ""
-    parts = [
-        hist.label,
-        f"util {_fmt(hist.last('util'), '.0f', '%')}",
-        f"mem {mem}{total} GiB{plan}",
-    ]
-    if hist.label != "CPU":
-        parts += [_fmt(hist.last("temp"), ".0f", "°C"), _fmt(hist.last("power"), ".0f", " W")]
+    util = f"util {_fmt(hist.last('util'), '.0f', '%')}"
+    plan = f" (plan {plan_gib:.1f})" if plan_gib is not None else ""
+    if hist.label == "CPU":
+        rss = f"  rss {hist.rss_gib:.1f} GiB{plan}" if hist.rss_gib is not None else ""
+        return f"CPU  {util}  RAM {mem}{total} GiB{rss}"
+    parts = [hist.label, util, f"mem {mem}{total} GiB{plan}"]
+    parts += [_fmt(hist.last("temp"), ".0f", "°C"), _fmt(hist.last("power"), ".0f", " W")]
     return "  ".join(parts)
 
 
