@@ -62,7 +62,7 @@ class DataScreen(WizardStep):
             with Horizontal(classes="row"):
                 yield Label("cutoff_len")
                 yield Input(str(s.cutoff_len), type="integer", id="cutoff", compact=True)
-                yield Label(" template", classes="inline-label")
+                yield Label("template", classes="inline-label")
                 yield Input(s.template, placeholder="auto", id="template", compact=True)
             yield Static("", id="known", classes="hint")
             with VerticalScroll(classes="panel", id="data-box"):
