@@ -20,7 +20,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Log, ProgressBar, Static
 from tunetui.runner.events import EVENTS_FILE, EventTail
-from tunetui.tui.runfiles import LOG_FILE, LogTail, plan_estimate_gib, request_stop
+from tunetui.tui.runfiles import (
+    LOG_FILE,
+    LogTail,
+    plan_estimate_gib,
+    process_gone,
+    request_stop,
+)
 from tunetui.tui.runview import RunView, format_duration
 from tunetui.tui.widgets.charts import CurveChart
 from tunetui.tui.widgets.devices import DevicePanel
@@ -28,6 +34,7 @@ from tunetui.tui.widgets.textline import TextLine
 
 POLL_S = 0.1  # event/log poll period: well under the 250 ms append-to-render target
 CHART_S = 0.5  # charts are the costly part: redraw at most twice a second
+ALIVE_S = 2.0  # how often to check that the worker process still exists
 LOG_LINES = 5000
 
 STATUS_STYLE = {
@@ -36,6 +43,7 @@ STATUS_STYLE = {
     "stopped": "bold yellow",
     "error": "bold red",
     "finished": "bold cyan",
+    "crashed": "bold red",
 }
 
 
@@ -129,6 +137,7 @@ class DashboardScreen(Screen[str]):
         self._last_chart = 0.0
         self._panels: dict[str, DevicePanel] = {}
         self._texts: dict[str, str] = {}
+        self._last_alive = time.monotonic()
         self._restarted = False
         self._error_shown = False
         # Called after each render-relevant update with the events just shown (benchmarks).
@@ -176,11 +185,25 @@ class DashboardScreen(Screen[str]):
         if lines:
             self.query_one("#log", Log).write_lines(lines)
         now = time.monotonic()
+        if not self.view.finished and now - self._last_alive >= ALIVE_S:
+            self._last_alive = now
+            self._check_alive()
         if self._charts_dirty and now - self._last_chart >= CHART_S:
             self._draw_charts()
             self._last_chart = now
         if events and self.on_events_shown is not None:
             self.call_after_refresh(self.on_events_shown, events)
+
+    def _check_alive(self) -> None:
+        """A worker that died without `end`/`error`/`stopped` would otherwise look running."""
+        if not process_gone(self.run_dir):
+            return
+        late = self.events.poll()  # it may have written its last events just before exiting
+        self.view.apply_all(late)
+        if not self.view.finished:
+            self.view.mark_crashed(str(self.run_dir / LOG_FILE))
+            self.notify(f"Resume with: tunetui run --resume {self.run_dir.name}", timeout=10)
+        self._show(late)
 
     def _restart(self) -> None:
         """The events file was truncated or replaced (a restart): start the view over."""
@@ -206,7 +229,7 @@ class DashboardScreen(Screen[str]):
         self._set_text("#progress-text", progress_line(view))
         if any(e.get("type") == "gpu" for e in events) or self._restarted:
             self._show_devices()
-        if view.status == "error" or self._error_shown:
+        if view.status in ("error", "crashed") or self._error_shown:
             self._show_error()
         self._restarted = False
 
@@ -222,7 +245,7 @@ class DashboardScreen(Screen[str]):
 
     def _show_error(self) -> None:
         panel = self.query_one("#error-panel", Static)
-        self._error_shown = self.view.status == "error"
+        self._error_shown = self.view.status in ("error", "crashed")
         if not self._error_shown:
             panel.display = False
             return

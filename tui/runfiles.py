@@ -177,6 +177,25 @@ def _alive(run_dir: Path) -> bool:
     return True
 
 
+def process_gone(run_dir: Path) -> bool:
+    """True only when run.json names a worker on this host and it is no longer running.
+
+    Unknown stays "not gone": no pid yet (still launching), another host (shared disk).
+    """
+    info = read_json(run_dir / RUN_FILE)
+    pid = info.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        from tunetui.runner.runstate import current_host, process_alive
+    except ImportError:
+        return not _alive(run_dir)
+    host = info.get("host")
+    if isinstance(host, str) and host and host != current_host():
+        return False
+    return not process_alive(info)
+
+
 def request_stop(run_dir: Path) -> str:
     """Ask the run to checkpoint and stop, as `tunetui stop` does. Returns what was done.
 

@@ -55,7 +55,7 @@ class RunView:
     method: str = ""
     model: str = ""
     device: str = ""
-    status: str = "waiting"  # waiting | running | stopped | error | finished
+    status: str = "waiting"  # waiting | running | stopped | error | finished | crashed
     step: int = 0
     total_steps: int | None = None
     epoch: float | None = None
@@ -204,7 +204,13 @@ class RunView:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("stopped", "error", "finished")
+        return self.status in ("stopped", "error", "finished", "crashed")
+
+    def mark_crashed(self, log_path: str) -> None:
+        """The worker is gone without a terminal event (killed, OOM-killed, power loss)."""
+        self.status = "crashed"
+        self.error_message = "the training process ended without an end event"
+        self.traceback_tail = [f"see the end of {log_path}"]
 
 
 def format_duration(seconds: float | None) -> str:

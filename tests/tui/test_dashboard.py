@@ -138,3 +138,39 @@ def test_plan_estimate_and_run_listing(run_dir: Path) -> None:
     runs = list_runs(run_dir.parent)
     assert [r.name for r in runs] == ["demo"]
     assert runs[0].step == 30
+
+
+def test_a_worker_gone_without_end_shows_crashed(tmp_path: Path, monkeypatch) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tunetui.runner.runstate import current_host
+
+    monkeypatch.setattr("tunetui.tui.dashboard.ALIVE_S", 0.05)
+    run_dir = write_run(tmp_path / "gone", training_events(5, 50))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    info = {"pid": dead.pid, "host": current_host(), "run_dir": str(run_dir)}
+    (run_dir / "run.json").write_text(json.dumps(info))
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.4)
+            screen = app.screen
+            assert screen.view.status == "crashed"
+            panel = screen.query_one("#error-panel", Static)
+            assert panel.display and "without an end event" in str(panel.render())
+            # A resume records a live worker and appends a new start: live again.
+            import os
+
+            import psutil
+
+            me = {**info, "pid": os.getpid(), "pid_create_time": psutil.Process().create_time()}
+            (run_dir / "run.json").write_text(json.dumps(me))
+            append(run_dir, event("start", 60, run="demo", resumed_from="checkpoint-5"))
+            await pilot.pause(0.2)
+            assert screen.view.status == "running" and not panel.display
+
+    asyncio.run(scenario())
