@@ -7,16 +7,22 @@ dropped SSH session or a closed dashboard never touches training.
 Each event is ``{"v": 1, "t": <unix time>, "type": <type>, ...fields}``. Types and their
 fields (all optional except as noted, so readers must tolerate missing keys):
 
-- ``start``: run, stage, method, model, total_steps, num_epochs, pid, device, resumed_from
-- ``log``: step (required), loss, lr, grad_norm, tokens_per_s, samples_per_s, epoch, eta_s
+- ``start``: run, stage, method, model, model_dir, total_steps, num_epochs, step, pid, device,
+  precision, notes (e.g. "QLoRA on CPU: ..."), trainable_params, total_params,
+  train_samples, eval_samples, resumed_from
+- ``log``: step (required), loss, lr, grad_norm, tokens_per_s, samples_per_s, epoch, eta_s,
+  metrics (stage-specific numbers such as DPO reward margins)
 - ``gpu``: gpus = [{index, util, mem_used_gib, mem_total_gib, temp_c, power_w}] or, with no
   GPU, cpu = {util, ram_used_gib, ram_total_gib, rss_gib}
 - ``eval``: step, metrics (dict, e.g. eval_loss)
 - ``checkpoint``: step, path
 - ``stopped``: step, checkpoint (a user asked to stop; a checkpoint was saved)
 - ``error``: message, traceback_tail (last lines; the full traceback is in train.log)
-- ``end``: step, metrics, peak_mem_gib, peak_kind ("cuda_allocated" | "rss"), plan_gib,
-  output (path of adapter/ or model/)
+- ``end``: step, metrics (train_loss, last eval numbers), peak_mem_gib, peak_reserved_gib
+  (CUDA), peak_kind ("cuda_allocated" | "rss"), plan_gib, output (path of adapter/ or model/)
+
+The worker exits 0 when finished or stopped, 2 on a user error (a one-line ``error``
+event), 1 on a crash (full traceback in train.log, its last lines in the ``error`` event).
 
 This module is stdlib-only: the TUI and the CLI import it without torch.
 """
