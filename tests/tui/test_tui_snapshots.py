@@ -2,7 +2,7 @@
 
 Deterministic: fixed probe/plan answers (`FixedServices`), the shipped demo data, events
 with fixed timestamps, and every worker finished before the picture is taken. Update
-with ``pytest tests/tui/test_snapshots.py --snapshot-update`` after a deliberate change.
+with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update`` after a deliberate change.
 """
 
 from __future__ import annotations
