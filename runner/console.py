@@ -54,6 +54,8 @@ class Progress:
     eta_s: float | None = None
     mem_gib: float | None = None
     started_t: float | None = None
+    started: bool = False  # a `start` event seen: the worker is past loading
+    last_start: dict[str, Any] | None = None
     last: dict[str, Any] = field(default_factory=dict)
     # (t, step) of this attempt's first log: the rate for an ETA when the worker gives none
     _first_log: tuple[float, int] | None = None
@@ -61,10 +63,16 @@ class Progress:
     def update(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "start":
+            # A resumed attempt starts from its checkpoint's step (or 0 with none), not from
+            # where the previous attempt died: later than the checkpoint, or crashed.
             self.total_steps = _int(event.get("total_steps")) or self.total_steps
             self.started_t = event.get("t", self.started_t)
+            self.step = _int(event.get("step")) or 0
+            self.eta_s = None
             self._first_log = None
-        if event.get("step") is not None:
+            self.started = True
+            self.last_start = event
+        elif event.get("step") is not None:
             self.step = _int(event.get("step")) or self.step
         if kind == "log":
             for key in ("loss", "lr", "tokens_per_s", "eta_s"):
@@ -159,7 +167,7 @@ class ConsoleView:
         if kind == "log":
             self.on_log(event)
         elif kind == "start":
-            self.line(self._start_text(event))
+            self.line(self.start_text(event))
         elif kind == "eval":
             metrics = event.get("metrics") or {}
             shown = ", ".join(f"{k} {_num(v)}" for k, v in metrics.items())
@@ -177,22 +185,22 @@ class ConsoleView:
         else:
             self._pending_log = event
 
-    def show_current(self) -> None:
-        """Show the progress so far at once (on attaching to a run mid-way)."""
-        self._print_log()
-
     def flush_pending(self) -> None:
         """Print the newest throttled progress line (before a final event)."""
         if self._pending_log is not None:
             self._print_log()
             self._pending_log = None
 
-    def _print_log(self) -> None:
+    def status_text(self) -> str:
+        """``step 7/40 18%  loss 4.2144  lr 1.9e-04 ...  eta 5:03``: where the run is."""
         p = self.progress
         eta = f"  eta {fmt_duration(p.eta_s)}" if p.eta_s is not None else ""
-        self.line(f"{p.step_text()}  {p.stats()}{eta}".rstrip())
+        return f"{p.step_text()}  {p.stats()}{eta}".rstrip()
 
-    def _start_text(self, event: dict[str, Any]) -> str:
+    def _print_log(self) -> None:
+        self.line(self.status_text())
+
+    def start_text(self, event: dict[str, Any]) -> str:
         what = " ".join(str(event[k]) for k in ("stage", "method") if event.get(k))
         bits = [f"start: {what or 'training'}"]
         if event.get("model"):
@@ -229,10 +237,15 @@ class ConsoleView:
 
     def _end_text(self, event: dict[str, Any]) -> str:
         metrics = event.get("metrics") if isinstance(event.get("metrics"), dict) else {}
-        loss = metrics.get("train_loss", self.progress.loss)
+        # "final loss" is the last logged one (what the progress line and `tunetui runs`
+        # showed); the trainer's train_loss is the mean over the whole run, shown beside it.
+        last = self.progress.loss if self.progress.loss is not None else metrics.get("loss")
+        mean = metrics.get("train_loss")
         parts = [f"finished: step {event.get('step', self.progress.step)}"]
-        if loss is not None:
-            parts.append(f"final loss {_num(loss)}")
+        if last is not None:
+            parts.append(f"final loss {_num(last)}" + (f" (mean {_num(mean)})" if mean else ""))
+        elif mean is not None:
+            parts.append(f"mean loss {_num(mean)}")
         peak = _float(event.get("peak_mem_gib"))
         if peak is not None:
             planned = _float(event.get("plan_gib")) or plan_gib(self.run_dir)
@@ -299,9 +312,6 @@ class RichConsoleView(ConsoleView):
     def flush_pending(self) -> None:
         self.refresh()
 
-    def show_current(self) -> None:
-        self.refresh()
-
     def refresh(self) -> None:
         p = self.progress
         self._bar.update(
@@ -347,9 +357,11 @@ def follow(
         tail = EventTail(run_dir / EVENTS_FILE)
         history = drain(tail)
     history = history or []
-    for event in history:
-        view.progress.update(event)
     if process is None:
+        # Attaching: what happened so far is where the run is. (A run just launched by
+        # us has only earlier attempts in its history: their step would be stale.)
+        for event in history:
+            view.progress.update(event)
         state = read_state(run_dir, events=history)
         if not state.active:
             return _replay(view, state)
@@ -357,9 +369,13 @@ def follow(
         view.line(
             f"following {run_dir.name} · log {run_dir / LOG_FILE} · Ctrl+C: stop with a checkpoint"
         )
-        view.open()
         if view.progress.step:  # attaching mid-run: show where it is before the next event
-            view.show_current()
+            view.line(view.status_text())
+        elif view.progress.started and isinstance(view.progress.last_start, dict):
+            view.line(view.start_text(view.progress.last_start))
+        else:  # loading torch, the model and the data takes a while: say why it is quiet
+            view.line("waiting for the worker to load the model and data…")
+        view.open()
         try:
             return _loop(view, run_dir, tail, process, poll_s, interrupts)
         finally:

@@ -77,10 +77,27 @@ class Launch:
 
 
 def load_checked_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Load a recipe and validate its data; any problem is a `UserError` (exit 2)."""
+    """Load a recipe, check its model and data; any problem is a `UserError` (exit 2)."""
     recipe = _load_recipe(Path(path))
+    check_model(recipe.model.name_or_path)
     _validate_data(recipe)
     return recipe
+
+
+def check_model(name_or_path: str) -> None:
+    """Refuse a model the worker could not load, before a run folder exists.
+
+    A typo'd model id would otherwise make a run folder, spend ~10 s importing torch and
+    end as a ``failed`` run. The worker's own rule (`resolve_model_dir`) is used, except for
+    the embedded models: they resolve by converting a GGUF (~20 s), which is the worker's job.
+    """
+    try:
+        from tunetui.runner.models import EMBEDDED, resolve_model_dir
+    except ImportError:  # model loading not there yet: the worker will find problems
+        return
+    if name_or_path.strip().lower() in EMBEDDED:
+        return
+    resolve_model_dir(name_or_path)
 
 
 def _load_recipe(path: Path) -> Recipe:

@@ -26,9 +26,16 @@ def gpus(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="GPU catalog (dense tensor TFLOPS; GeForce: fp32 accumulate)", width=80)
+    # No grid: every row stays on one line at 80 columns
+    # (the longest name, "GeForce RTX 4070 Ti SUPER", wrapped inside the old grid).
+    table = Table(
+        title="GPU catalog (dense tensor TFLOPS; GeForce: fp32 accumulate)",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
     table.add_column("key", no_wrap=True)
-    table.add_column("name", overflow="fold")
+    table.add_column("name", no_wrap=True)
     table.add_column("GiB", justify="right")
     table.add_column("bf16", justify="center")
     table.add_column("TFLOPS", justify="right")
@@ -45,6 +52,6 @@ def gpus(
             f"{spec.bandwidth_gbs:g}",
             "{}.{}".format(*spec.compute_capability),
         )
-    console = Console(width=80)
+    console = Console()
     console.print(table)
     console.print("* fp16 (no native bf16). Aliases: `tunetui gpus --json`.")

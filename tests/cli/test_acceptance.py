@@ -1,0 +1,135 @@
+"""Acceptance checks found by using tunetui as a user over SSH would (fake worker, fast).
+
+Each test pins one behaviour a user hit: a resumed run's first line is not the dead
+attempt's step, attach says why it is quiet while the worker loads, a typo'd model fails
+before a run folder exists, the GPU catalog fits 80 columns, the final loss is the last one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from tunetui.runner import console, launcher, rundir
+from tunetui.runner.events import read_events
+
+FAKE = Path(__file__).parents[1] / "runner" / "fake_worker.py"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
+    monkeypatch.setenv("FAKE_STEP_S", "0.02")
+    monkeypatch.setenv(console.LOG_INTERVAL_ENV, "0")
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: acc\ntraining:\n  max_steps: 10\n  save_steps: 3\n")
+    return recipe
+
+
+def _follow(launch: launcher.Launch) -> tuple[int, str]:
+    out = io.StringIO()
+    code = console.follow(
+        launch.run_dir,
+        tail=launch.tail,
+        history=launch.history,
+        process=launch.process,
+        out=out,
+        poll_s=0.02,
+    )
+    return code, out.getvalue()
+
+
+def test_resume_after_crash_does_not_show_the_dead_attempts_step(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_DIE_AT", "5")  # dies at step 5; newest checkpoint is 3
+    code, _ = _follow(launcher.start_run(env))
+    assert code == 1
+    monkeypatch.delenv("FAKE_DIE_AT")
+    code, text = _follow(launcher.resume_run(env.parent / "runs" / "acc"))
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[1] == "waiting for the worker to load the model and data…"
+    progress = [line for line in lines if line.startswith("step ")]
+    assert progress[0].startswith("step 4/10"), text  # continues after checkpoint-3
+
+
+def test_attach_while_loading_says_so(tmp_path: Path) -> None:
+    """No `start` event yet (torch and the model still loading): the view says why it is
+    quiet instead of printing nothing for half a minute."""
+    import psutil
+
+    run = tmp_path / "loading"
+    run.mkdir()
+    worker = subprocess.Popen(["sleep", "30"])
+    try:
+        created = psutil.Process(worker.pid).create_time()
+        rundir.write_json(run / "run.json", {"pid": worker.pid, "pid_create_time": created})
+        (run / "events.jsonl").write_text("")
+        threading.Timer(0.5, worker.kill).start()
+        out = io.StringIO()
+        code = console.follow(run, out=out, poll_s=0.02)
+    finally:
+        worker.kill()
+        worker.wait()
+    lines = out.getvalue().splitlines()
+    assert lines[1] == "waiting for the worker to load the model and data…"
+    assert code == 1 and "crashed" in out.getvalue()
+
+
+def test_end_reports_last_loss_and_mean(tmp_path: Path) -> None:
+    view = console.ConsoleView(tmp_path, io.StringIO(), log_interval=0)
+    view.handle({"type": "start", "t": 0.0, "total_steps": 2})
+    view.handle({"type": "log", "t": 1.0, "step": 1, "loss": 5.0})
+    view.handle({"type": "log", "t": 2.0, "step": 2, "loss": 3.5})
+    view.summary({"type": "end", "t": 3.0, "step": 2, "metrics": {"train_loss": 4.25}})
+    last = view.out.getvalue().splitlines()[-1]
+    assert "final loss 3.5 (mean 4.25)" in last
+
+
+def test_unknown_model_fails_before_a_run_folder_exists(cli, env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad-model.yaml"
+    bad.write_text("name: bm\nmodel:\n  name_or_path: smollm2-13m\n")
+    code, out, err = cli("run", str(bad), "--headless")
+    assert code == 2, out + err
+    assert err.count("\n") == 1 and "smollm2-135m" in err and "Traceback" not in err
+    assert not (tmp_path / "runs" / "bm").exists()
+    missing = tmp_path / "missing-model.yaml"
+    missing.write_text(f"name: mm\nmodel:\n  name_or_path: {tmp_path / 'no-such-model'}\n")
+    code, _, err = cli("run", str(missing), "--headless")
+    assert code == 2 and "does not exist" in err
+    assert not (tmp_path / "runs" / "mm").exists()
+
+
+def test_attach_mid_run_shows_where_it_is(cli, env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_STEP_S", "0.05")
+    code, out, _ = cli("run", str(env), "--detach")
+    assert code == 0
+    run = env.parent / "runs" / "acc"
+    deadline = time.monotonic() + 20
+    while not any(e["type"] == "log" for e in read_events(run / "events.jsonl")):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    code, out, _ = cli("attach", "acc", "--headless")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("following acc") and lines[1].startswith("step ")
+    assert "finished: step 10" in lines[-1]
+
+
+def test_gpu_catalog_fits_80_columns(cli) -> None:
+    code, out, _ = cli("gpus")
+    assert code == 0
+    rows = out.splitlines()
+    assert max(len(row) for row in rows) <= 80
+    assert any(row.startswith("rtx-4070-ti-super  GeForce RTX 4070 Ti SUPER") for row in rows)
+    code, out, _ = cli("gpus", "--json")
+    assert code == 0 and json.loads(out)["gpus"]
