@@ -141,7 +141,9 @@ def test_resume_rejects_new_run_options(cli, env: Path) -> None:
     code, _, err = cli("run", "--resume", "r")
     assert code == 2 and "already finished" in err
     code, _, err = cli("run", "r")
-    assert code == 2 and "is a run, not a recipe" in err and "--resume r" in err
+    # finished: resuming would only fail again; point at its result and its recipe
+    assert code == 2 and "is a run (finished), not a recipe" in err
+    assert "--resume" not in err and "tunetui attach r" in err and "recipe.yaml" in err
 
 
 @pytest.mark.parametrize("argv", [["run", "--help"], ["runs"], ["runs", "--json"]])

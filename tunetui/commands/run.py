@@ -57,11 +57,7 @@ def run(
         typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
     else:
         if not Path(target).is_file() and is_run_dir(runs_root() / target):
-            raise UserError(
-                f"'{target}' is a run, not a recipe file",
-                f"Resume it with `tunetui run --resume {target}`, or follow it with "
-                f"`tunetui attach {target}`",
-            )
+            raise _run_not_recipe(target)
         launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
         typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
         line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
@@ -81,3 +77,26 @@ def run(
         process=launch.process,
     )
     raise typer.Exit(code)
+
+
+def _run_not_recipe(target: str) -> Exception:
+    """`tunetui run NAME` with a run's name: point at what that run can do now.
+
+    Suggesting `--resume` for a finished run would only lead to a second error.
+    """
+    from tunetui.planner.errors import UserError
+    from tunetui.runner.rundir import RECIPE_FILE, runs_root
+    from tunetui.runner.runstate import read_state
+
+    state = read_state(runs_root() / target)
+    problem = f"'{target}' is a run ({state.state}), not a recipe file"
+    if state.active:
+        fix = f"Follow it with `tunetui attach {target}`"
+    elif state.state in ("stopped", "failed", "crashed"):
+        fix = f"Resume it with `tunetui run --resume {target}`"
+    else:
+        fix = (
+            f"See how it ended with `tunetui attach {target}`, or train its recipe again: "
+            f"`tunetui run {runs_root() / target / RECIPE_FILE}`"
+        )
+    return UserError(problem, fix)
