@@ -26,6 +26,12 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 @pytest.fixture
+def make_sentence():
+    """The toy sentence maker, for tests that build their own arrays."""
+    return _sentence
+
+
+@pytest.fixture
 def toy(tmp_path: Path) -> dict[str, Path]:
     """pool.jsonl (120 ids, no labels), seed.jsonl (12 labelled), oracle.jsonl (all labels)."""
     rng = random.Random(0)
