@@ -295,8 +295,19 @@ class RichConsoleView(ConsoleView):
         self._bar.start()
 
     def close(self) -> None:
-        self.refresh()
-        self._bar.stop()
+        """Stop the live bar, leaving its last state on screen (safe to call twice)."""
+        if getattr(self, "_bar", None) is not None:
+            self.refresh()
+            self._bar.stop()
+            self._bar = None
+
+    def summary(self, event: dict[str, Any]) -> int:
+        self.close()  # the outcome goes under the final bar, not above a bar left behind
+        return super().summary(event)
+
+    def crashed(self, pid: int | None) -> int:
+        self.close()
+        return super().crashed(pid)
 
     def line(self, text: str) -> None:
         bar = getattr(self, "_bar", None)
@@ -313,6 +324,8 @@ class RichConsoleView(ConsoleView):
         self.refresh()
 
     def refresh(self) -> None:
+        if getattr(self, "_bar", None) is None:
+            return
         p = self.progress
         self._bar.update(
             self._task,
@@ -367,7 +380,8 @@ def follow(
             return _replay(view, state)
     with _Interrupts() as interrupts:  # before the header, so Ctrl+C after it is ours
         view.line(
-            f"following {run_dir.name} · log {run_dir / LOG_FILE} · Ctrl+C: stop with a checkpoint"
+            f"following {run_dir.name} · Ctrl+C: stop with a checkpoint · "
+            f"log {_short_path(run_dir / LOG_FILE)}"
         )
         if view.progress.step:  # attaching mid-run: show where it is before the next event
             view.line(view.status_text())
@@ -435,7 +449,7 @@ def _loop(
             asked_to_stop = True
             request_stop(run_dir, wait_s=0)
             view.line(
-                "stopping: saving a checkpoint at the next step… "
+                "stopping: saving a checkpoint at the next step…\n"
                 "press Ctrl+C again to detach and leave it running"
             )
         if interrupts.count >= 2:
@@ -464,6 +478,14 @@ def _loop(
                     view.handle(event)
                 return view.crashed(process.pid if process else _pid(run_dir))
         time.sleep(poll_s)
+
+
+def _short_path(path: Path) -> str:
+    """``path`` relative to the current folder when under it: header lines fit 80 columns."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _alive(run_dir: Path, process: subprocess.Popen[bytes] | None) -> bool:

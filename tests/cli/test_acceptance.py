@@ -133,3 +133,21 @@ def test_gpu_catalog_fits_80_columns(cli) -> None:
     assert any(row.startswith("rtx-4070-ti-super  GeForce RTX 4070 Ti SUPER") for row in rows)
     code, out, _ = cli("gpus", "--json")
     assert code == 0 and json.loads(out)["gpus"]
+
+
+class _TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_outcome_comes_after_the_final_bar(env: Path) -> None:
+    launch = launcher.start_run(env)
+    out = _TTY()
+    code = console.follow(
+        launch.run_dir, tail=launch.tail, history=launch.history, process=launch.process, out=out
+    )
+    text = out.getvalue()
+    assert code == 0
+    assert text.rfind("finished: step 10") > text.rfind("━")  # the bar is done by then
+    header = text.splitlines()[0]
+    assert header == "following acc · Ctrl+C: stop with a checkpoint · log runs/acc/train.log"
