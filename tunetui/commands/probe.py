@@ -100,18 +100,23 @@ def _print_mig_and_processes(console: Any, gpus: list[dict[str, Any]]) -> None:
 
     slices = [(g["index"], m) for g in gpus for m in g["mig_devices"]]
     if slices:
-        table = Table(title="MIG slices", width=80)
-        for col in ("gpu", "slice", "name", "memory GiB"):
-            table.add_column(col, overflow="fold")
+        table = Table(title="MIG slices")
+        for col, just in (
+            ("gpu", "right"),
+            ("slice", "right"),
+            ("name", "left"),
+            ("memory GiB", "right"),
+        ):
+            table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
         for gpu_index, m in slices:
             memory = f"{_na(m['memory_used_gib'], '{:.1f}')}/{_na(m['memory_total_gib'], '{:.1f}')}"
             table.add_row(str(gpu_index), str(m["index"]), _na(m["name"]), memory)
         console.print(table)
     procs = [(g["index"], p) for g in gpus for p in g["processes"]]
     if procs:
-        table = Table(title="GPU processes", width=80)
-        for col in ("gpu", "pid", "name", "GiB"):
-            table.add_column(col, overflow="fold")
+        table = Table(title="GPU processes")  # as wide as its content, numbers right
+        for col, just in (("gpu", "right"), ("pid", "right"), ("name", "left"), ("GiB", "right")):
+            table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
         for gpu_index, p in procs:
             table.add_row(
                 str(gpu_index), str(p["pid"]), _na(p["name"]), _na(p["used_gib"], "{:.2f}")
