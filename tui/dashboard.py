@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -34,8 +34,11 @@ from tunetui.tui.widgets.textline import TextLine
 
 POLL_S = 0.1  # event/log poll period: well under the 250 ms append-to-render target
 CHART_S = 0.5  # charts are the costly part: redraw at most twice a second
+READ_CHUNK = 64 << 10  # bytes per read of events.jsonl (~500 events)
+READ_BUDGET_S = 0.05  # reading/folding per tick; a big replay continues after a repaint
 ALIVE_S = 2.0  # how often to check that the worker process still exists
 LOG_LINES = 5000
+LOG_TAIL_BYTES = 512 << 10  # of train.log shown when a view opens
 
 STATUS_STYLE = {
     "waiting": "dim",
@@ -137,6 +140,7 @@ class DashboardScreen(Screen[str]):
         self._last_chart = 0.0
         self._panels: dict[str, DevicePanel] = {}
         self._texts: dict[str, str] = {}
+        self._replaying = False
         self._last_alive = time.monotonic()
         self._restarted = False
         self._error_shown = False
@@ -160,30 +164,55 @@ class DashboardScreen(Screen[str]):
         self.query_one("#log", Log).border_title = f"{self.run_dir.name}/{LOG_FILE}"
         self.query_one("#error-panel").display = False
         self._show([])  # header and "waiting" before the first event arrives
-        self.poll()
+        self.log_tail.skip_to_tail(LOG_TAIL_BYTES)  # the pane keeps 5000 lines anyway
+        self._replaying = True
+        self.replay()
         self.set_interval(self.poll_s, self.poll)
+
+    @work(thread=True, exclusive=True, group="replay")
+    def replay(self) -> None:
+        """Fold what the file already holds in a thread: a long run's history (tens of MB)
+        must not freeze the screen. Following takes over from where this stops."""
+        view = RunView()
+        while batch := self.events.poll(max_bytes=1 << 20):
+            if self.events.restarted:
+                view.reset()
+            view.apply_all(batch)
+        self.app.call_from_thread(self._replayed, view)
+
+    def _replayed(self, view: RunView) -> None:
+        self.view = view
+        self._replaying = False
+        self._charts_dirty, self._restarted = True, True
+        self._show([])
+        self.poll()
 
     # -- polling -------------------------------------------------------------------------
     def poll(self) -> None:
         """Read what was appended and update the panels; cheap when nothing changed."""
+        if self._replaying:  # the replay thread owns the tail until it is done
+            self._poll_log()
+            return
         events: list[dict[str, Any]] = []
-        while True:  # a replay may be bigger than one read
-            batch = self.events.poll()
+        deadline = time.monotonic() + READ_BUDGET_S
+        more = True
+        while more:  # a long run's replay: small reads, a bounded time per tick
+            batch = self.events.poll(max_bytes=READ_CHUNK)
             if self.events.restarted:
                 self._restart()
                 events = []
             events.extend(batch)
-            if not batch:
+            more = bool(batch)
+            if more and time.monotonic() > deadline:
+                # A real timer, not call_after_refresh: keys and the repaint get the
+                # event loop in between, so a long replay never freezes the screen.
+                self.set_timer(0.02, self.poll)
                 break
         if events:
             self.view.apply_all(events)
             self._charts_dirty = True
             self._show(events)
-        lines = self.log_tail.poll()
-        if self.log_tail.restarted:
-            self.query_one("#log", Log).clear()
-        if lines:
-            self.query_one("#log", Log).write_lines(lines)
+        self._poll_log()
         now = time.monotonic()
         if not self.view.finished and now - self._last_alive >= ALIVE_S:
             self._last_alive = now
@@ -193,6 +222,13 @@ class DashboardScreen(Screen[str]):
             self._last_chart = now
         if events and self.on_events_shown is not None:
             self.call_after_refresh(self.on_events_shown, events)
+
+    def _poll_log(self) -> None:
+        lines = self.log_tail.poll()
+        if self.log_tail.restarted:
+            self.query_one("#log", Log).clear()
+        if lines:
+            self.query_one("#log", Log).write_lines(lines)
 
     def _check_alive(self) -> None:
         """A worker that died without `end`/`error`/`stopped` would otherwise look running."""

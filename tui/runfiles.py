@@ -36,6 +36,21 @@ class LogTail:
         self._partial = ""
         self.restarted = False
 
+    def skip_to_tail(self, keep_bytes: int) -> None:
+        """Start near the end: only the last `keep_bytes` (from a line start) are read."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return
+        if st.st_size <= keep_bytes:
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(st.st_size - keep_bytes)
+            head = fh.read(keep_bytes)
+        cut = head.find(b"\n")
+        self._offset = st.st_size - keep_bytes + (cut + 1 if cut >= 0 else 0)
+        self._inode = st.st_ino
+
     def poll(self, max_bytes: int = 1 << 20) -> list[str]:
         self.restarted = False
         try:

@@ -174,3 +174,30 @@ def test_a_worker_gone_without_end_shows_crashed(tmp_path: Path, monkeypatch) ->
             assert screen.view.status == "running" and not panel.display
 
     asyncio.run(scenario())
+
+
+def test_log_tail_can_start_near_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "train.log"
+    path.write_text("".join(f"line {i}\n" for i in range(1000)))
+    tail = LogTail(path)
+    tail.skip_to_tail(60)
+    lines = tail.poll()
+    assert lines[-1] == "line 999" and len(lines) < 10 and lines[0].startswith("line ")
+
+
+def test_a_long_history_replays_without_freezing(tmp_path: Path) -> None:
+    events = [event("start", 0, total_steps=20000)]
+    events += [event("log", i, step=i, loss=1.0, lr=1e-4) for i in range(1, 20001)]
+    run_dir = write_run(tmp_path / "long", events)
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("l")  # keys work while the history is read
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.screen.view.step == 20000:
+                    break
+            assert app.screen.view.step == 20000 and app.screen.has_class("log-full")
+
+    asyncio.run(scenario())
