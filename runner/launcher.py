@@ -84,6 +84,14 @@ def load_checked_recipe(path: str | os.PathLike[str]) -> Recipe:
     return recipe
 
 
+def _embedded_ids() -> set[str]:
+    try:
+        from tunetui.runner.models import EMBEDDED
+    except ImportError:
+        return set()
+    return set(EMBEDDED)
+
+
 def check_model(name_or_path: str) -> None:
     """Refuse a model the worker could not load, before a run folder exists.
 
@@ -134,6 +142,41 @@ def _validate_data(recipe: Recipe) -> None:
     except ImportError:  # data validation not there yet: the worker will find problems
         return
     validate_data(recipe)
+
+
+def absolute_paths(recipe: Recipe, cwd: Path | None = None) -> Recipe:
+    """The recipe with its relative model and data paths made absolute.
+
+    They are found relative to the folder `tunetui run` was started in; the run's
+    recipe.yaml is a record that must train the same data when it is run again (or
+    resumed) from anywhere else. Names that are not paths here (embedded models, datasets
+    from dataset_info.json) are left as they are.
+    """
+    base = Path.cwd() if cwd is None else cwd
+
+    def absolute(value: str, named: bool = False) -> str:
+        # A bare word may be a dataset_info.json name even if a folder has that name here;
+        # only a file, or something written as a path, is taken for a path.
+        path = Path(value).expanduser()
+        if path.is_absolute() or not (base / path).exists():
+            return value
+        if named and "/" not in value and not (base / path).is_file():
+            return value
+        return str((base / path).resolve())
+
+    datasets = [absolute(d, named=True) for d in recipe.data.datasets]
+    data_update: dict[str, Any] = {"datasets": datasets}
+    if recipe.data.dataset_dir:
+        data_update["dataset_dir"] = absolute(recipe.data.dataset_dir)
+    model_path = recipe.model.name_or_path
+    if model_path.strip().lower() not in _embedded_ids():
+        model_path = absolute(model_path)
+    return recipe.model_copy(
+        update={
+            "data": recipe.data.model_copy(update=data_update),
+            "model": recipe.model.model_copy(update={"name_or_path": model_path}),
+        }
+    )
 
 
 def dump_resolved(recipe: Recipe) -> str:
@@ -303,7 +346,7 @@ def start_run(
     if final.exists():
         _refuse_if_active(final, "overwrite")
     final = final.absolute()
-    resolved = recipe.model_copy(update={"output_dir": str(final)})
+    resolved = absolute_paths(recipe).model_copy(update={"output_dir": str(final)})
     plan = make_plan(recipe)
     with staged_run_dir(final, overwrite=overwrite) as stage:
         write_atomic(stage / RECIPE_FILE, dump_resolved(resolved))

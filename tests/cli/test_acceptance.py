@@ -151,3 +151,24 @@ def test_terminal_outcome_comes_after_the_final_bar(env: Path) -> None:
     assert text.rfind("finished: step 10") > text.rfind("━")  # the bar is done by then
     header = text.splitlines()[0]
     assert header == "following acc · Ctrl+C: stop with a checkpoint · log runs/acc/train.log"
+
+
+def test_resolved_recipe_has_absolute_data_and_model_paths(cli, env: Path, tmp_path: Path):
+    """The run's recipe.yaml is a record: it must name the same files from any folder."""
+    (tmp_path / "mine.json").write_text('[{"instruction": "hi", "output": "yo"}]')
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    recipe = tmp_path / "rel.yaml"
+    recipe.write_text(
+        "name: rel\nmodel:\n  name_or_path: m\ndata:\n  datasets: [mine.json, identity]\n"
+        "training:\n  max_steps: 2\n"
+    )
+    code, _, err = cli("run", "rel.yaml", "--detach")
+    assert code == 0, err
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "runs" / "rel" / "recipe.yaml").read_text())
+    assert saved["data"]["datasets"] == [str(tmp_path / "mine.json"), "identity"]
+    assert saved["model"]["name_or_path"] == str(model)
+    assert recipe.read_text().count("mine.json") == 1  # the user's file is untouched
