@@ -206,6 +206,14 @@ def _started_key(path: Path) -> tuple[float, str]:
     return float(started), path.name
 
 
+def _latest_attempt_key(path: Path) -> tuple[float, float, str]:
+    info = read_json(path / RUN_FILE)
+    started = info.get("started")
+    first = _started_key(path)
+    latest = float(started) if isinstance(started, (int, float)) else first[0]
+    return latest, first[0], path.name
+
+
 def find_run(arg: str | None) -> Path:
     """Resolve ``RUN`` as given on the command line: a path, a name, or None (latest run).
 
@@ -218,7 +226,9 @@ def find_run(arg: str | None) -> Path:
                 f"no runs in {runs_root()}",
                 "Start one with `tunetui run RECIPE.yaml`, or set $TUNETUI_RUNS",
             )
-        return runs[-1]
+        # The latest *attempt*: after `run --resume` of an older run, that is the one the
+        # user has just started and wants to follow.
+        return max(runs, key=_latest_attempt_key)
     path = Path(arg).expanduser()
     if is_run_dir(path):
         return path

@@ -90,6 +90,9 @@ def test_find_run_by_name_path_prefix_and_latest(runs_root: Path) -> None:
     assert rundir.find_run("alpha") == a  # unique prefix
     assert rundir.find_run(None) == b  # latest started
     assert rundir.list_run_dirs() == [a, b]
+    # alpha resumed after beta started: it is the latest attempt, still listed first
+    rundir.write_json(a / rundir.RUN_FILE, {"first_started": 100.0, "started": 300.0})
+    assert rundir.find_run(None) == a and rundir.list_run_dirs() == [a, b]
     with pytest.raises(UserError, match="unknown run 'bta'. Did you mean 'beta'"):
         rundir.find_run("bta")
 
