@@ -54,6 +54,13 @@ class WizardStep(Screen[None]):
     def footer(self) -> Footer:
         return Footer()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide (and disable) Back on the first step and Next on the last."""
+        from tunetui.tui.app import STEPS
+
+        first, last = self.STEP <= 1, len(STEPS) <= self.STEP
+        return not ((action == "prev_step" and first) or (action == "next_step" and last))
+
     def action_next_step(self) -> None:
         self.tapp.go(self.STEP + 1)
 
