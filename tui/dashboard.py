@@ -50,8 +50,11 @@ STATUS_STYLE = {
 }
 
 
-def progress_line(view: RunView) -> str:
-    """``step 120/500 · ep 0.24/1 · 1,234 tok/s · ETA 3m05s · loss 1.234``."""
+def progress_line(view: RunView, plan_gib: float | None = None) -> str:
+    """``step 120/500 · ep 0.24/1 · 1,234 tok/s · ETA 3m05s · loss 1.234``.
+
+    A finished run ends with its measured peak memory next to the plan's estimate.
+    """
     total = f"/{view.total_steps}" if view.total_steps else ""
     parts = [f"step {view.step}{total}"]
     if view.epoch is not None:
@@ -65,6 +68,9 @@ def progress_line(view: RunView) -> str:
         parts.append(f"loss {view.loss:.4g}")
     if view.eval_loss:
         parts.append(f"eval {view.eval_loss[-1][1]:.4g}")
+    if view.peak_mem_gib is not None:
+        plan = f" (plan {plan_gib:.1f})" if plan_gib is not None else ""
+        parts.append(f"peak {view.peak_mem_gib:.1f} GiB{plan}")
     return " · ".join(parts)
 
 
@@ -262,7 +268,7 @@ class DashboardScreen(Screen[str]):
         if view.total_steps:
             bar = self.query_one("#progress", ProgressBar)
             bar.update(total=view.total_steps, progress=view.step)
-        self._set_text("#progress-text", progress_line(view))
+        self._set_text("#progress-text", progress_line(view, self.plan_gib))
         if any(e.get("type") == "gpu" for e in events) or self._restarted:
             self._show_devices()
         if view.status in ("error", "crashed") or self._error_shown:

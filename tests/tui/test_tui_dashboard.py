@@ -118,6 +118,9 @@ def test_progress_line_without_totals() -> None:
     from tunetui.tui.runview import RunView
 
     assert progress_line(RunView()) == "step 0 · ETA --"
+    done = RunView()
+    done.apply(event("end", 1, step=3, peak_mem_gib=1.64))
+    assert progress_line(done, 2.6) == "step 3 · peak 1.6 GiB (plan 2.6)"
 
 
 def test_log_tail_partial_and_carriage_returns(tmp_path: Path) -> None:
