@@ -145,9 +145,10 @@ def read_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> Run
     terminal = next((e for e in reversed(attempt) if e.get("type") in TERMINAL_TYPES), None)
     on_this_host = state.host in (None, current_host())
     alive = on_this_host and process_alive(info)
-    if alive:
-        # A live worker wins: after `run --resume` the old `stopped` may still be the last
-        # event until the new attempt writes its `start`.
+    if alive and not _of_current_attempt(terminal, info):
+        # A live worker wins over an earlier attempt's final event: after `run --resume`
+        # the old `stopped` may still be the last event until the new attempt's `start`.
+        # Its own final event wins over it (it may take seconds to exit after `error`).
         state.state = "stopping" if (run_dir / STOP_FILE).exists() else "running"
     elif terminal is not None:
         state.state = _TERMINAL_STATE[terminal["type"]]
@@ -174,6 +175,18 @@ def read_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> Run
     if state.started is not None and end_time is not None:
         state.duration_s = max(0.0, end_time - state.started)
     return state
+
+
+def _of_current_attempt(event: dict[str, Any] | None, info: dict[str, Any]) -> bool:
+    """Was ``event`` written by the worker that run.json records (not an earlier one)?"""
+    if event is None:
+        return False
+    started, t = info.get("started"), event.get("t")
+    if not isinstance(started, (int, float)) or not isinstance(t, (int, float)):
+        return False  # cannot tell: the live worker wins, as before
+    # `started` is taken right after the spawn; a worker needs far longer than that to
+    # import and write anything, and an earlier attempt's events all come before it.
+    return t >= started
 
 
 def _fill_progress(

@@ -172,3 +172,34 @@ def test_resolved_recipe_has_absolute_data_and_model_paths(cli, env: Path, tmp_p
     assert saved["data"]["datasets"] == [str(tmp_path / "mine.json"), "identity"]
     assert saved["model"]["name_or_path"] == str(model)
     assert recipe.read_text().count("mine.json") == 1  # the user's file is untouched
+
+
+def test_a_worker_exiting_after_its_final_event_is_not_running(tmp_path: Path) -> None:
+    """After `error` the worker may take seconds to exit (threads, CUDA teardown); `runs`
+    must already say failed. An earlier attempt's final event still loses to a live worker."""
+    import psutil
+    from tunetui.runner.runstate import read_state
+
+    run = tmp_path / "exiting"
+    run.mkdir()
+    worker = subprocess.Popen(["sleep", "30"])
+    try:
+        created = psutil.Process(worker.pid).create_time()
+        started = time.time()
+        rundir.write_json(
+            run / "run.json", {"pid": worker.pid, "pid_create_time": created, "started": started}
+        )
+        old = {"v": 1, "t": started - 5, "type": "stopped", "step": 3}
+        (run / "events.jsonl").write_text(json.dumps(old) + "\n")
+        assert read_state(run).state == "running"  # resumed, new attempt still loading
+        new = [
+            {"v": 1, "t": started + 1, "type": "start", "step": 3},
+            {"v": 1, "t": started + 2, "type": "error", "message": "boom"},
+        ]
+        with open(run / "events.jsonl", "a") as fh:
+            fh.writelines(json.dumps(e) + "\n" for e in new)
+        state = read_state(run)
+        assert state.state == "failed" and state.message == "boom"
+    finally:
+        worker.kill()
+        worker.wait()
