@@ -202,3 +202,17 @@ def test_runs_screen_opens_a_finished_run(tmp_path: Path) -> None:
             await _wait(pilot, app, "HardwareScreen")
 
     asyncio.run(scenario())
+
+
+def test_enter_in_a_field_goes_on(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices(real_data=False))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            app.go(2)
+            await _wait(pilot, app, "ModelScreen")
+            app.screen.query_one("#model", Input).focus()
+            await pilot.press("enter")
+            await _wait(pilot, app, "DataScreen")
+
+    asyncio.run(scenario())

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import on
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 if TYPE_CHECKING:
     from tunetui.tui.app import TuneApp
@@ -60,6 +61,15 @@ class WizardStep(Screen[None]):
 
         first, last = self.STEP <= 1, len(STEPS) <= self.STEP
         return not ((action == "prev_step" and first) or (action == "next_step" and last))
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        """Enter in a field means "done here": the next step (review: save)."""
+        event.stop()
+        self.submit()
+
+    def submit(self) -> None:
+        self.action_next_step()
 
     def action_next_step(self) -> None:
         self.tapp.go(self.STEP + 1)

@@ -98,6 +98,9 @@ class ReviewScreen(WizardStep):
     def action_save(self) -> None:
         self.save()
 
+    def submit(self) -> None:
+        self.save()
+
     def action_launch(self) -> None:
         # Launch only what is on screen: never a different file that happens to exist.
         path = self.save()
