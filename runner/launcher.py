@@ -105,7 +105,28 @@ def check_model(name_or_path: str) -> None:
         return
     if name_or_path.strip().lower() in EMBEDDED:
         return
-    resolve_model_dir(name_or_path)
+    _check_model_files(resolve_model_dir(name_or_path))
+
+
+# Any one of each group is enough (sharded or not, fast or slow tokenizer).
+_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
+
+
+def _check_model_files(folder: Path) -> None:
+    """A model folder needs weights and a tokenizer; say which is missing, not a traceback
+    from deep inside transformers half a minute later."""
+    if not any(next(folder.glob(pattern), None) for pattern in _WEIGHT_PATTERNS):
+        raise UserError(
+            f"model folder {folder} has no weights (*.safetensors or pytorch_model*.bin)",
+            "Point model.name_or_path at a complete Hugging Face model folder",
+        )
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise UserError(
+            f"model folder {folder} has no tokenizer (tokenizer.json, tokenizer.model or "
+            "vocab.json)",
+            "Copy the tokenizer files from the base model into that folder",
+        )
 
 
 def _load_recipe(path: Path) -> Recipe:
@@ -220,6 +241,9 @@ def plan_summary(plan: dict[str, Any]) -> str | None:
     surprise an hour in. It is a warning, never a refusal: estimates can be wrong.
     """
     est, hw = plan.get("estimate"), plan.get("hardware")
+    if plan.get("available") is False and plan.get("reason"):
+        # Silence here would read as "fits"; say that there is no estimate, and why.
+        return f"plan: no memory estimate for this recipe ({plan['reason']})"
     if not isinstance(est, dict) or not isinstance(hw, dict):
         return None
     total, free = est.get("total_gib"), hw.get("memory_free_gib")

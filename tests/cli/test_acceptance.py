@@ -158,7 +158,8 @@ def test_resolved_recipe_has_absolute_data_and_model_paths(cli, env: Path, tmp_p
     (tmp_path / "mine.json").write_text('[{"instruction": "hi", "output": "yo"}]')
     model = tmp_path / "m"
     model.mkdir()
-    (model / "config.json").write_text("{}")
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (model / name).write_text("{}")
     recipe = tmp_path / "rel.yaml"
     recipe.write_text(
         "name: rel\nmodel:\n  name_or_path: m\ndata:\n  datasets: [mine.json, identity]\n"
@@ -203,3 +204,17 @@ def test_a_worker_exiting_after_its_final_event_is_not_running(tmp_path: Path) -
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_incomplete_model_folder_fails_before_a_run_folder(cli, env: Path, tmp_path: Path):
+    model = tmp_path / "half"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    recipe = tmp_path / "half.yaml"
+    recipe.write_text(f"name: half\nmodel:\n  name_or_path: {model}\n")
+    code, _, err = cli("run", str(recipe), "--headless")
+    assert code == 2 and "has no weights" in err
+    (model / "model.safetensors").write_bytes(b"")
+    code, _, err = cli("run", str(recipe), "--headless")
+    assert code == 2 and "has no tokenizer" in err
+    assert not (tmp_path / "runs" / "half").exists()

@@ -246,7 +246,10 @@ def test_plan_summary_warns_when_it_does_not_fit() -> None:
     assert launcher.plan_summary(fits) == "plan: peak ~9.5 GiB on RTX 4090 (23.5 GiB free)"
     over = {"estimate": {"total_gib": 41.0}, "hardware": hw, "suggestion": "use qlora"}
     assert launcher.plan_summary(over).startswith("warning: planned peak 41.0 GiB")
-    assert launcher.plan_summary({"available": False, "reason": "x"}) is None
+    assert launcher.plan_summary({"available": False, "reason": "x"}) == (
+        "plan: no memory estimate for this recipe (x)"
+    )
+    assert launcher.plan_summary({}) is None
 
 
 def test_plan_json_is_written_for_the_run(env: Path) -> None:
