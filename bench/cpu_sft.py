@@ -147,8 +147,13 @@ def _vm_hwm(pid: int) -> int:
     return 0
 
 
-def run_job(data_dir: Path, work: Path) -> dict[str, Any]:
-    """Run the job via the CLI and measure it; returns the raw figures."""
+def run_job(data_dir: Path, work: Path, threads: int | None = None) -> dict[str, Any]:
+    """Run the job via the CLI and measure it; returns the raw figures.
+
+    ``threads`` sets ``OMP_NUM_THREADS`` for the run: on a CPU shared with other jobs, torch's
+    default (one thread per core) spin-waits on cores others hold, and steps get many times
+    slower; one thread per free core is the fair, fast setting.
+    """
     from tunetui.runner.recipe_io import save_recipe
 
     recipe_path = save_recipe(bench_recipe(data_dir), work / "cpu_sft.yaml")
@@ -157,7 +162,10 @@ def run_job(data_dir: Path, work: Path) -> dict[str, Any]:
     argv += ["--output", str(run_dir)]
     wall_start = time.time()
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     sampler = PeakRss(proc.pid)
     stdout, stderr = proc.communicate()
     exit_wall = time.monotonic() - t0
@@ -221,6 +229,7 @@ def machine() -> dict[str, Any]:
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "nice": os.nice(0),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
 
 
@@ -252,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the run folder")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="OMP_NUM_THREADS for the run (default: torch's)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update the results file")
     args = parser.parse_args(argv)
     if not (args.data_dir / "dataset_info.json").is_file():
@@ -260,8 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     convert_s = prepare_model()
     mach = machine()
+    if args.threads:
+        mach["omp_num_threads"] = str(args.threads)
     work = Path(tempfile.mkdtemp(prefix="tunetui-bench-"))
-    measured = run_job(args.data_dir, work)
+    measured = run_job(args.data_dir, work, args.threads)
     result = {
         "job": "SmolLM2-135M LoRA r8 all-linear, identity+alpaca_en_demo, 100 samples/dataset, "
         "cutoff 512, 2x4, 10 steps, lr 1e-4, CPU",
