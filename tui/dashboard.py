@@ -280,7 +280,8 @@ class DashboardScreen(Screen[str]):
         for label, hist in self.view.devices.items():
             panel = self._panels.get(label)
             if panel is None:
-                panel = self._panels[label] = DevicePanel(hist, self.plan_gib)
+                compact = len(self.view.devices) > 2  # 4-8 GPUs: one line each
+                panel = self._panels[label] = DevicePanel(hist, self.plan_gib, compact)
                 box.mount(panel)
             elif panel.is_mounted:
                 panel.update_from(hist, self.plan_gib)

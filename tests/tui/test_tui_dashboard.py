@@ -204,3 +204,20 @@ def test_a_long_history_replays_without_freezing(tmp_path: Path) -> None:
             assert app.screen.view.step == 20000 and app.screen.has_class("log-full")
 
     asyncio.run(scenario())
+
+
+def test_many_gpus_get_one_line_each(tmp_path: Path) -> None:
+    gpus = [
+        {"index": i, "util": 50 + i, "mem_used_gib": 60.0, "mem_total_gib": 79.6} for i in range(8)
+    ]
+    run_dir = write_run(tmp_path / "eight", [*training_events(2, 10), event("gpu", 3, gpus=gpus)])
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            panels = app.screen._panels
+            assert len(panels) == 8 and all(p.compact for p in panels.values())
+            assert "GPU 7  util 57%" in panels["GPU 7"].query_one(".device-summary", TextLine).text
+
+    asyncio.run(scenario())

@@ -70,14 +70,22 @@ class DevicePanel(Vertical):
     DevicePanel .spark-row { height: 1; }
     DevicePanel .spark-label { width: 5; }
     DevicePanel Sparkline { width: 1fr; height: 1; margin-right: 1; }
+    DevicePanel.compact .device-summary { width: 1fr; }
+    DevicePanel.compact Sparkline { width: 14; margin-right: 0; }
     """
 
-    def __init__(self, hist: DeviceHistory, plan_gib: float | None) -> None:
-        super().__init__(classes="device-panel")
+    def __init__(self, hist: DeviceHistory, plan_gib: float | None, compact: bool = False) -> None:
+        super().__init__(classes="device-panel compact" if compact else "device-panel")
         self.hist = hist
         self.plan_gib = plan_gib
+        self.compact = compact
 
     def compose(self) -> ComposeResult:
+        if self.compact:  # many GPUs: one line each, utilisation only
+            with Horizontal(classes="spark-row"):
+                yield TextLine(summary_line(self.hist, self.plan_gib), classes="device-summary")
+                yield RangeSparkline(list(self.hist.util), 0.0, 100.0, id="spark-util")
+            return
         yield TextLine(summary_line(self.hist, self.plan_gib), classes="device-summary")
         names = SERIES if self.hist.label != "CPU" else SERIES[:2]
         for row in (names[:2], names[2:]):
