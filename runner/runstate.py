@@ -18,6 +18,7 @@ unrelated process after a reboot or a long time is not mistaken for the worker.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from tunetui.runner.events import TERMINAL_TYPES, EventTail, read_events
+from tunetui.runner.events import TERMINAL_TYPES, EventTail, parse_line
 from tunetui.runner.rundir import (
     EVENTS_FILE,
     LOG_FILE,
@@ -122,12 +123,67 @@ def last_attempt(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
+_GPU_MARK = b'"type":"gpu"'
+_GPU_MARK_SPACED = b'"type": "gpu"'
+
+
+def recent_events(path: Path, chunk: int = 256 * 1024) -> list[dict[str, Any]]:
+    """The events a run's state needs, oldest first, read from the end of the file.
+
+    That is everything but the ``gpu`` samples (save the newest event of all, the time of
+    a crash) from the latest ``start`` on, and further back only until a logged loss is
+    found (a just-resumed attempt has none yet). A day-long run writes ~15 MB of events,
+    mostly ``gpu`` samples; parsing all of them made `tunetui runs` take a second per run,
+    and `stop` re-reads the state ten times a second. A partial last line is skipped.
+    """
+    newest_first: list[dict[str, Any]] = []
+    have_start = have_loss = False
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; open may fail
+    except OSError:
+        return []
+    with fh:
+        pos = fh.seek(0, os.SEEK_END)
+        carry = b""
+        while pos > 0 and not (have_start and have_loss):
+            size = min(chunk, pos)
+            pos -= size
+            fh.seek(pos)
+            lines = (fh.read(size) + carry).split(b"\n")
+            carry = lines.pop(0) if pos > 0 else b""  # may be cut: joined with the next read
+            for raw in reversed(lines):
+                if newest_first and (_GPU_MARK in raw or _GPU_MARK_SPACED in raw):
+                    continue  # device samples: most of the file; only the newest counts
+                event = parse_line(raw.decode("utf-8", errors="replace"))
+                if event is None:
+                    continue
+                newest_first.append(event)
+                kind = event.get("type")
+                have_start = have_start or kind == "start"
+                have_loss = have_loss or (kind == "log" and event.get("loss") is not None)
+                if have_start and have_loss:
+                    break
+    return newest_first[::-1]
+
+
+def _first_event(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                event = parse_line(line)
+                if event is not None:
+                    return event
+    except OSError:
+        pass
+    return None
+
+
 def read_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> RunState:
     """Read a run's state from its directory (pass ``events`` if already read)."""
     run_dir = Path(run_dir)
     info = read_json(run_dir / RUN_FILE)
     if events is None:
-        events = read_events(run_dir / EVENTS_FILE)
+        events = recent_events(run_dir / EVENTS_FILE)
     attempt = last_attempt(events)
     state = RunState(
         name=run_dir.name,
@@ -138,8 +194,9 @@ def read_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> Run
         resumed=int(info.get("resumed", 0) or 0),
         started=_first_number(info.get("first_started"), info.get("started")),
     )
-    if events and state.started is None:
-        state.started = _first_number(events[0].get("t"))
+    if state.started is None:  # no run.json times: the file's first event
+        first = _first_event(run_dir / EVENTS_FILE)
+        state.started = _first_number(first.get("t")) if first else None
     _fill_progress(state, events, attempt)
 
     terminal = next((e for e in reversed(attempt) if e.get("type") in TERMINAL_TYPES), None)

@@ -218,3 +218,27 @@ def test_incomplete_model_folder_fails_before_a_run_folder(cli, env: Path, tmp_p
     code, _, err = cli("run", str(recipe), "--headless")
     assert code == 2 and "has no tokenizer" in err
     assert not (tmp_path / "runs" / "half").exists()
+
+
+def test_state_from_the_end_of_a_long_events_file_matches_a_full_read(tmp_path: Path) -> None:
+    """`runs` reads events from the end (chunked, gpu samples skipped); same state."""
+    from tunetui.runner import runstate
+
+    run = tmp_path / "long"
+    run.mkdir()
+    rundir.write_json(run / "run.json", {"pid": 999_999_999, "started": 0.0})
+    rows = [{"v": 1, "t": 0.0, "type": "start", "total_steps": 50, "step": 0}]
+    for i in range(1, 30):
+        rows.append({"v": 1, "t": float(i), "type": "gpu", "cpu": {"rss_gib": 1.0}})
+        rows.append({"v": 1, "t": float(i), "type": "log", "step": i, "loss": 3.0 - i / 20})
+    rows.append({"v": 1, "t": 30.0, "type": "stopped", "step": 29})
+    rows.append({"v": 1, "t": 40.0, "type": "start", "total_steps": 50, "step": 29})
+    rows += [{"v": 1, "t": 41.0 + i, "type": "gpu", "cpu": {}} for i in range(500)]
+    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"v": 1, "t": 99, "ty'  # partial
+    (run / "events.jsonl").write_text(text)
+    recent = runstate.recent_events(run / "events.jsonl", chunk=64)  # many chunk borders
+    assert [e["type"] for e in recent] == ["log", "stopped", "start", "gpu"]
+    fast = runstate.read_state(run).to_json()
+    full = runstate.read_state(run, events=read_events(run / "events.jsonl")).to_json()
+    assert fast == full
+    assert fast["state"] == "crashed" and fast["step"] == 29 and fast["loss"] == 3.0 - 29 / 20
