@@ -70,7 +70,14 @@ class DataScreen(WizardStep):
         yield self.footer()
 
     def on_mount(self) -> None:
+        self._model = self.state.model
         self.refresh_info()
+
+    def on_screen_resume(self) -> None:
+        # Previews use the model's chat template and tokenizer: redo them for a new model.
+        if self.state.model != getattr(self, "_model", self.state.model):
+            self._model = self.state.model
+            self.refresh_info()
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
