@@ -10,8 +10,6 @@ Light module: stdlib, pydantic and PyYAML only (the launcher imports it).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import typing
 from pathlib import Path
 from typing import Any
@@ -28,17 +26,14 @@ _LF_KEYS = {"model_name_or_path", "finetuning_type", "per_device_train_batch_siz
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write via a temp file in the same folder + rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write via a temp file in the same folder + rename, so readers never see half a file.
+
+    One implementation for the whole runner (`rundir.write_atomic`): fsync, and the user's
+    usual file mode rather than mkstemp's 0600.
+    """
+    from tunetui.runner.rundir import write_atomic
+
+    write_atomic(Path(path), text)
 
 
 def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
