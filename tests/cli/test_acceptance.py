@@ -242,3 +242,13 @@ def test_state_from_the_end_of_a_long_events_file_matches_a_full_read(tmp_path: 
     full = runstate.read_state(run, events=read_events(run / "events.jsonl")).to_json()
     assert fast == full
     assert fast["state"] == "crashed" and fast["step"] == 29 and fast["loss"] == 3.0 - 29 / 20
+
+
+def test_runs_says_why_a_run_failed(cli, env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_FAIL_AT", "2")
+    code, _, _ = cli("run", str(env), "--headless")
+    assert code == 1
+    code, out, _ = cli("runs")
+    assert code == 0
+    assert "acc failed: fake failure at step 2" in out
+    assert max(len(line) for line in out.splitlines()) <= 80

@@ -55,4 +55,16 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
             started,
             fmt_duration(s.duration_s),
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # Why a run failed is the next thing a user asks; the table has no room for it.
+    for s in states:
+        if s.state == "failed" and s.message:
+            first = s.message.strip().splitlines()[0] if s.message.strip() else "error"
+            console.print(
+                f"{s.name} failed: {first}",
+                markup=False,
+                highlight=False,
+                overflow="ellipsis",
+                no_wrap=True,
+            )
