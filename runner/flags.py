@@ -163,6 +163,24 @@ def hub_id_for(model: str) -> str:
         return model
 
 
+# Learning rates people use per stage and method when they don't pick one (LLaMA-Factory's
+# example recipes and trl's defaults): adapters tolerate ~10x the rate of full fine-tuning,
+# and preference stages want far smaller steps than SFT.
+_LR = {
+    ("sft", True): 2e-4, ("sft", False): 2e-5,
+    ("pt", True): 2e-4, ("pt", False): 2e-5,
+    ("rm", True): 1e-4, ("rm", False): 1e-5,
+    ("dpo", True): 5e-6, ("dpo", False): 1e-6,
+    ("kto", True): 5e-6, ("kto", False): 1e-6,
+    ("orpo", True): 8e-6, ("orpo", False): 2e-6,
+}  # fmt: skip
+
+
+def default_learning_rate(stage: str, method: str) -> float:
+    """The learning rate a recipe gets when neither the user nor the wizard set one."""
+    return _LR.get((stage, method in ("lora", "dora", "qlora")), 2e-4)
+
+
 def apply_recommendation(options: dict[str, Any], rec: dict[str, Any]) -> dict[str, Any]:
     """Fill the options the user left unset from a recommendation (user choices always win)."""
     merged = dict(options)
@@ -189,6 +207,9 @@ def recipe_and_source(*, recommend: bool = True, **options: Any) -> tuple[Recipe
         options = apply_recommendation(options, rec)
     if options.get("model"):
         options = {**options, "model": hub_id_for(options["model"])}
+    if options.get("lr") is None:
+        stage, method = options.get("stage") or "sft", options.get("method") or "lora"
+        options = {**options, "lr": default_learning_rate(stage, method)}
     tree: dict[str, Any] = {}
     for option, value in options.items():
         if value is None:
@@ -225,6 +246,8 @@ def flags_from_recipe(recipe: Recipe, only_changed: bool = True) -> list[str]:
     """The `tunetui init --headless` arguments that rebuild `recipe` (defaults left out)."""
     data = recipe.model_dump(mode="json")
     defaults = Recipe(method=recipe.method).model_dump(mode="json")
+    # recipe_from_flags picks the learning rate by stage and method when --lr is absent.
+    defaults["training"]["learning_rate"] = default_learning_rate(recipe.stage, recipe.method)
     args: list[str] = []
     for flag in FLAGS:
         value = _get(data, flag.path)

@@ -158,3 +158,20 @@ def test_planner_recommendation_is_used() -> None:
         assert recipe.method == rec["method"]
     if "batch" in rec:
         assert recipe.training.batch_size == rec["batch"]
+
+
+def test_learning_rate_defaults_follow_stage_and_method() -> None:
+    from tunetui.runner.flags import flags_from_recipe, recipe_from_flags
+
+    full = recipe_from_flags(method="full", recommend=False)
+    lora = recipe_from_flags(method="lora", recommend=False)
+    dpo = recipe_from_flags(method="lora", stage="dpo", recommend=False)
+    assert full.training.learning_rate == 2e-5
+    assert lora.training.learning_rate == 2e-4
+    assert dpo.training.learning_rate < lora.training.learning_rate
+    # Round trip: a full recipe at the LoRA rate keeps its explicit --lr.
+    odd = full.model_copy(
+        update={"training": full.training.model_copy(update={"learning_rate": 2e-4})}
+    )
+    assert "--lr" in flags_from_recipe(odd)
+    assert "--lr" not in flags_from_recipe(full)
