@@ -14,8 +14,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Any
 
-import click
+import typer
 import typer.core
 import typer.main
 
@@ -41,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_command(name: str) -> click.Command | None:
+def load_command(name: str) -> Any:
     """Import one command's module and turn its typer app into a click command."""
     entry = COMMANDS.get(name)
     if entry is None:
@@ -53,21 +54,25 @@ def load_command(name: str) -> click.Command | None:
 
 
 class LazyGroup(typer.core.TyperGroup):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use.
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    typer >= 0.29 bundles its own click (`typer._click`); nothing here imports `click`
+    itself, which a light install may not even have.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         return load_command(cmd_name)
 
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
         # Static help text: listing commands must not import them.
         rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+    def resolve_command(self, ctx: Any, args: list[str]):  # type: ignore[override]
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
             from tunetui.planner.errors import unknown
@@ -109,6 +114,18 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("TUNETUI_DEBUG", "") not in ("", "0")
 
 
+def _usage_error(err: Exception) -> None:
+    """A bad flag, a missing argument, a wrong type: one line, exit 2 (help: exit 0)."""
+    if type(err).__name__ == "NoArgsIsHelpError":  # a group called bare: show its help
+        print(err.ctx.get_help() if getattr(err, "ctx", None) else str(err))
+        sys.exit(0)
+    message = err.format_message() if hasattr(err, "format_message") else str(err)
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None else "tunetui"
+    print(f"error: {message.rstrip('.')}. See `{where} --help`.", file=sys.stderr)
+    sys.exit(getattr(err, "exit_code", 2) or 2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the CLI with tunetui's error conventions."""
     from tunetui.planner.errors import UserError
@@ -126,14 +143,13 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"error: {err.line()}", file=sys.stderr)
         sys.exit(err.exit_code)
-    except click.exceptions.Exit as err:
+    except typer.Exit as err:
         sys.exit(err.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("aborted.", file=sys.stderr)
         sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
+    except typer.TyperException as err:  # click's usage errors, as typer bundles them
+        _usage_error(err)
     except KeyboardInterrupt:
         print("interrupted.", file=sys.stderr)
         sys.exit(130)
