@@ -26,12 +26,11 @@ QUESTIONS = ("Who are you?", "What can you do?")
 # SmolLM"); three epochs at 1e-3 (30 steps of 4) make the change plain and still take
 # about two minutes on a 2-core CPU. Measured: "Who are you?" -> "I am tunetui, a helpful
 # assistant made by the tunetui team." `--steps` overrides the length.
-DEMO_TRAINING = {"epochs": 3.0, "learning_rate": 1e-3}
 WIDTH = 78
 
 
 def _quickstart_recipe(model: str | None, steps: int | None):  # -> Recipe
-    """The shipped quickstart recipe (defaults if it is missing), named demo, trained longer."""
+    """The shipped quickstart recipe (defaults if it is missing), named demo."""
     import importlib.resources
 
     from tunetui.runner.recipe import Recipe
@@ -44,8 +43,6 @@ def _quickstart_recipe(model: str | None, steps: int | None):  # -> Recipe
     else:  # pragma: no cover - only while recipes/quickstart.yaml is missing
         recipe = Recipe()
     recipe = recipe.model_copy(update={"name": "demo", "output_dir": None}, deep=True)
-    for key, value in DEMO_TRAINING.items():
-        setattr(recipe.training, key, value)
     if model is not None:
         recipe.model.name_or_path = model
     if steps is not None:
