@@ -22,10 +22,10 @@ import typer
 app = typer.Typer(add_completion=False)
 
 QUESTIONS = ("Who are you?", "What can you do?")
-# The quickstart's one epoch shows the loss falling but not yet a new identity ("I am
-# SmolLM"); three epochs at 1e-3 (30 steps of 4) make the change plain and still take
-# about two minutes on a 2-core CPU. Measured: "Who are you?" -> "I am tunetui, a helpful
-# assistant made by the tunetui team." `--steps` overrides the length.
+# The demo trains the shipped quickstart recipe as is. One epoch shows the loss falling but
+# not yet a new identity ("I am SmolLM"); its three epochs at 1e-3 (30 steps of 4) make the
+# change plain and take about two minutes on a 2-core CPU. Measured: "Who are you?" ->
+# "I am tunetui, a helpful assistant made by the tunetui team." `--steps` overrides it.
 WIDTH = 78
 
 
