@@ -284,10 +284,12 @@ def verdict(row: dict) -> str:
     )
     if row["reached"] == 0 and row["random_reached"] == 0:
         return f"neither reached 95% within the budget; {curve}"
+    note = ""
     if row["reached"] < row["seeds"]:
-        note = f" (target missed in {row['seeds'] - row['reached']}/{row['seeds']} seeds)"
-    else:
-        note = ""
+        note += f" (target missed in {row['seeds'] - row['reached']}/{row['seeds']} seeds)"
+    if row["random_reached"] < row["seeds"]:
+        miss = row["seeds"] - row["random_reached"]
+        note += f" (random missed it in {miss}/{row['seeds']} seeds: saving is a lower bound)"
     if lo > 0:
         return f"saves labels; {curve}{note}"
     if hi < 0:
@@ -396,6 +398,13 @@ def _reading(summary: list[dict]) -> list[str]:
         )
         if all(r["reached"] == 0 and r["random_reached"] == 0 for r in rows):
             s = f"- **{name}**: no strategy nor random reached 95% within the budget."
+        rand_miss = rows[0]["seeds"] - rows[0]["random_reached"]
+        if rand_miss:
+            s += (
+                f" Random sampling missed the 95% target within the budget in {rand_miss}/"
+                f"{rows[0]['seeds']} seeds and counts as the budget there, so these savings "
+                "are lower bounds and their CIs too narrow."
+            )
         if good:
             s += f" Saves labels with a CI above 0: {', '.join(good)}."
         if none_:
