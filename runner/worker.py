@@ -144,7 +144,11 @@ class Worker:
         if callback.stopped_at is not None and state.global_step < state.max_steps:
             path = self.run_dir / "checkpoints" / f"checkpoint-{state.global_step}"
             self.writer.emit("stopped", step=state.global_step, checkpoint=str(path))
-            print(f"Stopped at step {state.global_step}; resume with --resume.", flush=True)
+            print(
+                f"Stopped at step {state.global_step}; resume with "
+                f"`tunetui run --resume {self.run_dir.name}`.",
+                flush=True,
+            )
             return 0
         return self._finish(trainer, tokenizer, callback, recipe)
 
@@ -231,6 +235,7 @@ class Worker:
         trainer = spec.build(ctx)
         methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
         _drop_printer(trainer)
+        _no_model_cards(trainer)
         trainable, total = count_parameters(trainer.model)
         start_fields.update(trainable_params=trainable, total_params=total)
         _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
@@ -296,6 +301,14 @@ def _drop_printer(trainer: Any) -> None:
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+
+
+def _no_model_cards(trainer: Any) -> None:
+    """trl writes a model-card README.md into ``args.output_dir`` (our ``checkpoints/``) at
+    every checkpoint; that folder holds resumable state only, so the card is dropped. The
+    adapter/model folder still gets peft's own README from ``save_pretrained``."""
+    if hasattr(trainer, "create_model_card"):
+        trainer.create_model_card = lambda *args, **kwargs: None
 
 
 OOM_FIX = (

@@ -73,7 +73,9 @@ def test_stop_while_loading_exits_without_training(make_run, run_worker) -> None
     assert events[0]["step"] == 0 and events[0]["checkpoint"] is None
 
 
-def test_stop_file_then_resume_continues_the_step_count(make_run, run_worker, monkeypatch) -> None:
+def test_stop_file_then_resume_continues_the_step_count(
+    make_run, run_worker, monkeypatch, capsys
+) -> None:
     from tunetui.runner.callbacks import EventsCallback
 
     run_dir = make_run(training={"max_steps": 3, "save_steps": 100})
@@ -91,6 +93,8 @@ def test_stop_file_then_resume_continues_the_step_count(make_run, run_worker, mo
     assert Path(events[-1]["checkpoint"]).name == "checkpoint-1"
     assert (run_dir / "checkpoints" / "checkpoint-1" / "trainer_state.json").is_file()
     assert not (run_dir / "adapter").exists()
+    assert f"`tunetui run --resume {run_dir.name}`" in capsys.readouterr().out
+    assert not (run_dir / "checkpoints" / "README.md").exists()  # no model card there
 
     code, events = run_worker(run_dir, "--resume")
     assert code == 0
@@ -101,6 +105,7 @@ def test_stop_file_then_resume_continues_the_step_count(make_run, run_worker, mo
     later = [e["step"] for e in events[events.index(starts[1]) :] if e["type"] == "log"]
     assert later == [2, 3]
     assert events[-1]["type"] == "end" and events[-1]["step"] == 3
+    assert not (run_dir / "checkpoints" / "README.md").exists()
 
 
 def test_sigterm_saves_a_checkpoint_and_stops(make_run) -> None:
