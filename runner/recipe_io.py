@@ -73,6 +73,8 @@ def _explain(err: dict[str, Any], source: str) -> UserError:
         prefix = _dotted(loc[:-1])
         full = [f"{prefix}.{n}" if prefix else n for n in names]
         hint = did_you_mean(key, full) or did_you_mean(str(loc[-1]), full)
+        if not hint and len(loc) == 1:
+            hint = _section_hint(str(loc[0]))
         if not hint:
             hint = "Known keys here: " + ", ".join(full) if full else "Remove it."
         return UserError(f"{source}: unknown key '{key}'", hint)
@@ -94,6 +96,19 @@ def _explain(err: dict[str, Any], source: str) -> UserError:
     return UserError(
         f"{source}: {key}{shown}: {msg[0].lower() + msg[1:]}", _fix_for(kind, ctx, key)
     )
+
+
+def _section_hint(key: str) -> str:
+    """For a top-level key that belongs in a section (`epochs` -> `training.epochs`).
+
+    Flat LLaMA-Factory-style recipes put every key at the top; the plain "known keys" list
+    would not tell the user which section the key moved to.
+    """
+    for section in Recipe.model_fields:
+        model = _section_model((section,))
+        if model is not None and key in model.model_fields:
+            return f"Did you mean '{section}.{key}'? (move it under '{section}:')"
+    return ""
 
 
 _BOUNDS = {
@@ -154,6 +169,13 @@ def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe file; every failure is one UserError line."""
     path = Path(path)
     name = path.name
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.y*ml"))
+        example = path / (found[0] if found else "recipe.yaml")
+        raise UserError(
+            f"'{path}' is a folder, not a recipe file",
+            f"Pass the recipe YAML itself, e.g. {example}",
+        )
     if not path.is_file():
         hint = ""
         if path.parent.is_dir():
@@ -176,7 +198,42 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{name}{where}: YAML syntax error: {problem}",
             "Fix the indentation/quoting there (keys are `key: value`)",
         ) from None
-    return recipe_from_dict(data, source=name)
+    recipe = recipe_from_dict(data, source=name)
+    return anchor_paths(recipe, path.parent.absolute())
+
+
+def anchor_paths(recipe: Recipe, base: Path) -> Recipe:
+    """The recipe with relative data paths taken from `base` (the recipe file's folder).
+
+    A recipe next to its data must work from any current folder, so `data/x.jsonl` is first
+    looked up beside the recipe; the current folder stays the fallback. A path found in
+    neither place is anchored to `base` anyway, so the "not found" error names that folder.
+    Registry names (bare words that are not files beside the recipe) are left as they are.
+    """
+    from tunetui.runner.data.dataset_info import data_dir_of, looks_like_path
+
+    data = recipe.data
+    dataset_dir = data.dataset_dir
+    if dataset_dir:
+        rel = Path(dataset_dir).expanduser()
+        if not rel.is_absolute() and ((base / rel).is_dir() or not rel.is_dir()):
+            dataset_dir = str((base / rel).resolve())
+    folder = data_dir_of(dataset_dir)
+    datasets = []
+    for name in data.datasets:
+        rel = Path(name.strip()).expanduser()
+        here = base / rel
+        pathlike = looks_like_path(name)
+        beside = here.is_file() or (pathlike and here.exists())
+        nowhere = pathlike and not rel.exists() and not (folder / rel).exists()
+        if name.strip() and not rel.is_absolute() and (beside or nowhere):
+            datasets.append(str(here.resolve()))
+        else:
+            datasets.append(name)
+    if datasets == data.datasets and dataset_dir == data.dataset_dir:
+        return recipe
+    update = {"datasets": datasets, "dataset_dir": dataset_dir}
+    return recipe.model_copy(update={"data": data.model_copy(update=update)})
 
 
 def dump_recipe(recipe: Recipe, header: bool = True) -> str:

@@ -167,6 +167,16 @@ def spec_from_entry(name: str, entry: dict[str, Any], folder: Path) -> DatasetSp
     )
 
 
+def looks_like_path(name: str) -> bool:
+    """Whether a dataset entry is written as a file path rather than a registry name.
+
+    A missing path deserves "file not found", not "unknown dataset" with registry names.
+    """
+    return (
+        "/" in name or "\\" in name or name.startswith("~") or name.lower().endswith(DATA_SUFFIXES)
+    )
+
+
 def resolve_dataset(name: str, folder: Path, info: dict[str, dict[str, Any]]) -> DatasetSpec:
     """A registry name, else a path to a data file or folder (absolute or under `folder`)."""
     if name in info:
@@ -174,6 +184,12 @@ def resolve_dataset(name: str, folder: Path, info: dict[str, dict[str, Any]]) ->
     for candidate in (Path(name).expanduser(), folder / name):
         if candidate.exists() and (candidate.is_dir() or candidate.suffix.lower() in DATA_SUFFIXES):
             return DatasetSpec(name=name, files=_files_of(candidate, name))
+    if looks_like_path(name):
+        where, fix = "", "Fix the path in data.datasets"
+        if not Path(name).expanduser().is_absolute():
+            where = f" (looked in {Path.cwd()} and {folder})"
+            fix += " (relative paths start at the recipe file's folder)"
+        raise UserError(f"dataset file '{name}' not found{where}", fix)
     if info:
         local = sorted(k for k, v in info.items() if isinstance(v, dict) and "file_name" in v)
         err = unknown("dataset", name, local or sorted(info))

@@ -108,3 +108,17 @@ def test_comma_strings_become_lists(tmp_path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.data.datasets == ["identity", "sharegpt_demo"]
     assert recipe.report_to == ["tensorboard"]
+
+
+def test_top_level_key_of_a_section_suggests_the_section(tmp_path: Path) -> None:
+    line = _error(tmp_path, "epochs: 3\n")
+    assert line.startswith("recipe.yaml: unknown key 'epochs'. Did you mean 'training.epochs'?")
+    assert "Did you mean 'data.cutoff_len'?" in _error(tmp_path, "cutoff_len: 512\n")
+
+
+def test_folder_is_not_a_recipe(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text("name: x\n")
+    with pytest.raises(UserError) as info:
+        load_recipe(tmp_path)
+    assert info.value.problem == f"'{tmp_path}' is a folder, not a recipe file"
+    assert str(tmp_path / "mine.yaml") in info.value.fix
