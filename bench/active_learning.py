@@ -14,7 +14,7 @@ over seeds, and the difference in area under the learning curve.
 
 Usage::
 
-    python bench/active_learning.py                # full run (~20-30 min on 2 CPU cores)
+    python bench/active_learning.py                # full run (~12 min on 2 CPU cores)
     python bench/active_learning.py --quick        # small subsets, for development
     python bench/active_learning.py --out DIR      # where the .md/.png/.csv go
 
