@@ -292,6 +292,8 @@ def list_models() -> list[dict[str, Any]]:
 def resolve_model(arg: str | None = None, params: str | None = None) -> ModelSpec:
     """A catalog id/alias, an HF model directory, a config.json path; ``params`` as fallback."""
     arg = (arg or "").strip()
+    if params:
+        parse_params(params)  # a bad --params is an error even when the model resolves
     if not arg:
         return spec_from_params(params) if params else CATALOG[DEFAULT_MODEL]
     hit = _ALIASES.get(arg.lower()) or _ALIASES.get(_norm(arg))
@@ -311,9 +313,21 @@ def resolve_model(arg: str | None = None, params: str | None = None) -> ModelSpe
     cached = _hf_cache_config(arg)
     if cached is not None:
         return spec_from_config_file(cached)
+    if _looks_like_path(arg):
+        raise UserError(
+            f"model path '{arg}' does not exist",
+            "Pass an existing Hugging Face model directory or config.json, or a catalog id "
+            "(see `tunetui models`)",
+        )
     if params:
         return spec_from_params(params)
     raise unknown("model", arg, list(CATALOG), listing="tunetui models")
+
+
+def _looks_like_path(arg: str) -> bool:
+    """Why: a missing local path deserves "does not exist", not "unknown model" with
+    catalog suggestions; ``org/name`` hub ids also contain '/' but start with a letter."""
+    return arg.endswith(".json") or arg.startswith(("/", ".", "~"))
 
 
 def _hf_cache_config(repo_id: str) -> Path | None:
@@ -424,22 +438,33 @@ def parse_params(text: str) -> float:
 
 
 def spec_from_params(text: str) -> ModelSpec:
-    """Fallback: the closest dense catalog architecture, with layers scaled to the count.
+    """Fallback: a generic shape of ``text`` parameters, borrowed from the nearest real model.
 
-    Why: a bare parameter count says nothing about vocabulary or width, so borrowing a real
-    model's shape keeps the activation and logits terms realistic; the result is marked
-    ``approx`` and the plan says so.
+    Why: a bare parameter count says nothing about depth, width or vocabulary, so the nearest
+    dense catalog model (by size ratio) lends its layers, hidden size, heads and vocabulary,
+    which keeps the activation and logits terms realistic (7B -> 32 layers like Mistral 7B).
+    Only the MLP width is stretched to hit the count; when that would leave an implausible MLP
+    (outside 2-8x hidden) the layer count is scaled instead. The result is marked ``approx``.
     """
+    import math
+
     n = parse_params(text)
     dense = [s for s in CATALOG.values() if not s.is_moe]
-    base = min(dense, key=lambda s: abs(s.n_params - n))
+    base = min(dense, key=lambda s: abs(math.log(s.n_params / n)))
     c = base.counts()
-    fixed = c.embed + c.lm_head
-    layers = max(1, round((n - fixed) / c.per_layer)) if n > fixed else 1
+    mlp_mats = 3 if base.gated_mlp else 2
+    per_unit = base.num_hidden_layers * mlp_mats * base.hidden_size  # params per MLP column
+    inter = base.intermediate_size + round((n - c.total) / per_unit / 64) * 64
+    layers = base.num_hidden_layers
+    if not 2 * base.hidden_size <= inter <= 8 * base.hidden_size:
+        inter = base.intermediate_size
+        fixed = c.embed + c.lm_head
+        layers = max(1, round((n - fixed) / c.per_layer)) if n > fixed else 1
     return replace(
         base,
         id=f"~{text.strip()} (shaped like {base.id})",
         hf_id="",
+        intermediate_size=inter,
         num_hidden_layers=layers,
         aliases=(),
         published_params=n,

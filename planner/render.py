@@ -16,6 +16,7 @@ from rich.text import Text
 from .timing import format_duration
 
 BAR = 28
+WHY = 48  # width of the settings table's "why" column
 _TERMS = {
     "weights": "weights",
     "adapters": "adapters",
@@ -30,6 +31,25 @@ _TERMS = {
     "runtime": "torch runtime",
 }
 _COLOURS = ("blue", "magenta", "cyan", "green", "yellow", "red", "bright_blue", "white")
+
+
+def wrap_text(text: str, width: int) -> str:
+    """Wrap at ``width`` so that no wrapped line holds a lone word (e.g. "GiB").
+
+    Why: rich wraps greedily, so a line a few characters too long leaves its last word alone
+    on the next line; moving one more word down keeps figures next to their units.
+    """
+    import textwrap
+
+    out: list[str] = []
+    for para in text.split("\n"):
+        lines = textwrap.wrap(para, width, break_on_hyphens=False) or [""]
+        if len(lines) > 1 and " " not in lines[-1]:
+            head, _, last = lines[-2].rpartition(" ")
+            if head:
+                lines[-2:] = [head, f"{last} {lines[-1]}"]
+        out.extend(lines)
+    return "\n".join(out)
 
 
 def _bar(value: float, capacity: float, colour: str) -> Text:
@@ -50,20 +70,25 @@ def _memory_table(plan: dict[str, Any]) -> Table:
     table.add_column(f"of {cap:.1f} GiB free", no_wrap=True)
     for i, (key, gib) in enumerate(est["breakdown_gib"].items()):
         table.add_row(_TERMS.get(key, key), f"{gib:.2f}", _bar(gib, cap, _COLOURS[i % 8]))
-    fits = rec["fits"]
-    colour = "green" if fits else "red"
-    verdict = "fits" if fits else f"does not fit: over by {rec['over_by_gib']:.1f} GiB"
+    colour = "green" if rec["fits"] else "red"
     table.add_row(
         Text("total", style="bold"), Text(f"{est['total_gib']:.2f}", style="bold"),
         _bar(est["total_gib"], cap, colour),
     )  # fmt: skip
-    table.caption = Text(
-        f"{verdict} ({100 * rec['vram_fraction']:.0f}% of free); torch allocated "
-        f"{est['allocated_gib']:.1f}, reserved {est['reserved_gib']:.1f} GiB",
-        style=colour,
-    )
-    table.caption_justify = "left"
     return table
+
+
+def _verdict_text(plan: dict[str, Any], width: int) -> Text:
+    """The fit verdict under the memory table, as its own lines (a table caption is only as
+    wide as the table, which wrapped "GiB" onto a line of its own)."""
+    est, rec = plan["estimate"], plan["recommendation"]
+    fits = rec["fits"]
+    verdict = "fits" if fits else f"does not fit: over by {rec['over_by_gib']:.1f} GiB"
+    line = (
+        f"{verdict} ({100 * rec['vram_fraction']:.0f}% of free); torch allocated "
+        f"{est['allocated_gib']:.1f}, reserved {est['reserved_gib']:.1f} GiB"
+    )
+    return Text(wrap_text(line, width), style="green" if fits else "red")
 
 
 def _settings_table(plan: dict[str, Any]) -> Table:
@@ -72,7 +97,7 @@ def _settings_table(plan: dict[str, Any]) -> Table:
     table = Table(box=box.SIMPLE, title=title, title_justify="left", pad_edge=False)
     table.add_column("setting", no_wrap=True)
     table.add_column("value", no_wrap=True)
-    table.add_column("why", overflow="fold", max_width=48)
+    table.add_column("why", overflow="fold", max_width=WHY)
     reasons = rec.get("reasons") or {}
     rows = [
         ("method", rec["method"]),
@@ -86,7 +111,7 @@ def _settings_table(plan: dict[str, Any]) -> Table:
     ]
     for key, value in rows:
         table.add_row(key.replace("gradient_checkpointing", "grad ckpt"), value,
-                      reasons.get(key, ""))  # fmt: skip
+                      wrap_text(reasons.get(key, ""), WHY))  # fmt: skip
     return table
 
 
@@ -105,7 +130,7 @@ def _alternatives_table(plan: dict[str, Any]) -> Table | None:
     return table
 
 
-def _time_text(plan: dict[str, Any]) -> Text:
+def _time_text(plan: dict[str, Any], width: int) -> Text:
     t = plan["time"]
     lo, hi = t["tokens_per_s"]
     line = f"Throughput: {lo:,.0f}-{hi:,.0f} tokens/s"
@@ -115,14 +140,16 @@ def _time_text(plan: dict[str, Any]) -> Text:
         line += f"; one epoch of {t['dataset_tokens']:,} tokens: {span}"
     else:
         line += f"; 1M tokens: {format_duration(1e6 / hi)}-{format_duration(1e6 / lo)}"
-    text = Text(line + "\n")
-    text.append(("rough CPU figure. " if t["rough"] else "") + t["basis"], style="bright_black")
+    text = Text(wrap_text(line, width) + "\n")
+    basis = ("rough CPU figure. " if t["rough"] else "") + t["basis"]
+    text.append(wrap_text(basis, width), style="bright_black")
     return text
 
 
 def render_plan(plan: dict[str, Any], console: Console | None = None) -> None:
     """Print the plan for people (``--json`` prints the dict itself)."""
     console = console or Console(width=min(80, Console().width))
+    width = console.width
     hw, model = plan["hardware"], plan["model"]
     params = model["params"] / 1e9
     head = Text(f"{model['id']}", style="bold")
@@ -130,21 +157,20 @@ def render_plan(plan: dict[str, Any], console: Console | None = None) -> None:
     if model["moe"]:
         head.append(f", {model['active_params'] / 1e9:.1f}B active")
     where = f"{hw['name']} x{hw['n_gpus']}" if hw["n_gpus"] > 1 else hw["name"]
-    head.append(
-        f"\non {where}: {hw['memory_free_gib']:.1f} of {hw['memory_total_gib']:.1f} GiB free"
-    )
-    head.append(f" ({hw['source']})")
+    on = f"on {where}: {hw['memory_free_gib']:.1f} of {hw['memory_total_gib']:.1f} GiB free"
+    head.append("\n" + wrap_text(f"{on} ({hw['source']})", width))
     parts: list[Any] = [head]
     if hw.get("note"):
-        parts.append(Text(hw["note"], style="yellow"))
+        parts.append(Text(wrap_text(hw["note"], width), style="yellow"))
     parts.append(_memory_table(plan))
+    parts.append(_verdict_text(plan, width))
     parts.append(_settings_table(plan))
     alts = _alternatives_table(plan)
     if alts is not None:
         parts.append(alts)
     if plan.get("suggestion"):
-        parts.append(Text(f"Suggestion: {plan['suggestion']}", style="yellow"))
-    parts.append(_time_text(plan))
+        parts.append(Text(wrap_text(f"Suggestion: {plan['suggestion']}", width), style="yellow"))
+    parts.append(_time_text(plan, width))
     console.print(Group(*parts))
 
 

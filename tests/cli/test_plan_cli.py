@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from types import SimpleNamespace
 
@@ -42,6 +43,42 @@ def test_human_output_fits_80_columns(cli) -> None:
     assert max(len(line) for line in out.splitlines()) <= 80
 
 
+def test_params_alone_plans_a_generic_shape(cli) -> None:
+    # It used to plan for the default smollm2-135m silently.
+    code, out, err = cli("plan", "--params", "7B", "--gpu", "4090", "--json")
+    assert code == 0, err
+    model = json.loads(out)["model"]
+    assert model["approx"] and model["layers"] == 32 and abs(model["params"] / 7e9 - 1) < 0.01
+    assert "7B" in model["id"]
+
+
+PLANS = [
+    {"model": "llama-3.1-8b", "gpu": "4090", "dataset_tokens": 123_456_789},
+    {"model": "llama-3.1-8b", "gpu": "4090", "method": "full", "batch": 2},
+    {"model": "qwen3-30b-a3b", "gpu": "4090"},
+    {"model": "qwen2.5-7b", "gpu": "a100-80g"},
+    {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 8, "parallel": "zero3"},
+    {"model": None, "params": "7B", "gpu": "t4"},
+    {"model": "llama-3.1-8b", "gpu": "cpu"},
+]
+
+
+@pytest.mark.parametrize("kwargs", PLANS, ids=lambda k: f"{k['model']}-{k['gpu']}")
+def test_render_fits_80_columns_without_lone_words(kwargs) -> None:
+    # "fits (87% of free); torch allocated 19.4, reserved 20.5 GiB" used to leave "GiB" alone.
+    from rich.console import Console
+    from tunetui.planner.render import render_plan
+
+    console = Console(width=80, record=True, color_system=None, file=io.StringIO())
+    render_plan(build_plan(**kwargs), console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for prev, line in zip(lines, lines[1:], strict=False):
+        words = line.split()
+        lone = len(words) == 1 and not set(words[0]) <= set("─█·")
+        assert not (lone and prev.strip()), f"lone word wrapped: {prev!r} / {line!r}"
+
+
 def test_no_gpu_plans_for_cpu(cli) -> None:
     code, out, _ = cli("plan", "--gpu", "auto")
     assert code == 0
@@ -71,7 +108,10 @@ def test_probed_gpu_is_used() -> None:
         (("--gpu", "4090", "--method", "lorra"), "Did you mean 'lora'"),
         (("--gpu", "4090", "--stage", "dpp"), "Did you mean 'dpo'"),
         (("--gpu", "4090", "--optim", "adam"), "Did you mean 'adamw'"),
-        (("--model", "/nonexistent/config.json"), "unknown model"),
+        (("--model", "/nonexistent/config.json"), "model path '/nonexistent/config.json' does"),
+        (("--model", "/nonexistent"), "model path '/nonexistent' does not exist"),
+        (("--params", "7Q"), "cannot read --params '7Q'"),
+        (("--model", "llama-3.1-8b", "--params", "7Q"), "cannot read --params '7Q'"),
         (("--gpu", "t4", "--precision", "bf16"), "no native bf16"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from tunetui.planner.errors import UserError
@@ -132,6 +133,37 @@ def test_params_fallback() -> None:
     assert spec.approx and abs(spec.n_params / 7e9 - 1) < 0.05
     with pytest.raises(UserError):
         parse_params("seven")
+
+
+@pytest.mark.parametrize(
+    "size,layers,hidden",
+    [("7B", 32, 4096), ("8B", 32, 4096), ("13B", 40, 5120), ("70B", 80, 8192), ("1B", 26, 1152)],
+)
+def test_params_shape_borrows_the_nearest_real_model(size: str, layers: int, hidden: int) -> None:
+    # 7B used to come out with 31 layers; real 7B models have 32.
+    spec = spec_from_params(size)
+    assert (spec.num_hidden_layers, spec.hidden_size) == (layers, hidden)
+    assert abs(spec.n_params / parse_params(size) - 1) < 0.01
+    assert 2 * spec.hidden_size <= spec.intermediate_size <= 8 * spec.hidden_size
+
+
+def test_params_alone_and_bad_params() -> None:
+    assert resolve_model(None, "7B").approx
+    with pytest.raises(UserError, match="cannot read --params '7Q'"):
+        resolve_model("llama-3.1-8b", "7Q")  # checked even when the model resolves
+    with pytest.raises(UserError, match="cannot read --params"):
+        resolve_model(None, "7Q")
+
+
+@pytest.mark.parametrize("arg", ["/nonexistent", "./nope", "~/nope/model", "cfg/config.json"])
+def test_missing_path_says_so(arg: str) -> None:
+    with pytest.raises(UserError, match=f"model path '{re.escape(arg)}' does not exist"):
+        resolve_model(arg)
+
+
+def test_hub_style_id_is_still_an_unknown_model() -> None:
+    with pytest.raises(UserError, match="unknown model 'acme/nope'"):
+        resolve_model("acme/nope")
 
 
 def test_list_models_rows() -> None:

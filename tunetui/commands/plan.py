@@ -18,9 +18,15 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def plan(
     model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Catalog id, HF dir or config.json."
+        None,
+        "--model",
+        "-m",
+        help="Catalog id, HF dir or config.json. Default: smollm2-135m, or a generic shape "
+        "of --params.",
     ),
-    params: str = typer.Option(None, "--params", help="Fallback model size, e.g. 7B."),
+    params: str = typer.Option(
+        None, "--params", help="Model size, e.g. 7B: alone, a generic shape of that size."
+    ),
     gpu: str = typer.Option("auto", "--gpu", help="auto (probe), cpu, or a catalog GPU name."),
     gpus: int = typer.Option(1, "--gpus", help="Number of GPUs."),
     method: str = typer.Option(None, "--method", help="full|freeze|lora|dora|qlora"),
