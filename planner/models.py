@@ -14,7 +14,6 @@ path to a ``config.json``. ``spec_from_params("7B")`` is the last-resort fallbac
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -346,6 +345,8 @@ def _hf_cache_config(repo_id: str) -> Path | None:
 
 def spec_from_config_file(path: Path) -> ModelSpec:
     """Read an HF ``config.json``; malformed input is a UserError naming the file."""
+    import json  # lazy: catalog lookups (the common case) never parse JSON
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -2,13 +2,11 @@
 
 With no method flags it recommends a configuration for the GPU (probed, or `--gpu NAME`);
 with any of them it estimates exactly that configuration and says whether it fits. Only the
-planner (stdlib + pydantic) and rich are imported: no torch, so it answers in well under a
-second.
+planner (stdlib dataclasses) is imported, plus json for --json or rich for the tables: no
+torch, so it answers in well under a second.
 """
 
 from __future__ import annotations
-
-import json
 
 import typer
 
@@ -73,6 +71,8 @@ def plan(
         effective_batch=effective_batch, dataset_tokens=tokens,
     )  # fmt: skip
     if as_json:
+        import json
+
         typer.echo(json.dumps(result, indent=2))
         return
     from tunetui.planner.render import render_plan
