@@ -42,6 +42,9 @@ test: lint
 bench: install
 	$(PY) bench/plan_startup.py
 	$(PY) bench/plan_accuracy.py
+	$(PY) bench/cpu_sft.py
+	$(PY) bench/tui_latency.py
+	$(PY) bench/active_learning.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -145,3 +145,14 @@ def test_init_errors(cli, toy) -> None:
     assert code == 2 and "'margin'" in err
     code, _, err = cli("al", "status", str(toy["tmp"]))
     assert code == 2 and "not an active-learning project" in err
+
+
+def test_status_tui_opens_the_screen(cli, toy, monkeypatch) -> None:
+    from tunetui.tui.screens import active_learning as m
+
+    _init(cli, toy)
+    opened = []
+    monkeypatch.setattr(m.ActiveLearningApp, "run", lambda self: opened.append(self.project))
+    code, _, err = cli("al", "status", str(toy["project"]), "--tui")
+    assert code == 0, err
+    assert opened == [toy["project"]]

@@ -150,8 +150,16 @@ def status(
     project: Path = typer.Argument(...),
     as_json: bool = typer.Option(False, "--json"),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the learning curve."),
+    tui: bool = typer.Option(
+        False, "--tui", help="Open the interactive screen (r refresh, tab panes, q quit)."
+    ),
 ) -> None:
     """Rounds, labels spent, metric per round, and the learning curve."""
+    if tui:
+        from tunetui.tui.screens.active_learning import run_al_app
+
+        run_al_app(project)
+        return
     from tunetui.runner.al.status import al_status
 
     info = al_status(project)
