@@ -23,6 +23,7 @@ from tunetui.runner.events import EVENTS_FILE, EventTail
 from tunetui.tui.runfiles import (
     LOG_FILE,
     LogTail,
+    live_state,
     plan_estimate_gib,
     process_gone,
     request_stop,
@@ -39,10 +40,14 @@ READ_BUDGET_S = 0.05  # reading/folding per tick; a big replay continues after a
 ALIVE_S = 2.0  # how often to check that the worker process still exists
 LOG_LINES = 5000
 LOG_TAIL_BYTES = 512 << 10  # of train.log shown when a view opens
+# Until the worker's first event (or a resumed attempt's `start`): loading takes a while.
+WAITING_TEXT = "waiting for the worker to load the model and data…"
+STATUS_LABEL = {"stopping": "stopping (saving a checkpoint)"}
 
 STATUS_STYLE = {
     "waiting": "dim",
     "running": "bold green",
+    "stopping": "bold yellow",
     "stopped": "bold yellow",
     "error": "bold red",
     "finished": "bold cyan",
@@ -54,7 +59,10 @@ def progress_line(view: RunView, plan_gib: float | None = None) -> str:
     """``step 120/500 · ep 0.24/1 · 1,234 tok/s · ETA 3m05s · loss 1.234``.
 
     A finished run ends with its measured peak memory next to the plan's estimate.
+    Before the attempt's first event there is nothing to count: say what is going on.
     """
+    if view.status == "waiting":
+        return WAITING_TEXT
     total = f"/{view.total_steps}" if view.total_steps else ""
     parts = [f"step {view.step}{total}"]
     if view.epoch is not None:
@@ -92,7 +100,8 @@ def status_text(view: RunView, run_dir: Path) -> str:
     elif view.status == "stopped" and view.checkpoints:
         extra = f"  saved {Path(view.checkpoints[-1]).name}"
     desc = " ".join(x for x in (view.stage, view.method, view.model) if x)
-    return f"[b]{name}[/b]  [{style}]{view.status}[/]  {desc}{extra}"
+    label = STATUS_LABEL.get(view.status, view.status)
+    return f"[b]{name}[/b]  [{style}]{label}[/]  {desc}{extra}"
 
 
 class ConfirmStop(ModalScreen[bool]):
@@ -129,6 +138,8 @@ class DashboardScreen(Screen[str]):
 
     BINDINGS = [
         Binding("s", "stop", "Stop+checkpoint"),
+        # Takes `s` when the run has ended (the one above is then hidden): says why.
+        Binding("s", "stop_unavailable", "Stop", show=False),
         Binding("d", "detach", "Detach"),
         Binding("l", "toggle_log", "Log full"),
         Binding("q,escape", "quit_view", "Quit view"),
@@ -150,13 +161,14 @@ class DashboardScreen(Screen[str]):
         self._last_alive = time.monotonic()
         self._restarted = False
         self._error_shown = False
+        self._was_finished: bool | None = None  # the footer's `s` follows this
         # Called after each render-relevant update with the events just shown (benchmarks).
         self.on_events_shown: Any = None
 
     def compose(self) -> ComposeResult:
         yield TextLine(id="run-status")
         with Vertical(id="progress-box"):
-            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield ProgressBar(total=None, show_eta=False, id="progress")  # "--%" hidden
             yield TextLine(id="progress-text")
         with Horizontal(id="charts"):
             yield CurveChart("loss", id="loss-chart")
@@ -184,10 +196,12 @@ class DashboardScreen(Screen[str]):
             if self.events.restarted:
                 view.reset()
             view.apply_all(batch)
-        self.app.call_from_thread(self._replayed, view)
+        live = live_state(self.run_dir)  # reads files: here, off the UI thread
+        self.app.call_from_thread(self._replayed, view, live)
 
-    def _replayed(self, view: RunView) -> None:
+    def _replayed(self, view: RunView, live: str | None = None) -> None:
         self.view = view
+        self._follow_runner(live)
         self._replaying = False
         self._charts_dirty, self._restarted = True, True
         self._show([])
@@ -220,9 +234,12 @@ class DashboardScreen(Screen[str]):
             self._show(events)
         self._poll_log()
         now = time.monotonic()
-        if not self.view.finished and now - self._last_alive >= ALIVE_S:
+        if now - self._last_alive >= ALIVE_S:
             self._last_alive = now
-            self._check_alive()
+            if self.view.finished:
+                self._check_resumed()
+            else:
+                self._check_alive()
         if self._charts_dirty and now - self._last_chart >= CHART_S:
             self._draw_charts()
             self._last_chart = now
@@ -247,6 +264,23 @@ class DashboardScreen(Screen[str]):
             self.notify(f"Resume with: tunetui run --resume {self.run_dir.name}", timeout=10)
         self._show(late)
 
+    def _follow_runner(self, live: str | None) -> None:
+        """Trust the runner's liveness over the events read so far (see `live_state`).
+
+        A live worker behind an ended view is a resumed attempt that has not written its
+        `start` yet; ``stopping`` means a stop was asked for (here or by `tunetui stop`).
+        """
+        if live is not None and self.view.finished:
+            self.view.new_attempt()
+        if live == "stopping":
+            self.view.mark_stopping()
+
+    def _check_resumed(self) -> None:
+        """An ended run may be resumed while the view is open: show it as waiting again."""
+        if live_state(self.run_dir) is not None and self.view.finished:
+            self._follow_runner("running")
+            self._show([])
+
     def _restart(self) -> None:
         """The events file was truncated or replaced (a restart): start the view over."""
         self.view.reset()
@@ -268,12 +302,16 @@ class DashboardScreen(Screen[str]):
         if view.total_steps:
             bar = self.query_one("#progress", ProgressBar)
             bar.update(total=view.total_steps, progress=view.step)
+            bar.query_one("#percentage").display = True
         self._set_text("#progress-text", progress_line(view, self.plan_gib))
         if any(e.get("type") == "gpu" for e in events) or self._restarted:
             self._show_devices()
         if view.status in ("error", "crashed") or self._error_shown:
             self._show_error()
         self._restarted = False
+        if view.finished != self._was_finished:
+            self._was_finished = view.finished
+            self.refresh_bindings()
 
     def _show_devices(self) -> None:
         box = self.query_one("#devices", VerticalScroll)
@@ -310,14 +348,33 @@ class DashboardScreen(Screen[str]):
     def action_toggle_log(self) -> None:
         self.toggle_class("log-full")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`s` stops a live run; for an ended one the footer hides it and `s` says why."""
+        if action == "stop":
+            return not self.view.finished
+        if action == "stop_unavailable":
+            return self.view.finished
+        return True
+
+    def action_stop_unavailable(self) -> None:
+        self.notify(
+            f"The run has already ended ({self.view.status}); nothing to stop. "
+            f"Continue it with: tunetui run --resume {self.run_dir.name}",
+            severity="warning",
+        )
+
     def action_stop(self) -> None:
         if self.view.finished:
-            self.notify("The run has already ended.", severity="warning")
+            self.action_stop_unavailable()
             return
 
         def _answer(yes: bool | None) -> None:
             if yes:
-                self.notify(request_stop(self.run_dir))
+                message = request_stop(self.run_dir)
+                self.notify(message)
+                if message.startswith("stop requested"):
+                    self.view.mark_stopping()
+                    self._show([])
 
         self.app.push_screen(ConfirmStop(self.view.run_name or self.run_dir.name), _answer)
 
@@ -370,10 +427,6 @@ def run_dashboard(run_dir: str | Path) -> str:
         raise UserError(f"no run directory {path}", "Run `tunetui runs` to list runs")
     app = DashboardApp(path)
     result = app.run() or "quit"
-    from tunetui.runner.events import read_events
-
-    events = read_events(path / EVENTS_FILE)
-    live = not any(e.get("type") in ("end", "stopped", "error") for e in events)
-    if live:
+    if live_state(path) is not None:
         print(f"The run goes on in the background. Come back with: {attach_hint(path)}")
     return result

@@ -104,6 +104,21 @@ def plan_estimate_gib(run_dir: Path) -> float | None:
     return _find_number(estimate, ("total_gib", "reserved_gib", "peak_gib", "allocated_gib"))
 
 
+def live_state(run_dir: Path) -> str | None:
+    """``"running"`` or ``"stopping"`` while a worker of this run is alive, else None.
+
+    The runner's `read_state` is the one judge of liveness: after `run --resume` the events
+    file still ends with the earlier attempt's ``stopped``/``error`` until the new worker
+    writes its ``start``, so "any terminal event" would call a live run over.
+    """
+    try:
+        from tunetui.runner.runstate import read_state
+    except ImportError:  # a runner without runstate: fall back to the process check
+        return "running" if (run_dir / RUN_FILE).exists() and not process_gone(run_dir) else None
+    state = read_state(run_dir)
+    return state.state if state.active else None
+
+
 @dataclass
 class RunSummary:
     """One row of the runs screen."""

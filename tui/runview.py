@@ -55,7 +55,8 @@ class RunView:
     method: str = ""
     model: str = ""
     device: str = ""
-    status: str = "waiting"  # waiting | running | stopped | error | finished | crashed
+    # waiting | running | stopping | stopped | error | finished | crashed
+    status: str = "waiting"
     step: int = 0
     total_steps: int | None = None
     epoch: float | None = None
@@ -108,9 +109,10 @@ class RunView:
         self.total_steps = int(total) if total is not None else self.total_steps
         self.num_epochs = _num(e.get("num_epochs")) or self.num_epochs
         self.resumed_from = str(e.get("resumed_from") or "")
-        # A resumed run starts again after a stop or an error.
+        # A resumed run starts again after a stop or an error: the header shows this
+        # attempt only (the curves keep the whole history).
+        self.new_attempt()
         self.status = "running"
-        self.error_message, self.traceback_tail = "", []
 
     def _on_log(self, e: dict[str, Any]) -> None:
         step = _num(e.get("step"))
@@ -205,6 +207,22 @@ class RunView:
     @property
     def finished(self) -> bool:
         return self.status in ("stopped", "error", "finished", "crashed")
+
+    def new_attempt(self) -> None:
+        """Forget what belongs to an earlier attempt's header: its end, speed and ETA.
+
+        Called on each ``start`` and when the runner says a worker is alive although the
+        events so far end with a final event (a ``--resume`` whose worker is still loading).
+        """
+        self.status = "waiting"
+        self.error_message, self.traceback_tail = "", []
+        self.tokens_per_s = self.eta_s = self.peak_mem_gib = None
+        self.checkpoints, self.end_metrics, self.output = [], {}, ""
+
+    def mark_stopping(self) -> None:
+        """A stop was asked for: the worker saves a checkpoint, then writes ``stopped``."""
+        if not self.finished:
+            self.status = "stopping"
 
     def mark_crashed(self, log_path: str) -> None:
         """The worker is gone without a terminal event (killed, OOM-killed, power loss)."""

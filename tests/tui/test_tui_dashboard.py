@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Log, Static
 from tui_fixtures import append, event, training_events, write_run
-from tunetui.tui.dashboard import DashboardApp, DashboardScreen, progress_line
+from tunetui.tui.dashboard import WAITING_TEXT, DashboardApp, DashboardScreen, progress_line
 from tunetui.tui.runfiles import LogTail, list_runs, plan_estimate_gib
 from tunetui.tui.widgets.textline import TextLine
 
@@ -108,6 +108,7 @@ def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path, monkeypatch) -> 
             await pilot.press("s", "y")
             await pilot.pause(0.05)
             assert asked == [run_dir]
+            assert "stopping (saving a checkpoint)" in _text(app.screen, "#run-status")
             await pilot.press("d")
         assert app.return_value == "detached"
 
@@ -117,7 +118,10 @@ def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path, monkeypatch) -> 
 def test_progress_line_without_totals() -> None:
     from tunetui.tui.runview import RunView
 
-    assert progress_line(RunView()) == "step 0 · ETA --"
+    assert progress_line(RunView()) == WAITING_TEXT  # before the first event
+    started = RunView()
+    started.apply(event("start", 1))
+    assert progress_line(started) == "step 0 · ETA --"
     done = RunView()
     done.apply(event("end", 1, step=3, peak_mem_gib=1.64))
     assert progress_line(done, 2.6) == "step 3 · peak 1.6 GiB (plan 2.6)"

@@ -24,6 +24,45 @@ def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple
 
 
 MARKERS = ("braille", "•")
+X_TICKS = 5  # at most: an 80-column chart has room for about five step labels
+
+
+def step_ticks(lo: int, hi: int, most: int = X_TICKS) -> list[int]:
+    """Whole steps for the x axis (plotext alone writes 1.00 1.25 … for a short run).
+
+    The spacing is 1, 2 or 5 times a power of ten, the smallest that gives at most `most`.
+    """
+    span = max(hi - lo, 0)
+    spacing, power = 1, 1
+    while span // spacing + 1 > most:
+        spacing = next((m * power for m in (1, 2, 5) if span // (m * power) + 1 <= most), 0)
+        if spacing:
+            break
+        power *= 10
+        spacing = power
+    first = -(-lo // spacing) * spacing
+    ticks = list(range(first, hi + 1, spacing))
+    return ticks or [lo]
+
+
+def value_labels(values: list[float]) -> list[str]:
+    """Labels that tell the ticks apart: ``2.0e-4``/``1.9e-4``, not ``0.0002`` twice.
+
+    Tiny and huge values (learning rates) use a short exponent form; digits are added until
+    the labels differ.
+    """
+    for extra in range(5):
+        labels = [_format_value(v, extra) for v in values]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
+def _format_value(value: float, extra: int) -> str:
+    if value != 0 and not 1e-3 <= abs(value) < 1e5:
+        mantissa, exponent = f"{value:.{1 + extra}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return f"{value:.{3 + extra}g}"
 
 
 class CurveChart(PlotextPlot):
@@ -49,6 +88,7 @@ class CurveChart(PlotextPlot):
         plt.clear_figure()
         drawn: list[str] = []
         lo, hi = float("inf"), float("-inf")
+        first, last = None, None
         for i, (name, points) in enumerate(series.items()):
             points = thin(points)
             if not points:
@@ -59,10 +99,14 @@ class CurveChart(PlotextPlot):
             plt.plot(list(xs), list(ys), marker=marker)
             drawn.append(f"{marker if marker != 'braille' else '⣿'} {name}")
             lo, hi = min(lo, *ys), max(hi, *ys)
+            first = min(xs[0], first) if first is not None else xs[0]
+            last = max(xs[-1], last) if last is not None else xs[-1]
         if not drawn:
             plt.title("waiting for the first step")
         else:
             ticks = [lo, hi] if hi > lo else [lo]  # 80x24 leaves ~3 rows: ends only
-            plt.yticks(ticks, [f"{t:.3g}" for t in ticks])
+            plt.yticks(ticks, value_labels(ticks))
+            xs_ticks = step_ticks(int(first), int(last))
+            plt.xticks(xs_ticks, [str(x) for x in xs_ticks])
         self.border_title = self.title + ("  " + "  ".join(drawn) if len(drawn) > 1 else "")
         self.refresh()

@@ -1,0 +1,132 @@
+"""Header, footer and chart fixes: a resumed run, a stop in progress, ended runs, axes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+from tui_fixtures import T0, append, event, training_events, write_run
+from tunetui.runner.runstate import current_host
+from tunetui.tui.dashboard import WAITING_TEXT, DashboardApp, DashboardScreen
+from tunetui.tui.runfiles import live_state
+from tunetui.tui.widgets.charts import step_ticks, value_labels
+from tunetui.tui.widgets.textline import TextLine
+
+
+def _text(screen: DashboardScreen, selector: str) -> str:
+    return screen.query_one(selector, TextLine).text
+
+
+def _alive_worker(run_dir: Path, started: float) -> None:
+    """run.json naming this test process as the run's (live) worker, started at `started`."""
+    info = {
+        "run_dir": str(run_dir),
+        "pid": os.getpid(),
+        "pid_create_time": psutil.Process().create_time(),
+        "host": current_host(),
+        "started": started,
+    }
+    (run_dir / "run.json").write_text(json.dumps(info))
+
+
+@pytest.fixture
+def resumed_run(tmp_path: Path) -> Path:
+    """A run stopped at step 30, then `run --resume`d: the new worker has written nothing."""
+    stopped = event("stopped", 31, step=30, checkpoint=str(tmp_path / "r/checkpoints/ckpt-30"))
+    run_dir = write_run(tmp_path / "r", [*training_events(30, 50), stopped])
+    _alive_worker(run_dir, started=T0 + 100)
+    return run_dir
+
+
+def test_resumed_run_waits_for_the_new_start_instead_of_showing_the_old_stop(
+    resumed_run: Path,
+) -> None:
+    assert live_state(resumed_run) == "running"  # `run_dashboard` then prints how to attach
+
+    async def scenario() -> None:
+        app = DashboardApp(resumed_run, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            screen = app.screen
+            assert isinstance(screen, DashboardScreen)
+            header = _text(screen, "#run-status")
+            assert "waiting" in header and "stopped" not in header and "ckpt-30" not in header
+            assert _text(screen, "#progress-text") == WAITING_TEXT  # no old ETA
+            assert screen.check_action("stop", ())  # a live run can be stopped
+            append(resumed_run, event("start", 101, run="r", total_steps=50))
+            append(resumed_run, event("log", 102, step=31, loss=1.2, eta_s=95))
+            await pilot.pause(0.3)
+            assert "running" in _text(screen, "#run-status")
+            progress = _text(screen, "#progress-text")
+            assert "step 31/50" in progress and "ETA 1m35s" in progress
+
+    asyncio.run(scenario())
+
+
+def test_a_stop_in_progress_reads_stopping(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "r", training_events(10, 50))
+    _alive_worker(run_dir, started=T0 - 1)
+    (run_dir / "STOP").write_text("")  # `tunetui stop` from another terminal
+    assert live_state(run_dir) == "stopping"
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            assert "stopping (saving a checkpoint)" in _text(app.screen, "#run-status")
+
+    asyncio.run(scenario())
+
+
+def test_ended_run_hides_stop_and_says_why(tmp_path: Path, monkeypatch) -> None:
+    run_dir = write_run(tmp_path / "r", [*training_events(5, 5), event("end", 6, step=5)])
+    assert live_state(run_dir) is None
+    said: list[str] = []
+    monkeypatch.setattr(DashboardScreen, "notify", lambda self, msg, **kw: said.append(msg))
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            screen = app.screen
+            assert "finished" in _text(screen, "#run-status")
+            assert screen.check_action("stop", ()) is False  # not in the footer
+            await pilot.press("s")
+            await pilot.pause(0.05)
+            assert screen is app.screen  # no confirmation asked
+            assert any("already ended (finished)" in m for m in said)
+
+    asyncio.run(scenario())
+
+
+def test_first_frame_says_what_it_waits_for(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "r", [])
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            screen = app.screen
+            assert "waiting" in _text(screen, "#run-status")
+            assert _text(screen, "#progress-text") == WAITING_TEXT
+            assert not screen.query_one("#percentage").display  # no "--%"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [(1, 5, [1, 2, 3, 4, 5]), (1, 1, [1]), (0, 9, [0, 2, 4, 6, 8]), (1, 30, [10, 20, 30])],
+)
+def test_step_ticks_are_whole_steps(lo: int, hi: int, ticks: list[int]) -> None:
+    assert step_ticks(lo, hi) == ticks
+
+
+def test_value_labels_tell_close_learning_rates_apart() -> None:
+    assert value_labels([1.9e-4, 2e-4]) == ["1.9e-4", "2.0e-4"]
+    assert value_labels([1.9999e-4, 2e-4]) == ["1.9999e-4", "2.0000e-4"]
+    assert value_labels([1.234, 2.5]) == ["1.23", "2.5"]  # losses as before
