@@ -50,7 +50,7 @@ LLAMA_FACTORY = {
 TARGETS = {"samples_per_s_ratio": 1.3, "wall_s": 60.0, "peak_rss_gb": 2.55}
 
 
-def bench_recipe(data_dir: Path) -> Any:
+def bench_recipe(data_dir: Path, precision: str = "auto") -> Any:
     """The benchmark job as a tunetui recipe (LLaMA-Factory's defaults where it set none)."""
     from tunetui.runner.recipe import Recipe
 
@@ -76,6 +76,7 @@ def bench_recipe(data_dir: Path) -> Any:
                 "lr_scheduler": "cosine",
                 "logging_steps": 1,
                 "save_steps": 500,  # LLaMA-Factory's default: no checkpoint in 10 steps
+                "precision": precision,
             },
         }
     )
@@ -147,7 +148,9 @@ def _vm_hwm(pid: int) -> int:
     return 0
 
 
-def run_job(data_dir: Path, work: Path, threads: int | None = None) -> dict[str, Any]:
+def run_job(
+    data_dir: Path, work: Path, threads: int | None = None, precision: str = "auto"
+) -> dict[str, Any]:
     """Run the job via the CLI and measure it; returns the raw figures.
 
     ``threads`` sets ``OMP_NUM_THREADS`` for the run: on a CPU shared with other jobs, torch's
@@ -156,7 +159,7 @@ def run_job(data_dir: Path, work: Path, threads: int | None = None) -> dict[str,
     """
     from tunetui.runner.recipe_io import save_recipe
 
-    recipe_path = save_recipe(bench_recipe(data_dir), work / "cpu_sft.yaml")
+    recipe_path = save_recipe(bench_recipe(data_dir, precision), work / "cpu_sft.yaml")
     run_dir = work / "run"
     argv = [sys.executable, "-m", "tunetui", "run", str(recipe_path), "--headless"]
     argv += ["--output", str(run_dir)]
@@ -265,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="OMP_NUM_THREADS for the run (default: torch's)"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update the results file")
+    parser.add_argument(
+        "--precision", default="auto", choices=("auto", "bf16", "fp32"), help="training precision"
+    )
     args = parser.parse_args(argv)
     if not (args.data_dir / "dataset_info.json").is_file():
         print(f"error: LLaMA-Factory data not found in {args.data_dir}. Pass --data-dir.")
@@ -275,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         mach["omp_num_threads"] = str(args.threads)
     work = Path(tempfile.mkdtemp(prefix="tunetui-bench-"))
-    measured = run_job(args.data_dir, work, args.threads)
+    measured = run_job(args.data_dir, work, args.threads, args.precision)
+    measured["precision"] = args.precision
     result = {
         "job": "SmolLM2-135M LoRA r8 all-linear, identity+alpaca_en_demo, 100 samples/dataset, "
         "cutoff 512, 2x4, 10 steps, lr 1e-4, CPU",
