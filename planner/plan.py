@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import UserError
 from .estimator import TrainConfig, estimate
-from .models import DEFAULT_MODEL, ModelSpec, resolve_model
+from .models import ModelSpec, resolve_model
 from .recommender import TARGET_FRACTION, Candidate, recommend
 from .timing import estimate_time, flops_per_token, mfu_penalty
 
@@ -171,7 +171,7 @@ def _model_dict(spec: ModelSpec) -> dict[str, Any]:
 
 
 def build_plan(
-    model: str | None = DEFAULT_MODEL,
+    model: str | None = None,
     *,
     params: str | None = None,
     gpu: str | None = "auto",
@@ -193,7 +193,10 @@ def build_plan(
     epochs: float = 1.0,
     probe_result: Any = None,
 ) -> dict[str, Any]:
-    """The ``tunetui plan --json`` object (see the module docstring)."""
+    """The ``tunetui plan --json`` object (see the module docstring).
+
+    ``model`` None means the default model, or a generic shape when ``params`` is given.
+    """
     for flag, value in (("--gpus", gpus), ("--seq", seq), ("--batch", batch), ("--rank", rank)):
         if value is not None and value < 1:
             raise UserError(f"{flag} must be >= 1, got {value}", f"Pass {flag} 1 or more")

@@ -50,6 +50,7 @@ def test_params_alone_plans_a_generic_shape(cli) -> None:
     model = json.loads(out)["model"]
     assert model["approx"] and model["layers"] == 32 and abs(model["params"] / 7e9 - 1) < 0.01
     assert "7B" in model["id"]
+    assert build_plan(params="7B", gpu="4090")["model"]["approx"]  # the Python API too
 
 
 PLANS = [
