@@ -110,6 +110,61 @@ def _root(
         run_app()
 
 
+# Commands answered without building typer's click command: typer 0.29 builds a pydantic
+# TypeAdapter per option (~100-150 ms), which alone breaks `tunetui plan`'s startup budget
+# (< 1/10 of `import torch`). Anything the fast parser is unsure of goes to typer.
+FAST_COMMANDS = ("plan",)
+
+
+def _fast_run(args: list[str]) -> bool:
+    """Run a one-command module with argparse built from its typer signature.
+
+    Returns False, having done nothing, whenever typer should handle the line instead: help,
+    an unknown or malformed option, a positional argument, or a parameter kind this small
+    parser does not model. So behaviour never differs, only the startup time.
+    """
+    if not args or args[0] not in FAST_COMMANDS or os.environ.get("TUNETUI_NO_FAST"):
+        return False
+    if any(a in ("--help", "-h") or a.startswith("--help=") for a in args[1:]):
+        return False
+    import argparse
+    import inspect
+    import typing
+
+    from typer.models import OptionInfo
+
+    module = importlib.import_module(f"tunetui.commands.{COMMANDS[args[0]][0]}")
+    registered = getattr(module.app, "registered_commands", [])
+    if len(registered) != 1 or getattr(module.app, "registered_callback", None):
+        return False
+    func = registered[0].callback
+    hints = typing.get_type_hints(func)
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False, allow_abbrev=False)
+    for name, param in inspect.signature(func).parameters.items():
+        info, kind = param.default, hints.get(name)
+        if not isinstance(info, OptionInfo) or info.default is ... or not info.param_decls:
+            return False
+        if kind is bool:
+            for decl in info.param_decls:
+                on, _, off = decl.partition("/")
+                parser.add_argument(on, dest=name, action="store_const", const=True)
+                if off:
+                    parser.add_argument(off, dest=name, action="store_const", const=False)
+            parser.set_defaults(**{name: info.default})
+        elif kind in (int, float, str):
+            parser.add_argument(*info.param_decls, dest=name, type=kind, default=info.default)
+        else:
+            return False
+    try:
+        parsed, rest = parser.parse_known_args(args[1:])
+    except (argparse.ArgumentError, SystemExit):
+        return False
+    if rest:
+        return False
+    func(**vars(parsed))
+    return True
+
+
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("TUNETUI_DEBUG", "") not in ("", "0")
 
@@ -135,8 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     if debug and "--debug" in args:
         # Accept --debug anywhere on the line, not only before the command.
         args.remove("--debug")
-    command = typer.main.get_command(app)
     try:
+        if _fast_run(args):
+            sys.exit(0)
+        command = typer.main.get_command(app)
         code = command.main(args=args, prog_name="tunetui", standalone_mode=False)
     except UserError as err:
         if debug:

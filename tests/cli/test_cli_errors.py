@@ -55,3 +55,20 @@ def test_cli_does_not_need_click_itself() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_plan_fast_path_matches_typer(monkeypatch, capsys) -> None:
+    """`plan` skips typer's option machinery for speed; the answer must be the same."""
+    import pytest
+
+    from tunetui.cli import main
+
+    argv = ["plan", "--model", "qwen2.5-7b", "--gpu", "4090", "--no-grad-ckpt", "--json"]
+    outs = []
+    for no_fast in ("", "1"):
+        monkeypatch.setenv("TUNETUI_NO_FAST", no_fast)
+        with pytest.raises(SystemExit) as exc:
+            main(list(argv))
+        assert exc.value.code in (0, None)
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] and outs[0].startswith("{")
