@@ -54,10 +54,26 @@ class PrecisionChoice:
     fp16: bool
 
 
-def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:
-    """``auto``: bf16 on a CUDA GPU that supports it, else fp16 on CUDA, fp32 on CPU.
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU runs bf16 matmuls natively (AVX512-BF16 or AMX-BF16).
 
-    bf16 on CPU only when asked (it is slower than fp32 on many CPUs). fp16 on CPU is not
+    There bf16 training is faster and smaller than fp32: bench/cpu_sft.py on a 2-core
+    AMD EPYC with avx512_bf16 measured 0.98 vs 0.78 train samples/s and 3.6 vs 4.8 GB peak
+    RSS. Without those instructions bf16 is emulated and slower, so fp32 stays the default.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:
+    """``auto``: bf16 on a CUDA GPU that supports it, else fp16 on CUDA; on CPU bf16 where
+    the CPU has native bf16 (`cpu_has_native_bf16`), else fp32.
+
+    bf16 on other CPUs only when asked (emulated, slower than fp32). fp16 on CPU is not
     supported by the trainer's AMP, so it is refused with a fix. Full and freeze training
     under fp16 keep fp32 master weights (GradScaler cannot unscale fp16 gradients).
     """
@@ -68,11 +84,11 @@ def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:
         if device == "cuda":
             want = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         else:
-            want = "fp32"
+            want = "bf16" if cpu_has_native_bf16() else "fp32"
     if want == "fp16" and device != "cuda":
         raise UserError(
             "training.precision: fp16 needs a CUDA GPU (this machine has none)",
-            "Use precision: auto (fp32 on CPU) or bf16",
+            "Use precision: auto (bf16 or fp32 on CPU) or bf16",
         )
     if want == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
         raise UserError(

@@ -29,13 +29,18 @@ def _recipe(**kw) -> Recipe:
 # ------------------------------------------------------------------ pure setup
 
 
-def test_precision_auto_is_fp32_on_cpu_and_fp16_is_refused() -> None:
+def test_precision_auto_on_cpu_follows_native_bf16_and_fp16_is_refused(monkeypatch) -> None:
     import torch
+    from tunetui.runner import methods
     from tunetui.runner.methods import resolve_precision
 
+    monkeypatch.setattr(methods, "cpu_has_native_bf16", lambda: False)
     auto = resolve_precision(_recipe(), "cpu")
     assert (auto.name, auto.load_dtype) == ("fp32", torch.float32)
     assert not auto.bf16 and not auto.fp16
+    monkeypatch.setattr(methods, "cpu_has_native_bf16", lambda: True)
+    auto = resolve_precision(_recipe(), "cpu")
+    assert (auto.name, auto.load_dtype) == ("bf16", torch.bfloat16)
     bf16 = resolve_precision(_recipe(training={"precision": "bf16"}), "cpu")
     assert bf16.bf16 and bf16.load_dtype == torch.bfloat16
     with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
