@@ -28,6 +28,8 @@ from tunetui.runner.events import TERMINAL_TYPES, EventTail
 from tunetui.runner.rundir import EVENTS_FILE, LOG_FILE, RUN_FILE, read_json
 from tunetui.runner.runstate import (
     RunState,
+    _float,
+    _int,
     drain,
     log_tail,
     plan_gib,
@@ -501,20 +503,6 @@ def _pid(run_dir: Path) -> int | None:
 
 def _num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def watch(

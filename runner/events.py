@@ -111,23 +111,41 @@ def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return [e for e in map(parse_line, text.splitlines()) if e is not None]
 
 
-class EventTail:
-    """Non-blocking follower of an events file that another process appends to.
+class TextTail:
+    """Non-blocking follower of a text file that another process appends to.
 
-    ``poll()`` returns the events appended since the last call. It keeps a partial last
-    line until its newline arrives, and starts over from the top when the file is
+    ``lines()`` returns the complete lines appended since the last call. It keeps a partial
+    last line until its newline arrives, and starts over from the top when the file is
     replaced or truncated (a new inode or a smaller size), reporting that through
-    ``restarted`` so views can clear their state.
+    ``restarted`` so views can clear their state. `EventTail` parses these lines as events;
+    the TUI's log pane shows them as text.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._offset = 0
-        self._inode = None
+        self._inode: int | None = None
         self._partial = ""
         self.restarted = False
 
-    def poll(self, max_bytes: int = 4 << 20) -> list[dict[str, Any]]:
+    def skip_to_tail(self, keep_bytes: int) -> None:
+        """Start near the end: only the last `keep_bytes` (from a line start) are read."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return
+        if st.st_size <= keep_bytes:
+            return
+        with open(self.path, "rb") as fh:
+            fh.seek(st.st_size - keep_bytes)
+            head = fh.read(keep_bytes)
+        cut = head.find(b"\n")
+        self._offset = st.st_size - keep_bytes + (cut + 1 if cut >= 0 else 0)
+        self._inode = st.st_ino
+
+    def lines(self, max_bytes: int = 4 << 20, split_cr: bool = False) -> list[str]:
+        """New complete lines; ``split_cr`` also splits on carriage returns (progress bars
+        that rewrite one line show each state as its own line)."""
         self.restarted = False
         try:
             st = self.path.stat()
@@ -143,9 +161,19 @@ class EventTail:
             chunk = fh.read(max_bytes)
         self._offset += len(chunk)
         text = self._partial + chunk.decode("utf-8", errors="replace")
-        lines = text.split("\n")
-        self._partial = lines.pop()  # "" when the chunk ended on a newline
-        return [e for e in map(parse_line, lines) if e is not None]
+        if split_cr:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        parts = text.split("\n")
+        self._partial = parts.pop()  # "" when the chunk ended on a newline
+        return parts
+
+
+class EventTail(TextTail):
+    """Non-blocking follower of an events file: ``poll()`` returns the events appended since
+    the last call (see `TextTail` for partial lines, truncation and ``restarted``)."""
+
+    def poll(self, max_bytes: int = 4 << 20) -> list[dict[str, Any]]:
+        return [e for e in map(parse_line, self.lines(max_bytes)) if e is not None]
 
     def follow(self, interval: float = 0.25, stop_on_terminal: bool = True) -> Iterator[dict]:
         """Blocking generator for console views; stops after a terminal event."""

@@ -15,62 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunetui.runner.events import EVENTS_FILE, read_events
+from tunetui.runner.events import EVENTS_FILE, TextTail, read_events
 
 LOG_FILE = "train.log"
 PLAN_FILE = "plan.json"
 RUN_FILE = "run.json"
 
 
-class LogTail:
-    """Non-blocking follower of a text log: new complete lines since the last poll.
+class LogTail(TextTail):
+    """Non-blocking follower of train.log: new complete lines since the last poll.
 
-    Like `EventTail` it holds a partial last line back and starts over when the file
-    shrinks or is replaced, so a `--resume` that rewrites train.log shows cleanly.
+    It holds a partial last line back and starts over when the file shrinks or is
+    replaced, so a `--resume` that rewrites train.log shows cleanly (`TextTail`).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._offset = 0
-        self._inode: int | None = None
-        self._partial = ""
-        self.restarted = False
-
-    def skip_to_tail(self, keep_bytes: int) -> None:
-        """Start near the end: only the last `keep_bytes` (from a line start) are read."""
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return
-        if st.st_size <= keep_bytes:
-            return
-        with open(self.path, "rb") as fh:
-            fh.seek(st.st_size - keep_bytes)
-            head = fh.read(keep_bytes)
-        cut = head.find(b"\n")
-        self._offset = st.st_size - keep_bytes + (cut + 1 if cut >= 0 else 0)
-        self._inode = st.st_ino
-
     def poll(self, max_bytes: int = 1 << 20) -> list[str]:
-        self.restarted = False
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            return []
-        if self._inode is not None and (st.st_ino != self._inode or st.st_size < self._offset):
-            self._offset, self._partial, self.restarted = 0, "", True
-        self._inode = st.st_ino
-        if st.st_size == self._offset:
-            return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self._offset)
-            chunk = fh.read(max_bytes)
-        self._offset += len(chunk)
-        text = self._partial + chunk.decode("utf-8", errors="replace")
-        # Progress bars rewrite one line with \r: show each state as its own line.
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        self._partial = lines.pop()
-        return lines
+        return self.lines(max_bytes, split_cr=True)
 
 
 def _find_number(obj: Any, keys: tuple[str, ...]) -> float | None:
