@@ -131,3 +131,19 @@ def make_config(config_cls: type, ctx: StageContext, **stage_fields: Any) -> Any
     known = {f.name for f in dataclasses.fields(config_cls)}
     merged = {**training_kwargs(ctx), **stage_fields}
     return config_cls(**{k: v for k, v in merged.items() if k in known})
+
+
+def make_trainer(
+    trainer_cls: type, config_cls: type, ctx: StageContext, **stage_fields: Any
+) -> Any:
+    """A trl trainer on the context's model, data, tokenizer, adapter and callbacks, with its
+    config from `make_config`: every stage builds its trainer the same way."""
+    return trainer_cls(
+        model=ctx.model,
+        args=make_config(config_cls, ctx, **stage_fields),
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
+        processing_class=ctx.tokenizer,
+        peft_config=ctx.peft_config,
+        callbacks=ctx.callbacks,
+    )

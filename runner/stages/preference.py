@@ -9,24 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext, make_config
+from tunetui.runner.stages.common import StageContext, make_trainer
 
 
 def build_dpo(ctx: StageContext) -> Any:
     """DPOTrainer on prompt/chosen/rejected data."""
     from trl import DPOConfig, DPOTrainer
 
-    config = make_config(
-        DPOConfig, ctx, beta=ctx.recipe.training.pref_beta, max_length=ctx.recipe.data.cutoff_len
-    )
-    return DPOTrainer(
-        model=ctx.model,
-        args=config,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config,
-        callbacks=ctx.callbacks,
+    return make_trainer(
+        DPOTrainer,
+        DPOConfig,
+        ctx,
+        beta=ctx.recipe.training.pref_beta,
+        max_length=ctx.recipe.data.cutoff_len,
     )
 
 
@@ -34,17 +29,12 @@ def build_kto(ctx: StageContext) -> Any:
     """KTOTrainer on prompt/completion/label data (unpaired preferences)."""
     from trl import KTOConfig, KTOTrainer
 
-    config = make_config(
-        KTOConfig, ctx, beta=ctx.recipe.training.pref_beta, max_length=ctx.recipe.data.cutoff_len
-    )
-    return KTOTrainer(
-        model=ctx.model,
-        args=config,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config,
-        callbacks=ctx.callbacks,
+    return make_trainer(
+        KTOTrainer,
+        KTOConfig,
+        ctx,
+        beta=ctx.recipe.training.pref_beta,
+        max_length=ctx.recipe.data.cutoff_len,
     )
 
 
@@ -53,19 +43,11 @@ def build_orpo(ctx: StageContext) -> Any:
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
     cutoff = ctx.recipe.data.cutoff_len
-    config = make_config(
+    return make_trainer(
+        ORPOTrainer,
         ORPOConfig,
         ctx,
         beta=ctx.recipe.training.pref_beta,
         max_length=cutoff,
         max_completion_length=cutoff // 2,
-    )
-    return ORPOTrainer(
-        model=ctx.model,
-        args=config,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config,
-        callbacks=ctx.callbacks,
     )

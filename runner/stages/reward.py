@@ -6,20 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext, make_config
+from tunetui.runner.stages.common import StageContext, make_trainer
 
 
 def build_rm(ctx: StageContext) -> Any:
     """RewardTrainer on prompt/chosen/rejected data."""
     from trl import RewardConfig, RewardTrainer
 
-    config = make_config(RewardConfig, ctx, max_length=ctx.recipe.data.cutoff_len)
-    return RewardTrainer(
-        model=ctx.model,
-        args=config,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config,
-        callbacks=ctx.callbacks,
-    )
+    return make_trainer(RewardTrainer, RewardConfig, ctx, max_length=ctx.recipe.data.cutoff_len)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext, make_config
+from tunetui.runner.stages.common import StageContext, make_trainer
 
 
 def _sft_like(ctx: StageContext, text_only: bool) -> Any:
@@ -28,16 +28,7 @@ def _sft_like(ctx: StageContext, text_only: bool) -> Any:
         fields["completion_only_loss"] = not data.train_on_prompt
     if not data.packing:
         fields["train_sampling_strategy"] = "group_by_length"
-    config = make_config(SFTConfig, ctx, **fields)
-    return SFTTrainer(
-        model=ctx.model,
-        args=config,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.peft_config,
-        callbacks=ctx.callbacks,
-    )
+    return make_trainer(SFTTrainer, SFTConfig, ctx, **fields)
 
 
 def build_sft(ctx: StageContext) -> Any:
