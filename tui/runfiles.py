@@ -8,7 +8,6 @@ so the dashboard keeps working on any run directory, finished or live.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.runner.events import EVENTS_FILE, TextTail, read_events
+from tunetui.runner.rundir import read_json
 
 LOG_FILE = "train.log"
 PLAN_FILE = "plan.json"
@@ -46,15 +46,6 @@ def _find_number(obj: Any, keys: tuple[str, ...]) -> float | None:
                 return float(value)
         queue.extend(v for v in node.values() if isinstance(v, dict))
     return None
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON object from a file, or {} when missing or unreadable (views never crash)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def plan_estimate_gib(run_dir: Path) -> float | None:
