@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,17 +60,10 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write `text` to `path` via a temp file and rename."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `text` to `path` via a temp file and rename (the runner's one implementation)."""
+    from tunetui.runner.rundir import write_atomic
+
+    write_atomic(Path(path), text)
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
