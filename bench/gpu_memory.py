@@ -236,7 +236,7 @@ def _model_dir(model_id: str, cache: Path) -> Path:
     """A random-init checkpoint of the model, written once per model and reused."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
-    from tunetui.runner.tiny import build_tiny_tokenizer
+    from tunetui.runner.train.tiny import build_tiny_tokenizer
 
     folder = cache / model_id
     if (folder / "config.json").exists():
@@ -257,12 +257,12 @@ def run_one(row: dict[str, Any], device: str, steps: int, cache: Path) -> dict[s
     """Train ``steps`` optimizer steps for one row; return measured figures."""
     import torch
     from datasets import Dataset
-    from tunetui.runner.methods import peft_config, prepare_model, resolve_precision
-    from tunetui.runner.methods import quantization_config as quant_cfg
-    from tunetui.runner.models import load_model, load_tokenizer
     from tunetui.runner.recipe import Recipe
-    from tunetui.runner.stages.common import StageContext
-    from tunetui.runner.stages.registry import get_stage
+    from tunetui.runner.train.loading import load_model, load_tokenizer
+    from tunetui.runner.train.methods import peft_config, prepare_model, resolve_precision
+    from tunetui.runner.train.methods import quantization_config as quant_cfg
+    from tunetui.runner.train.stages.common import StageContext
+    from tunetui.runner.train.stages.registry import get_stage
 
     cache.mkdir(parents=True, exist_ok=True)
     model_dir = _model_dir(row["model"], cache)

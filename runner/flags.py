@@ -152,7 +152,7 @@ def hub_id_for(model: str) -> str:
     if Path(model).expanduser().exists() or "/" in model:
         return model
     try:
-        from tunetui.runner.models import EMBEDDED
+        from tunetui.runner.modelpath import EMBEDDED
 
         if model.lower() in EMBEDDED:
             return model

@@ -12,7 +12,7 @@ its data (both raise `UserError`, exit 2), then assemble the run folder under a 
 name (resolved ``recipe.yaml``, ``plan.json``), rename it into place, spawn the worker.
 
 This module imports no torch: the worker is a separate interpreter
-(``python -m tunetui.runner.worker RUN_DIR [--resume]``). ``$TUNETUI_WORKER`` replaces
+(``python -m tunetui.runner.train.worker RUN_DIR [--resume]``). ``$TUNETUI_WORKER`` replaces
 that command (tests use a fake worker; it is also handy to wrap the worker, e.g. in
 ``nice``).
 """
@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 from tunetui.planner.errors import UserError
 from tunetui.runner.events import EventTail, read_events
+from tunetui.runner.modelpath import EMBEDDED, check_model
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.rundir import (
     CHECKPOINTS_DIR,
@@ -53,7 +54,7 @@ from tunetui.runner.rundir import (
 from tunetui.runner.runstate import RunState, current_host, drain, read_state
 
 WORKER_ENV = "TUNETUI_WORKER"
-WORKER_MODULE = "tunetui.runner.worker"
+WORKER_MODULE = "tunetui.runner.train.worker"
 
 
 @dataclass
@@ -82,51 +83,6 @@ def load_checked_recipe(path: str | os.PathLike[str]) -> Recipe:
     check_model(recipe.model.name_or_path)
     _validate_data(recipe)
     return recipe
-
-
-def _embedded_ids() -> set[str]:
-    try:
-        from tunetui.runner.models import EMBEDDED
-    except ImportError:
-        return set()
-    return set(EMBEDDED)
-
-
-def check_model(name_or_path: str) -> None:
-    """Refuse a model the worker could not load, before a run folder exists.
-
-    A typo'd model id would otherwise make a run folder, spend ~10 s importing torch and
-    end as a ``failed`` run. The worker's own rule (`resolve_model_dir`) is used, except for
-    the embedded models: they resolve by converting a GGUF (~20 s), which is the worker's job.
-    """
-    try:
-        from tunetui.runner.models import EMBEDDED, resolve_model_dir
-    except ImportError:  # model loading not there yet: the worker will find problems
-        return
-    if name_or_path.strip().lower() in EMBEDDED:
-        return
-    _check_model_files(resolve_model_dir(name_or_path))
-
-
-# Any one of each group is enough (sharded or not, fast or slow tokenizer).
-_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tiktoken.model")
-
-
-def _check_model_files(folder: Path) -> None:
-    """A model folder needs weights and a tokenizer; say which is missing, not a traceback
-    from deep inside transformers half a minute later."""
-    if not any(next(folder.glob(pattern), None) for pattern in _WEIGHT_PATTERNS):
-        raise UserError(
-            f"model folder {folder} has no weights (*.safetensors or pytorch_model*.bin)",
-            "Point model.name_or_path at a complete Hugging Face model folder",
-        )
-    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
-        raise UserError(
-            f"model folder {folder} has no tokenizer (tokenizer.json, tokenizer.model or "
-            "vocab.json)",
-            "Copy the tokenizer files from the base model into that folder",
-        )
 
 
 def _load_recipe(path: Path) -> Recipe:
@@ -190,7 +146,7 @@ def absolute_paths(recipe: Recipe, cwd: Path | None = None) -> Recipe:
     if recipe.data.dataset_dir:
         data_update["dataset_dir"] = absolute(recipe.data.dataset_dir)
     model_path = recipe.model.name_or_path
-    if model_path.strip().lower() not in _embedded_ids():
+    if model_path.strip().lower() not in EMBEDDED:
         model_path = absolute(model_path)
     return recipe.model_copy(
         update={
@@ -421,7 +377,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     kill -9), so the launcher's "resuming from ..." names what the worker will really use.
     """
     try:
-        from tunetui.runner.worker import find_checkpoint
+        from tunetui.runner.train.worker import find_checkpoint
     except ImportError:
         find_checkpoint = None
     if find_checkpoint is not None:

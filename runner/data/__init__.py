@@ -1,9 +1,9 @@
 """Training data: formats, LLaMA-Factory's dataset_info.json, chat templates, validation.
 
-Public entry points (import them from here; heavy libraries load only when building):
+Public entry points (import them from here; the
+training process builds trl-ready `datasets.Dataset`s with `runner.train.data.build_datasets`):
 
 - `validate_data(recipe) -> DataReport`: read and check every file, no tokenizer or model.
-- `build_datasets(recipe, tokenizer) -> (train, eval | None)`: trl-ready `datasets.Dataset`s.
 - `apply_template(tokenizer, name)`: set the chat template (`auto` keeps the tokenizer's).
 - `data_stats(recipe, tokenizer_dir)` / `preview(recipe, n, tokenizer_dir)`: wizard helpers.
 """
@@ -13,13 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tunetui.runner.data.build import build_datasets
     from tunetui.runner.data.stats import data_stats, preview
     from tunetui.runner.data.templates import apply_template
     from tunetui.runner.data.validation import DataReport, load_samples, validate_data
+    from tunetui.runner.train.data import build_datasets
 
 _WHERE = {
-    "build_datasets": "build",
     "validate_data": "validation",
     "DataReport": "validation",
     "load_samples": "validation",
@@ -31,7 +30,6 @@ _WHERE = {
 __all__ = [
     "DataReport",
     "apply_template",
-    "build_datasets",
     "data_stats",
     "load_samples",
     "preview",

@@ -33,7 +33,7 @@ def find_tokenizer_dir(recipe: Recipe) -> Path | None:
     if path.is_dir() and (path / "tokenizer.json").is_file():
         return path
     try:
-        from tunetui.runner.models import EMBEDDED, embedded_cache_path
+        from tunetui.runner.modelpath import EMBEDDED, embedded_cache_path
     except ImportError:
         return None
     if name.lower() in EMBEDDED:

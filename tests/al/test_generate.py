@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory) -> str:
-    from tunetui.runner.tiny import make_tiny_model
+    from tunetui.runner.train.tiny import make_tiny_model
 
     return str(make_tiny_model(tmp_path_factory.mktemp("lm") / "tiny"))
 

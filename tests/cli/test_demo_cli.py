@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-tiny = pytest.importorskip("tunetui.runner.tiny")
+tiny = pytest.importorskip("tunetui.runner.train.tiny")
 
 
 @pytest.fixture

@@ -47,6 +47,6 @@ def recipe(stage: str = "sft", datasets: list[str] | None = None, **data: Any) -
 
 def tiny_tokenizer() -> Any:
     """The project's tiny byte-level BPE tokenizer (ChatML template)."""
-    from tunetui.runner.tiny import build_tiny_tokenizer
+    from tunetui.runner.train.tiny import build_tiny_tokenizer
 
     return build_tiny_tokenizer()

@@ -18,7 +18,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-init llama with a ChatML tokenizer (built in ~2 s, once)."""
-    from tunetui.runner.tiny import make_tiny_model
+    from tunetui.runner.train.tiny import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "llama")
 
@@ -26,7 +26,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     """The embedded SmolLM2-135M-Instruct, converted from its GGUF once and cached."""
-    from tunetui.runner.models import resolve_model_dir
+    from tunetui.runner.train.loading import resolve_model_dir
 
     return resolve_model_dir("smollm2-135m")
 
@@ -100,7 +100,7 @@ def keep_signals() -> Iterator[None]:
 def run_worker(keep_signals: None) -> Callable[..., tuple[int, list[dict[str, Any]]]]:
     """Run the worker in-process on a run dir; returns (exit code, non-gpu events)."""
     from tunetui.runner.events import read_events
-    from tunetui.runner.worker import main
+    from tunetui.runner.train.worker import main
 
     def _run(run_dir: Path, *extra: str) -> tuple[int, list[dict[str, Any]]]:
         code = main([str(run_dir), *extra])

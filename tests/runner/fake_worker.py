@@ -1,4 +1,4 @@
-"""A stand-in for ``python -m tunetui.runner.worker RUN_DIR [--resume]`` in fast tests.
+"""A stand-in for ``python -m tunetui.runner.train.worker RUN_DIR [--resume]`` in fast tests.
 
 It speaks the same protocol as the real worker (events.jsonl, checkpoints/checkpoint-N,
 adapter/, SIGTERM or a STOP file = checkpoint then ``stopped``, ``--resume`` continues from

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-tiny = pytest.importorskip("tunetui.runner.tiny")
+tiny = pytest.importorskip("tunetui.runner.train.tiny")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def toy_data(tmp_path: Path) -> Path:
 
 
 def test_bleu_identical_is_100_and_disjoint_is_0() -> None:
-    from tunetui.runner.evaluate import bleu
+    from tunetui.runner.infer.evaluate import bleu
 
     refs = ["the cat sat on the mat today", "a quick brown fox jumps high"]
     assert bleu(refs, refs) == pytest.approx(100.0)
@@ -39,7 +39,7 @@ def test_bleu_identical_is_100_and_disjoint_is_0() -> None:
 
 
 def test_rouge_known_values() -> None:
-    from tunetui.runner.evaluate import rouge
+    from tunetui.runner.infer.evaluate import rouge
 
     # hyp "the cat" vs ref "the cat sat": unigram P=1, R=2/3 -> F1=0.8; bigram P=1, R=1/2 -> 2/3
     scores = rouge(["the cat"], ["the cat sat"])
@@ -49,7 +49,7 @@ def test_rouge_known_values() -> None:
 
 
 def test_chinese_is_scored_per_character() -> None:
-    from tunetui.runner.evaluate import bleu, rouge
+    from tunetui.runner.infer.evaluate import bleu, rouge
 
     # Without character tokenisation both strings are one token each (or none at all).
     scores = rouge(["我是助手"], ["我是一个助手"])
@@ -59,7 +59,7 @@ def test_chinese_is_scored_per_character() -> None:
 
 def test_parse_metrics() -> None:
     from tunetui.planner.errors import UserError
-    from tunetui.runner.evaluate import parse_metrics
+    from tunetui.runner.infer.evaluate import parse_metrics
 
     assert parse_metrics(" PPL, rouge,ppl") == ["ppl", "rouge"]
     with pytest.raises(UserError, match="Did you mean 'bleu'"):
@@ -70,7 +70,7 @@ def test_parse_metrics() -> None:
 
 
 def test_chat_one_shot_prints_the_greedy_answer(tiny_dir: Path, cli) -> None:
-    from tunetui.runner.inference import generate, load_model, resolve_target
+    from tunetui.runner.infer.inference import generate, load_model, resolve_target
 
     code, out, err = cli("chat", str(tiny_dir), "--prompt", "hello", "--max-new-tokens", "6")
     assert code == 0, err
@@ -80,8 +80,8 @@ def test_chat_one_shot_prints_the_greedy_answer(tiny_dir: Path, cli) -> None:
 
 
 def test_chat_session_keeps_history_and_streams(tiny_dir: Path) -> None:
-    from tunetui.runner.chat import ChatSession
-    from tunetui.runner.inference import load_model, resolve_target
+    from tunetui.runner.infer.chat import ChatSession
+    from tunetui.runner.infer.inference import load_model, resolve_target
 
     model, tokenizer = load_model(resolve_target(str(tiny_dir)))
     session = ChatSession(model, tokenizer, system="be brief", max_new_tokens=4)
@@ -111,8 +111,8 @@ def test_eval_on_tiny_model(tiny_dir: Path, toy_data: Path, cli) -> None:
 
 
 def test_perplexity_counts_only_response_tokens(tiny_dir: Path) -> None:
-    from tunetui.runner.evaluate import perplexity
-    from tunetui.runner.inference import load_model, resolve_target
+    from tunetui.runner.infer.evaluate import perplexity
+    from tunetui.runner.infer.inference import load_model, resolve_target
 
     model, tokenizer = load_model(resolve_target(str(tiny_dir)))
     short = [([{"role": "user", "content": "q"}], "answer")]

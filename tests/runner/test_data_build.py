@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from _data_fixtures import LF_DATA, recipe, tiny_tokenizer
-from tunetui.runner.data import build_datasets
 from tunetui.runner.data.templates import TEMPLATES
+from tunetui.runner.train.data import build_datasets
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_tools_column(tokenizer) -> None:
 def test_trl_masks_exactly_the_answer(tmp_path: Path) -> None:
     """trl's own SFT preprocessing on our rows: the loss mask covers the answer, not the prompt."""
     from trl import SFTConfig, SFTTrainer
-    from tunetui.runner.tiny import make_tiny_model
+    from tunetui.runner.train.tiny import make_tiny_model
 
     model_dir = make_tiny_model(tmp_path / "tiny")
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("peft")
-tiny = pytest.importorskip("tunetui.runner.tiny")
+tiny = pytest.importorskip("tunetui.runner.train.tiny")
 
 
 def make_adapter(tmp_path: Path, use_dora: bool = False) -> tuple[Path, Path]:
@@ -41,7 +41,7 @@ def test_merged_logits_equal_adapter_logits(tmp_path: Path, use_dora: bool) -> N
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    from tunetui.runner.export import EXPORT_INFO, export
+    from tunetui.runner.infer.export import EXPORT_INFO, export
 
     base_dir, adapter_dir = make_adapter(tmp_path, use_dora)
     result = export(str(adapter_dir))

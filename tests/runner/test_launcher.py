@@ -200,7 +200,7 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
     Most of its time is two interpreter start-ups importing torch/transformers/trl; the
     timeouts are generous for a loaded CI machine."""
     pytest.importorskip("torch")
-    from tunetui.runner.tiny import make_tiny_model
+    from tunetui.runner.train.tiny import make_tiny_model
 
     monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
     monkeypatch.delenv(launcher.WORKER_ENV, raising=False)

@@ -17,7 +17,7 @@ HAS_BNB = importlib.util.find_spec("bitsandbytes") is not None
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_model_dir: Path):
-    from tunetui.runner.models import load_model
+    from tunetui.runner.train.loading import load_model
 
     return load_model(tiny_model_dir)
 
@@ -31,8 +31,8 @@ def _recipe(**kw) -> Recipe:
 
 def test_precision_auto_on_cpu_follows_native_bf16_and_fp16_is_refused(monkeypatch) -> None:
     import torch
-    from tunetui.runner import methods
-    from tunetui.runner.methods import resolve_precision
+    from tunetui.runner.train import methods
+    from tunetui.runner.train.methods import resolve_precision
 
     monkeypatch.setattr(methods, "cpu_has_native_bf16", lambda: False)
     auto = resolve_precision(_recipe(), "cpu")
@@ -58,21 +58,21 @@ def test_precision_auto_on_cpu_follows_native_bf16_and_fp16_is_refused(monkeypat
     ],
 )
 def test_lora_targets(tiny_model, targets, expected) -> None:
-    from tunetui.runner.methods import lora_targets
+    from tunetui.runner.train.methods import lora_targets
 
     assert lora_targets(targets, tiny_model) == expected
 
 
 def test_unknown_lora_target_suggests_a_close_name(tiny_model) -> None:
-    from tunetui.runner.methods import lora_targets
+    from tunetui.runner.train.methods import lora_targets
 
     with pytest.raises(UserError, match="q_proj"):
         lora_targets(["q_prj"], tiny_model)
 
 
 def test_freeze_trains_only_the_last_layers(tiny_model_dir: Path) -> None:
-    from tunetui.runner.methods import apply_freeze
-    from tunetui.runner.models import load_model
+    from tunetui.runner.train.loading import load_model
+    from tunetui.runner.train.methods import apply_freeze
 
     model = load_model(tiny_model_dir)
     apply_freeze(model, _recipe(method="freeze", freeze={"trainable_layers": 1}))
@@ -83,8 +83,8 @@ def test_freeze_trains_only_the_last_layers(tiny_model_dir: Path) -> None:
 
 
 def test_freeze_with_embeddings(tiny_model_dir: Path) -> None:
-    from tunetui.runner.methods import apply_freeze
-    from tunetui.runner.models import load_model
+    from tunetui.runner.train.loading import load_model
+    from tunetui.runner.train.methods import apply_freeze
 
     model = load_model(tiny_model_dir)
     recipe = _recipe(method="freeze", freeze={"trainable_layers": 1, "train_embeddings": True})
@@ -93,7 +93,7 @@ def test_freeze_with_embeddings(tiny_model_dir: Path) -> None:
 
 
 def test_galore_without_the_package_names_the_pip_command() -> None:
-    from tunetui.runner.methods import optimizer_args
+    from tunetui.runner.train.methods import optimizer_args
 
     if importlib.util.find_spec("galore_torch") is not None:
         pytest.skip("galore-torch is installed here")
@@ -102,7 +102,7 @@ def test_galore_without_the_package_names_the_pip_command() -> None:
 
 
 def test_optimizer_names() -> None:
-    from tunetui.runner.methods import optimizer_args
+    from tunetui.runner.train.methods import optimizer_args
 
     assert optimizer_args(_recipe(), "cpu")["optim"] == "adamw_torch"
     assert optimizer_args(_recipe(), "cuda")["optim"] == "adamw_torch_fused"
@@ -113,7 +113,7 @@ def test_optimizer_names() -> None:
 @pytest.mark.skipif(not HAS_BNB, reason="bitsandbytes not installed")
 def test_qlora_config_is_nf4_double_quant() -> None:
     import torch
-    from tunetui.runner.methods import quantization_config, resolve_precision
+    from tunetui.runner.train.methods import quantization_config, resolve_precision
 
     r = _recipe(method="qlora")
     q = quantization_config(r, resolve_precision(r, "cpu"), "cpu")
@@ -167,7 +167,7 @@ def test_bf16_on_cpu_when_asked(make_run, run_worker) -> None:
 
 
 def test_missing_logger_is_a_user_error() -> None:
-    from tunetui.runner.stages.common import check_loggers
+    from tunetui.runner.train.stages.common import check_loggers
 
     assert check_loggers(["none"]) == []
     if importlib.util.find_spec("wandb") is None:

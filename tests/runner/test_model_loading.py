@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from tunetui.planner.errors import UserError
-from tunetui.runner import models
+from tunetui.runner.train import loading as models
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -51,7 +51,7 @@ def test_cache_dir_honours_tunetui_cache(monkeypatch, tmp_path: Path) -> None:
 
 def test_tiny_model_is_fast_and_complete(tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from tunetui.runner.tiny import make_tiny_model
+    from tunetui.runner.train.tiny import make_tiny_model
 
     t0 = time.perf_counter()
     path = make_tiny_model(tmp_path / "m", arch="qwen2")

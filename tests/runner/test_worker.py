@@ -21,7 +21,7 @@ def _spawn(run_dir: Path, *extra: str) -> subprocess.Popen:
     log = open(run_dir / "train.log", "ab")  # noqa: SIM115 - handed to the child
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "tunetui.runner.worker", str(run_dir), *extra],
+        [sys.executable, "-m", "tunetui.runner.train.worker", str(run_dir), *extra],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -76,7 +76,7 @@ def test_stop_while_loading_exits_without_training(make_run, run_worker) -> None
 def test_stop_file_then_resume_continues_the_step_count(
     make_run, run_worker, monkeypatch, capsys
 ) -> None:
-    from tunetui.runner.callbacks import EventsCallback
+    from tunetui.runner.train.callbacks import EventsCallback
 
     run_dir = make_run(training={"max_steps": 3, "save_steps": 100})
     on_step_end = EventsCallback.on_step_end
@@ -136,7 +136,7 @@ def test_resume_after_kill_9_uses_the_last_saved_checkpoint(make_run, run_worker
     finally:
         if proc.poll() is None:
             proc.kill()
-    from tunetui.runner.worker import find_checkpoint
+    from tunetui.runner.train.worker import find_checkpoint
 
     last = find_checkpoint(run_dir)
     assert last is not None
@@ -178,7 +178,7 @@ def test_crash_is_an_error_event_with_traceback_and_exit_1(make_run, run_worker)
 
 
 def test_plan_gib_is_read_from_plan_json(tmp_path: Path) -> None:
-    from tunetui.runner.worker import plan_gib
+    from tunetui.runner.train.worker import plan_gib
 
     assert plan_gib(tmp_path) is None
     (tmp_path / "plan.json").write_text(json.dumps({"estimate": {"total_gib": 3.21}}))
@@ -218,7 +218,7 @@ def test_missing_package_fails_before_loading_anything(make_run, run_worker) -> 
 
 def test_sampler_emits_cpu_readings_without_a_gpu(tmp_path: Path) -> None:
     from tunetui.runner.events import EventWriter
-    from tunetui.runner.sampler import Sampler
+    from tunetui.runner.train.sampler import Sampler
 
     with EventWriter(tmp_path / "events.jsonl") as writer:
         sampler = Sampler(writer, interval=0.05)

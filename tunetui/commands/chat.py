@@ -29,7 +29,7 @@ def chat(
     Without --prompt and with stdin not a terminal, stdin is read as one prompt.
     """
     from tunetui.planner.errors import UserError
-    from tunetui.runner.inference import resolve_target
+    from tunetui.runner.infer.inference import resolve_target
 
     resolved = resolve_target(target, adapter)
     if prompt is None and not sys.stdin.isatty():
@@ -37,8 +37,8 @@ def chat(
         if not prompt:
             raise UserError("stdin is empty and no --prompt was given", "pass --prompt TEXT")
 
-    from tunetui.runner.chat import ChatSession, repl
-    from tunetui.runner.inference import load_model
+    from tunetui.runner.infer.chat import ChatSession, repl
+    from tunetui.runner.infer.inference import load_model
 
     model, tokenizer = load_model(resolved, merge=True)
     session = ChatSession(model, tokenizer, system, max_new_tokens, temperature)

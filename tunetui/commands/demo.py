@@ -114,7 +114,7 @@ def demo(
         raise typer.Exit(code)
     train_s = time.monotonic() - started
 
-    from tunetui.runner.inference import base_and_tuned_answers, resolve_target
+    from tunetui.runner.infer.inference import base_and_tuned_answers, resolve_target
 
     say("loading the base model and the trained adapter for greedy answers...")
     target = resolve_target(str(launch.run_dir))
@@ -150,10 +150,10 @@ def _check_model(name: str, say) -> None:
     The embedded model is converted by the worker (so the launcher answers at once); any
     other name is resolved here, which is cheap, so a typo is one line, not a failed run.
     """
-    from tunetui.runner.models import EMBEDDED, embedded_cache_path, resolve_model_dir
+    from tunetui.runner.modelpath import EMBEDDED, embedded_cache_path, locate_model
 
     key = name.strip().lower()
     if key not in EMBEDDED:
-        resolve_model_dir(name)
+        locate_model(name)
     elif not (embedded_cache_path(key) / "config.json").is_file():
         say(f"first run: the worker converts the embedded {key} from GGUF to safetensors (once).")

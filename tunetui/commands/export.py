@@ -36,7 +36,7 @@ def export(
             "(that lives in llama.cpp)",
             "export without --gguf, then run llama.cpp's convert_hf_to_gguf.py on the folder",
         )
-    from tunetui.runner.export import export as run_export
+    from tunetui.runner.infer.export import export as run_export
 
     result = run_export(source, output=output, overwrite=overwrite, base=base)
     if as_json:

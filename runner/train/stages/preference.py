@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext, make_trainer
+from tunetui.runner.train.stages.common import StageContext, make_trainer
 
 
 def build_dpo(ctx: StageContext) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext, make_trainer
+from tunetui.runner.train.stages.common import StageContext, make_trainer
 
 
 def _sft_like(ctx: StageContext, text_only: bool) -> Any:

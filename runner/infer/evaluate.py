@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tunetui.planner.errors import UserError, unknown
-from tunetui.runner.inference import Target
+from tunetui.runner.infer.inference import Target
 
 METRICS = ("ppl", "bleu", "rouge")
 # progress(phase, done, total): eval on CPU takes minutes, so the CLI shows where it is.
@@ -268,7 +268,7 @@ def evaluate(
     placeholders, run_dataset_dir = run_placeholders(target)
     pairs = load_eval_samples(data, dataset_dir or run_dataset_dir, max_samples, placeholders)
     if model_and_tokenizer is None:
-        from tunetui.runner.inference import load_model
+        from tunetui.runner.infer.inference import load_model
 
         model_and_tokenizer = load_model(target, merge=True)
     model, tokenizer = model_and_tokenizer

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError
-from tunetui.runner.methods import PrecisionChoice, optimizer_args
 from tunetui.runner.recipe import Recipe
+from tunetui.runner.train.methods import PrecisionChoice, optimizer_args
 
 
 @dataclass

@@ -78,7 +78,7 @@ def quiet_libraries() -> None:
 def _resolve_model_dir(name: str) -> Path:
     """A model name or path to a local directory (the embedded model is converted once)."""
     try:
-        from tunetui.runner.models import resolve_model_dir
+        from tunetui.runner.train.loading import resolve_model_dir
     except ImportError as exc:  # pragma: no cover - only while runner.models is missing
         path = Path(name).expanduser()
         if (path / "config.json").is_file():

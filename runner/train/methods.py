@@ -312,7 +312,7 @@ def preflight(recipe: Recipe) -> None:
     """Check, without torch, that the packages the recipe needs are installed, so a missing
     one fails in a second instead of after the model has loaded. The launcher may call it
     before spawning the worker; the worker calls it first thing."""
-    from tunetui.runner.stages.common import check_loggers
+    from tunetui.runner.train.stages.common import check_loggers
 
     if recipe.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         raise UserError(

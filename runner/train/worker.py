@@ -1,4 +1,4 @@
-"""The training process: ``python -m tunetui.runner.worker RUN_DIR [--resume]``.
+"""The training process: ``python -m tunetui.runner.train.worker RUN_DIR [--resume]``.
 
 The launcher spawns this in its own session with stdout/stderr going to ``train.log``;
 nothing talks to it except signals (SIGTERM/SIGINT or a ``RUN_DIR/STOP`` file = save a
@@ -104,7 +104,7 @@ class Worker:
     """One training session of a run directory."""
 
     def __init__(self, run_dir: Path, resume: bool, writer: EventWriter) -> None:
-        from tunetui.runner.callbacks import StopSwitch
+        from tunetui.runner.train.callbacks import StopSwitch
 
         self.run_dir = run_dir
         self.resume = resume
@@ -120,14 +120,14 @@ class Worker:
         if self.resume:
             self.stop.clear_stale_file()
         recipe = load_recipe(self.run_dir / "recipe.yaml")
-        from tunetui.runner.methods import preflight
+        from tunetui.runner.train.methods import preflight
 
         preflight(recipe)
         checkpoint = find_checkpoint(self.run_dir) if self.resume else None
         if self.resume and checkpoint is None:
             print("No checkpoint to resume from: starting from step 0.", flush=True)
 
-        from tunetui.runner.methods import detect_device
+        from tunetui.runner.train.methods import detect_device
 
         self.device = detect_device()
         self._start_sampler()
@@ -153,24 +153,24 @@ class Worker:
         return self._finish(trainer, tokenizer, callback, recipe)
 
     def _start_sampler(self) -> None:
-        from tunetui.runner.sampler import Sampler
+        from tunetui.runner.train.sampler import Sampler
 
         self.sampler = Sampler(self.writer)
         self.sampler.start()
 
     def _build(self, recipe: Any, checkpoint: Path | None) -> tuple[Any, Any, Any]:
         """Resolve the model, load data and weights, and build the stage's trainer."""
-        from tunetui.runner import methods
-        from tunetui.runner.callbacks import EventsCallback, TokenCounter
-        from tunetui.runner.data import build_datasets
-        from tunetui.runner.models import (
+        from tunetui.runner.train import methods
+        from tunetui.runner.train.callbacks import EventsCallback, TokenCounter
+        from tunetui.runner.train.data import build_datasets
+        from tunetui.runner.train.loading import (
             load_model,
             load_tokenizer,
             pick_attention,
             resolve_model_dir,
         )
-        from tunetui.runner.stages.common import StageContext
-        from tunetui.runner.stages.registry import get_stage
+        from tunetui.runner.train.stages.common import StageContext
+        from tunetui.runner.train.stages.registry import get_stage
 
         spec = get_stage(recipe.stage)
         precision = methods.resolve_precision(recipe, self.device)
@@ -330,7 +330,7 @@ def _error_event(writer: EventWriter, exc: BaseException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tunetui.runner.worker", description="Train the run in RUN_DIR."
+        prog="python -m tunetui.runner.train.worker", description="Train the run in RUN_DIR."
     )
     parser.add_argument("run_dir", type=Path, help="run directory with recipe.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")

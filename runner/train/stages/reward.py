@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext, make_trainer
+from tunetui.runner.train.stages.common import StageContext, make_trainer
 
 
 def build_rm(ctx: StageContext) -> Any:

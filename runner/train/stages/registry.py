@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tunetui.runner.stages.common import StageContext
-from tunetui.runner.stages.preference import build_dpo, build_kto, build_orpo
-from tunetui.runner.stages.reward import build_rm
-from tunetui.runner.stages.sft import build_pt, build_sft
+from tunetui.runner.train.stages.common import StageContext
+from tunetui.runner.train.stages.preference import build_dpo, build_kto, build_orpo
+from tunetui.runner.train.stages.reward import build_rm
+from tunetui.runner.train.stages.sft import build_pt, build_sft
 
 
 @dataclass(frozen=True)

