@@ -85,7 +85,10 @@ def bench_recipe(data_dir: Path, precision: str = "auto") -> Any:
 def prepare_model() -> float:
     """Convert the embedded model once (outside the timed part); returns seconds spent."""
     started = time.monotonic()
-    code = "from tunetui.runner.train.loading import resolve_model_dir; resolve_model_dir('smollm2-135m')"
+    code = (
+        "from tunetui.runner.train.loading import resolve_model_dir; "
+        "resolve_model_dir('smollm2-135m')"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     return time.monotonic() - started
 

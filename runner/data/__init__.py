@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from tunetui.runner.data.stats import data_stats, preview
     from tunetui.runner.data.templates import apply_template
     from tunetui.runner.data.validation import DataReport, load_samples, validate_data
-    from tunetui.runner.train.data import build_datasets
 
 _WHERE = {
     "validate_data": "validation",
