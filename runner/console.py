@@ -446,7 +446,7 @@ def _loop(
     while True:
         # The first press always asks for the stop, even when a second one came quickly.
         if interrupts.count >= 1 and not asked_to_stop:
-            from tunetui.runner.launcher import request_stop
+            from tunetui.runner.stopping import request_stop
 
             asked_to_stop = True
             request_stop(run_dir, wait_s=0)

@@ -24,7 +24,6 @@ import inspect
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from typing import Any
 
 import psutil
 from tunetui.planner.errors import UserError
-from tunetui.runner.events import EventTail, read_events
+from tunetui.runner.events import EventTail
 from tunetui.runner.modelpath import EMBEDDED, check_model
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.rundir import (
@@ -370,26 +369,6 @@ def resume_run(run_dir: Path) -> Launch:
     return Launch(run_dir, proc, tail, history, resumed=True)
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint a resume will start from, or None.
-
-    Asks the worker's own rule when it is installed (it skips a checkpoint cut short by
-    kill -9), so the launcher's "resuming from ..." names what the worker will really use.
-    """
-    try:
-        from tunetui.runner.train.worker import find_checkpoint
-    except ImportError:
-        find_checkpoint = None
-    if find_checkpoint is not None:
-        return find_checkpoint(Path(run_dir))
-    best: tuple[int, Path] | None = None
-    for path in (Path(run_dir) / CHECKPOINTS_DIR).glob("checkpoint-*"):
-        step = path.name.rsplit("-", 1)[1]
-        if step.isdigit() and path.is_dir() and (best is None or int(step) > best[0]):
-            best = (int(step), path)
-    return best[1] if best else None
-
-
 def _refuse_if_active(run_dir: Path, action: str) -> RunState:
     state = read_state(run_dir)
     if state.active:
@@ -399,61 +378,3 @@ def _refuse_if_active(run_dir: Path, action: str) -> RunState:
             f"before you {action} it",
         )
     return state
-
-
-# --------------------------------------------------------------------------- stopping
-
-
-@dataclass
-class StopResult:
-    """What `request_stop` did, for the CLI to report."""
-
-    state: RunState
-    signalled: bool = False
-    stop_file: bool = False
-    confirmed: str | None = None  # "stopped" | "exited" | None (still saving)
-
-
-def _attempt_started(run_dir: Path) -> bool:
-    """Has the current attempt written its `start` event (so it handles SIGTERM)?"""
-    info = read_json(run_dir / RUN_FILE)
-    since = info.get("started")
-    for event in reversed(read_events(run_dir / EVENTS_FILE)):
-        if event.get("type") == "start":
-            return not isinstance(since, (int, float)) or event.get("t", 0) >= since - 1
-    return False
-
-
-def request_stop(run_dir: Path, wait_s: float = 2.0) -> StopResult:
-    """Ask a running worker to save a checkpoint and stop.
-
-    Writes ``RUN_DIR/STOP`` (works even from another host on a shared filesystem) and sends
-    SIGTERM to the worker (this host only). Then waits up to ``wait_s`` for a ``stopped``
-    event or the process to exit; a long training step can take longer than that, which is
-    fine: the worker stops at the next step boundary.
-    """
-    run_dir = Path(run_dir)
-    state = read_state(run_dir)
-    result = StopResult(state)
-    if not state.active and state.state != "unknown":
-        return result
-    write_atomic(run_dir / STOP_FILE, f"stop requested at {time.ctime()} by pid {os.getpid()}\n")
-    result.stop_file = True
-    if state.active and state.pid and _attempt_started(run_dir):
-        # Before its `start` event the worker may still be importing torch, with no SIGTERM
-        # handler yet: a signal would kill it outright. It reads the STOP file at its first
-        # step boundary instead.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(state.pid, signal.SIGTERM)
-            result.signalled = True
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        now = read_state(run_dir)
-        if now.state == "stopped":
-            result.confirmed = "stopped"
-            break
-        if not now.active and now.state != "unknown":
-            result.confirmed = "exited"
-            break
-        time.sleep(0.1)
-    return result

@@ -245,3 +245,14 @@ def find_run(arg: str | None) -> Path:
     if len(prefixed) == 1:  # timestamped names are long: a unique prefix is enough
         return runs_root() / prefixed[0]
     raise unknown("run", arg, names, listing="tunetui runs")
+
+
+def find_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete ``checkpoints/checkpoint-<step>`` (``trainer_state.json`` is
+    written last, so a checkpoint cut short by ``kill -9`` is skipped)."""
+    found = []
+    for path in (Path(run_dir) / CHECKPOINTS_DIR).glob("checkpoint-*"):
+        step = path.name.rsplit("-", 1)[-1]
+        if step.isdigit() and (path / "trainer_state.json").is_file():
+            found.append((int(step), path))
+    return max(found)[1] if found else None

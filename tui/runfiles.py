@@ -184,7 +184,7 @@ def request_stop(run_dir: Path) -> str:
     worker's event arrives.
     """
     try:
-        from tunetui.runner.launcher import request_stop as runner_stop
+        from tunetui.runner.stopping import request_stop as runner_stop
     except ImportError:
         runner_stop = None
     if runner_stop is not None:

@@ -23,20 +23,10 @@ from typing import Any
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.events import EVENTS_FILE, EventWriter
+from tunetui.runner.rundir import find_checkpoint
 
 OUTPUT_ADAPTER = "adapter"
 OUTPUT_MODEL = "model"
-
-
-def find_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete ``checkpoints/checkpoint-<step>`` (``trainer_state.json`` is
-    written last, so a checkpoint cut short by ``kill -9`` is skipped)."""
-    found = []
-    for path in (run_dir / "checkpoints").glob("checkpoint-*"):
-        step = path.name.rsplit("-", 1)[-1]
-        if step.isdigit() and (path / "trainer_state.json").is_file():
-            found.append((int(step), path))
-    return max(found)[1] if found else None
 
 
 def plan_gib(run_dir: Path) -> float | None:

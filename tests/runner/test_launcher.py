@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from tunetui.planner.errors import UserError
-from tunetui.runner import launcher, rundir
+from tunetui.runner import launcher, rundir, stopping
 from tunetui.runner.events import read_events
 from tunetui.runner.runstate import process_alive, read_state
 
@@ -117,7 +117,7 @@ def test_stop_saves_checkpoint_and_resume_continues(
     assert read_state(launch.run_dir).state == "running"
     with pytest.raises(UserError, match="still running"):
         launcher.resume_run(launch.run_dir)
-    result = launcher.request_stop(launch.run_dir, wait_s=10)
+    result = stopping.request_stop(launch.run_dir, wait_s=10)
     assert result.signalled and result.stop_file and result.confirmed == "stopped"
     assert finish(launch) == 0
     stopped = read_events(launch.run_dir / "events.jsonl")[-1]
@@ -146,7 +146,7 @@ def test_kill_9_is_crashed_and_resumable(env: Path, monkeypatch: pytest.MonkeyPa
     launch.process.wait()
     state = read_state(launch.run_dir)
     assert state.state == "crashed" and "train.log" in (state.message or "")
-    assert launcher.request_stop(launch.run_dir).stop_file is False  # nothing to stop
+    assert stopping.request_stop(launch.run_dir).stop_file is False  # nothing to stop
     again = launcher.resume_run(launch.run_dir)
     assert finish(again) == 0
     assert read_state(launch.run_dir).state == "finished"
@@ -224,13 +224,13 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
         time.sleep(0.005)
     os.kill(launch.process.pid, signal.SIGSTOP)
     try:
-        launcher.request_stop(launch.run_dir, wait_s=0)
+        stopping.request_stop(launch.run_dir, wait_s=0)
     finally:
         os.kill(launch.process.pid, signal.SIGCONT)
     assert launch.process.wait(timeout=120) == 0, log.read_text()[-3000:]
     stopped = read_events(launch.run_dir / "events.jsonl")[-1]
     assert stopped["type"] == "stopped" and 1 <= stopped["step"] < 4
-    assert launcher.latest_checkpoint(launch.run_dir) is not None
+    assert rundir.find_checkpoint(launch.run_dir) is not None
     again = launcher.resume_run(launch.run_dir)
     assert again.process.wait(timeout=180) == 0, log.read_text()[-3000:]
     events = read_events(launch.run_dir / "events.jsonl")

@@ -136,7 +136,7 @@ def test_resume_after_kill_9_uses_the_last_saved_checkpoint(make_run, run_worker
     finally:
         if proc.poll() is None:
             proc.kill()
-    from tunetui.runner.train.worker import find_checkpoint
+    from tunetui.runner.rundir import find_checkpoint
 
     last = find_checkpoint(run_dir)
     assert last is not None

@@ -42,7 +42,14 @@ def run(
     from tunetui.planner.errors import UserError
     from tunetui.runner import launcher
     from tunetui.runner.console import watch
-    from tunetui.runner.rundir import PLAN_FILE, find_run, is_run_dir, read_json, runs_root
+    from tunetui.runner.rundir import (
+        PLAN_FILE,
+        find_checkpoint,
+        find_run,
+        is_run_dir,
+        read_json,
+        runs_root,
+    )
 
     if resume:
         if name or output or overwrite:
@@ -51,7 +58,7 @@ def run(
                 "Drop --name/--output/--overwrite, or start a new run from a recipe",
             )
         run_dir = find_run(target)
-        had_checkpoint = launcher.latest_checkpoint(run_dir)
+        had_checkpoint = find_checkpoint(run_dir)
         launch = launcher.resume_run(run_dir)
         where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
         typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")

@@ -21,9 +21,9 @@ def stop(
     wait: bool = typer.Option(False, "--wait", help="Block until the worker has stopped."),
 ) -> None:
     """Ask a run to save a checkpoint and stop."""
-    from tunetui.runner.launcher import request_stop
     from tunetui.runner.rundir import find_run
     from tunetui.runner.runstate import read_state
+    from tunetui.runner.stopping import request_stop
 
     run_dir = find_run(run)
     result = request_stop(run_dir)
