@@ -20,20 +20,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from tunetui.options import ATTENTIONS, METHODS, OPTIMIZERS, PARALLELS, STAGES, TARGET_PRESETS
+from tunetui.options import PRECISIONS as ALL_PRECISIONS
+
 from .errors import UserError, unknown
 from .models import ModelSpec
 
 GIB = float(2**30)
 
-METHODS = ("full", "freeze", "lora", "dora", "qlora")
-OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw", "sgd", "galore")
-PRECISIONS = ("bf16", "fp16", "fp32")
-ATTNS = ("sdpa", "flash", "eager")
-STAGES = ("sft", "pt", "dpo", "kto", "orpo", "rm")
-PARALLELS = ("none", "ddp", "zero2", "zero3", "fsdp")
-TARGETS = ("all", "attn", "qv")
+# The choices are the option vocabulary's (tunetui.options); "auto" precision is resolved
+# before the check, so only concrete dtypes are left.
+PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "auto")
 LOSS_IMPLS = ("hf", "chunked", "fused")
-_ATTN_ALIASES = {"flash_attention_2": "flash", "flash_attention": "flash", "fa2": "flash"}
+FLASH = "flash_attention_2"
+_ATTN_ALIASES = {"flash": FLASH, "flash_attention": FLASH, "fa2": FLASH}
 
 # --- physical constants (see planner/README.md for the derivation of each) ---------------
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 per 256
@@ -138,11 +138,11 @@ def _check(c: TrainConfig) -> None:
         if value not in allowed:
             raise unknown(kind, str(value), allowed)
     attn = _ATTN_ALIASES.get(c.attn, c.attn)
-    if attn not in ATTNS:
-        raise unknown("attention implementation", c.attn, ATTNS)
+    if attn not in ATTENTIONS:
+        raise unknown("attention implementation", c.attn, ATTENTIONS)
     object.__setattr__(c, "attn", attn)
-    if isinstance(c.targets, str) and c.targets not in TARGETS:
-        raise unknown("LoRA targets", c.targets, TARGETS)
+    if isinstance(c.targets, str) and c.targets not in TARGET_PRESETS:
+        raise unknown("LoRA targets", c.targets, TARGET_PRESETS)
     if isinstance(c.targets, list):
         object.__setattr__(c, "targets", tuple(c.targets))
     if c.bits not in (None, 4, 8, 16):
@@ -290,7 +290,7 @@ def layer_activation_bytes(model: ModelSpec, cfg: TrainConfig, trainable_layer: 
     if any(keeps_input(n) for n in ("q_proj", "k_proj", "v_proj")):
         total += e * h
     # attention: q, k, v, output (+ fp32 logsumexp); eager keeps the probabilities too
-    kv_saved = kv if cfg.attn == "flash" else q  # sdpa with a padding mask repeats k/v
+    kv_saved = kv if cfg.attn == FLASH else q  # sdpa with a padding mask repeats k/v
     total += e * (2 * q + 2 * kv_saved) + 4 * model.num_attention_heads
     if cfg.attn == "eager":
         total += (4 + e) * model.num_attention_heads * cfg.seq_len

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tunetui.options import TARGET_PRESETS, default
+
 from .errors import UserError
 from .estimator import TrainConfig, estimate
 from .models import ModelSpec, resolve_model
@@ -91,10 +93,8 @@ def resolve_hardware(gpu: str | None, n_gpus: int = 1, probe_result: Any = None)
             note="catalog GPU, assumed empty",
         )  # fmt: skip
     if probe_result is None:
-        try:
-            from .probe import probe
-        except ImportError:  # the probe module is optional in stripped-down installs
-            return _host_hardware("no probe module")
+        from .probe import probe
+
         probe_result = probe()
     gpus = list(getattr(probe_result, "gpus", []) or [])
     if not gpus:
@@ -106,15 +106,10 @@ def resolve_hardware(gpu: str | None, n_gpus: int = 1, probe_result: Any = None)
     free = min(free, total) if free is not None else total
     cc = g.compute_capability if isinstance(g.compute_capability, tuple) else None
     bf16 = bool(g.bf16) if isinstance(g.bf16, bool) else bool(cc and cc[0] >= 8)
-    tflops = None
-    try:
-        from .probe import match_catalog
+    from .probe import match_catalog
 
-        spec = match_catalog(g)
-        if spec is not None:
-            tflops = spec.tflops_bf16 if bf16 else spec.tflops_fp16
-    except ImportError:
-        pass
+    spec = match_catalog(g)
+    tflops = None if spec is None else (spec.tflops_bf16 if bf16 else spec.tflops_fp16)
     used = [x for x in gpus if x.name == g.name]
     count = min(n_gpus, len(used)) if n_gpus > 1 else 1
     note = None if count == n_gpus else f"asked for {n_gpus} GPUs, found {len(used)}"
@@ -131,19 +126,21 @@ def _explicit_config(
         method = "qlora" if bits in (4, 8) else "lora"
     if method == "qlora" and bits is None:
         bits = 4
-    precision = flags.get("precision") or ("bf16" if hw.bf16 else "fp16")
-    if hw.device == "cpu" and not flags.get("precision"):
+    asked = flags.get("precision") if flags.get("precision") != "auto" else None
+    precision = asked or ("bf16" if hw.bf16 else "fp16")
+    if hw.device == "cpu" and not asked:
         precision = "fp32"
     parallel = flags.get("parallel") or ("ddp" if hw.n_gpus > 1 else "none")
     return TrainConfig(
         method=method,
         bits=bits,
-        lora_rank=flags.get("rank") or 16,
-        targets=flags.get("targets") or "all",
-        batch_size=flags.get("batch") or 1,
+        lora_rank=flags.get("rank") or default("rank"),
+        targets=_targets(flags.get("targets")),
+        batch_size=flags.get("batch") or default("batch"),
+        grad_accum=flags.get("grad_accum") or 1,
         seq_len=seq,
         gradient_checkpointing=bool(flags.get("grad_ckpt")),
-        optimizer=flags.get("optim") or "adamw",
+        optimizer=flags.get("optim") or default("optim"),
         precision=precision,
         attn=attn,
         stage=stage,
@@ -152,6 +149,15 @@ def _explicit_config(
         device=hw.device,
         compute_capability=hw.compute_capability,
     )
+
+
+def _targets(value: str | None) -> str | tuple[str, ...]:
+    """``all``/``attn``/``qv`` as they are; ``gate_proj,up_proj`` as a tuple of module names
+    (the recipe's ``lora.targets`` and ``--targets`` write both the same way)."""
+    value = value or default("targets")
+    if value in TARGET_PRESETS:
+        return value
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _model_dict(spec: ModelSpec) -> dict[str, Any]:
@@ -181,7 +187,8 @@ def build_plan(
     rank: int | None = None,
     targets: str | None = None,
     batch: int | None = None,
-    seq: int | None = None,
+    grad_accum: int | None = None,
+    cutoff_len: int | None = None,
     grad_ckpt: bool | None = None,
     optim: str | None = None,
     precision: str | None = None,
@@ -191,13 +198,17 @@ def build_plan(
     effective_batch: int = 16,
     dataset_tokens: int | None = None,
     epochs: float = 1.0,
+    max_steps: int | None = None,
     probe_result: Any = None,
 ) -> dict[str, Any]:
     """The ``tunetui plan --json`` object (see the module docstring).
 
     ``model`` None means the default model, or a generic shape when ``params`` is given.
+    The keywords are the option vocabulary's names (`tunetui.options`), so a recipe's
+    `runner.flags.plan_request` is passed as it is.
     """
-    for flag, value in (("--gpus", gpus), ("--seq", seq), ("--batch", batch), ("--rank", rank)):
+    sizes = (("--gpus", gpus), ("--cutoff-len", cutoff_len), ("--batch", batch), ("--rank", rank))
+    for flag, value in sizes:
         if value is not None and value < 1:
             raise UserError(f"{flag} must be >= 1, got {value}", f"Pass {flag} 1 or more")
     spec = resolve_model(model, params)
@@ -207,15 +218,18 @@ def build_plan(
             f"{hw.name} has no native bf16 (compute capability below 8.0)",
             "Use --precision fp16 (or fp32)",
         )
-    seq_len = seq or 1024
-    attn = attn or "sdpa"
+    seq_len = cutoff_len or default("cutoff_len")
+    attn = attn or default("attn")
     flags = {"method": method, "bits": bits, "rank": rank, "targets": targets, "batch": batch,
-             "grad_ckpt": grad_ckpt, "optim": optim, "precision": precision}  # fmt: skip
+             "grad_accum": grad_accum, "grad_ckpt": grad_ckpt, "optim": optim,
+             "precision": precision}  # fmt: skip
+    if grad_accum is not None:
+        effective_batch = (batch or default("batch")) * grad_accum * max(1, gpus)
     explicit = any(v is not None for v in flags.values())
     rec = recommend(
         spec, hw.free_gib, stage=stage, seq_len=seq_len, effective_batch=effective_batch,
         n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
-        device=hw.device, lora_rank=rank or 16, attn=attn, parallel=parallel,
+        device=hw.device, lora_rank=rank or default("rank"), attn=attn, parallel=parallel,
     )  # fmt: skip
     suggestion = rec.suggestion
     if explicit:
@@ -238,6 +252,8 @@ def build_plan(
     recommendation = chosen.to_dict()
     recommendation["fits"] = est.total_gib <= hw.free_gib * (1.0 if explicit else TARGET_FRACTION)
     recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
+    if max_steps:  # a step budget fixes the tokens trained on, whatever the dataset size
+        dataset_tokens, epochs = max_steps * effective_batch * seq_len, 1.0
     t = estimate_time(spec, chosen.cfg, hw.tflops, dataset_tokens, epochs, hw.cpu_cores)
     return {
         "version": PLAN_VERSION,

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunetui.options import default
+
 from .estimator import Estimate, TrainConfig, estimate
 from .models import CATALOG, ModelSpec
 from .timing import flops_per_token, mfu_penalty
@@ -23,7 +25,7 @@ from .timing import flops_per_token, mfu_penalty
 FULL_MAX_PARAMS = 3.0e9  # above this, full fine-tuning on a few GPUs is rarely what users want
 TARGET_FRACTION = 0.90  # plan to use at most this share of free memory (75-95% band)
 MIN_FRACTION = 0.75
-DEFAULT_RANK = 16
+DEFAULT_RANK = default("rank")  # the recipe's default: one vocabulary
 DEFAULT_EFFECTIVE_BATCH = 16
 MIN_SEQ = 128
 
@@ -59,13 +61,13 @@ class Candidate:
             "label": self.label,
             "method": c.method,
             "bits": c.weight_bits,
-            "lora_rank": c.lora_rank if c.is_adapter else None,
+            "rank": c.lora_rank if c.is_adapter else None,
             "targets": c.targets if c.is_adapter else None,
-            "batch_size": c.batch_size,
+            "batch": c.batch_size,
             "grad_accum": self.grad_accum,
-            "seq_len": c.seq_len,
-            "gradient_checkpointing": c.gradient_checkpointing,
-            "optimizer": c.optimizer,
+            "cutoff_len": c.seq_len,
+            "grad_ckpt": c.gradient_checkpointing,
+            "optim": c.optimizer,
             "precision": c.precision,
             "stage": c.stage,
             "n_gpus": c.n_gpus,
@@ -264,8 +266,8 @@ def _reasons(model: ModelSpec, best: Candidate, tried: list[Candidate], seq: int
         else f"{c.weight_bits}-bit weights ({c.precision})"
     )
     if c.is_adapter:
-        r["lora_rank"] = f"rank {c.lora_rank} on all linear layers: the usual quality/size balance"
-    r["batch_size"] = (
+        r["rank"] = f"rank {c.lora_rank} on all linear layers: the usual quality/size balance"
+    r["batch"] = (
         f"largest per-device batch that fits; grad_accum {best.grad_accum} keeps the "
         f"effective batch at {best.effective_batch}"
     )
@@ -275,17 +277,17 @@ def _reasons(model: ModelSpec, best: Candidate, tried: list[Candidate], seq: int
             None,
         )
         cost = f"without it: {_gib(no_ckpt.estimate.total_gib)}" if no_ckpt else ""
-        r["gradient_checkpointing"] = f"on: recompute activations to fit ({cost}), ~1/3 slower"
+        r["grad_ckpt"] = f"on: recompute activations to fit ({cost}), ~1/3 slower"
     else:
-        r["gradient_checkpointing"] = "off: activations fit, so no recompute cost"
-    r["optimizer"] = (
+        r["grad_ckpt"] = "off: activations fit, so no recompute cost"
+    r["optim"] = (
         "8-bit AdamW: quarter-size optimizer states"
         if c.optimizer == "adamw_8bit"
         else "AdamW (the default; adapter states are small)"
         if c.is_adapter
         else "AdamW"
     )
-    r["seq_len"] = (
+    r["cutoff_len"] = (
         f"{c.seq_len} as asked"
         if c.seq_len == seq
         else f"shortened from {seq}: nothing fits at {seq}"

@@ -102,16 +102,15 @@ def _settings_table(plan: dict[str, Any]) -> Table:
     rows = [
         ("method", rec["method"]),
         ("bits", str(rec["bits"])),
-        ("lora_rank", "-" if rec["lora_rank"] is None else str(rec["lora_rank"])),
-        ("batch_size", f"{rec['batch_size']} x {rec['grad_accum']} accum"),
-        ("seq_len", str(rec["seq_len"])),
-        ("gradient_checkpointing", "on" if rec["gradient_checkpointing"] else "off"),
-        ("optimizer", rec["optimizer"]),
+        ("rank", "-" if rec["rank"] is None else str(rec["rank"])),
+        ("batch", f"{rec['batch']} x {rec['grad_accum']} accum"),
+        ("cutoff_len", str(rec["cutoff_len"])),
+        ("grad_ckpt", "on" if rec["grad_ckpt"] else "off"),
+        ("optim", rec["optim"]),
         ("precision", rec["precision"]),
     ]
     for key, value in rows:
-        table.add_row(key.replace("gradient_checkpointing", "grad ckpt"), value,
-                      wrap_text(reasons.get(key, ""), WHY))  # fmt: skip
+        table.add_row(key, value, wrap_text(reasons.get(key, ""), WHY))
     return table
 
 
@@ -125,7 +124,7 @@ def _alternatives_table(plan: dict[str, Any]) -> Table | None:
     table.add_column("GiB", justify="right")
     table.add_column("speed", justify="right")
     for alt in alts:
-        table.add_row(alt["label"], f"{alt['batch_size']}x{alt['grad_accum']}",
+        table.add_row(alt["label"], f"{alt['batch']}x{alt['grad_accum']}",
                       f"{alt['total_gib']:.1f}", f"{alt['relative_speed']:.2f}x")  # fmt: skip
     return table
 

@@ -20,7 +20,6 @@ that command (tests use a fake worker; it is also handy to wrap the worker, e.g.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import shlex
 import shutil
@@ -33,9 +32,13 @@ from typing import Any
 
 import psutil
 from tunetui.planner.errors import UserError
+from tunetui.planner.plan import build_plan
+from tunetui.runner.data.validation import validate_data
 from tunetui.runner.events import EventTail
+from tunetui.runner.flags import plan_request
 from tunetui.runner.modelpath import EMBEDDED, check_model
 from tunetui.runner.recipe import Recipe
+from tunetui.runner.recipe_io import dump_recipe, load_recipe
 from tunetui.runner.rundir import (
     CHECKPOINTS_DIR,
     EVENTS_FILE,
@@ -78,46 +81,10 @@ class Launch:
 
 def load_checked_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Load a recipe, check its model and data; any problem is a `UserError` (exit 2)."""
-    recipe = _load_recipe(Path(path))
+    recipe = load_recipe(Path(path))
     check_model(recipe.model.name_or_path)
-    _validate_data(recipe)
-    return recipe
-
-
-def _load_recipe(path: Path) -> Recipe:
-    try:
-        from tunetui.runner.recipe_io import load_recipe
-    except ImportError:  # recipe_io not there yet: the schema alone, same error style
-        return _load_recipe_fallback(path)
-    return load_recipe(path)
-
-
-def _load_recipe_fallback(path: Path) -> Recipe:
-    import yaml
-    from pydantic import ValidationError
-
-    if not path.is_file():
-        raise UserError(f"recipe {path} not found", "Check the path, or write one: tunetui init")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"recipe {path} is not valid YAML ({err})", "Fix the file") from None
-    if not isinstance(data, dict):
-        raise UserError(f"recipe {path} is not a mapping of keys", "See recipes/ for examples")
-    try:
-        return Recipe.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "recipe"
-        raise UserError(f"{path}: {where}: {first.get('msg')}", "Fix that key") from None
-
-
-def _validate_data(recipe: Recipe) -> None:
-    try:
-        from tunetui.runner.data.validation import validate_data
-    except ImportError:  # data validation not there yet: the worker will find problems
-        return
     validate_data(recipe)
+    return recipe
 
 
 def absolute_paths(recipe: Recipe, cwd: Path | None = None) -> Recipe:
@@ -155,38 +122,18 @@ def absolute_paths(recipe: Recipe, cwd: Path | None = None) -> Recipe:
     )
 
 
-def dump_resolved(recipe: Recipe) -> str:
-    """The resolved recipe as YAML: every default written out, the record of what ran."""
-    try:
-        from tunetui.runner.recipe_io import dump_recipe
-    except ImportError:
-        import yaml
-
-        return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
-    return dump_recipe(recipe)
-
-
 def make_plan(recipe: Recipe) -> dict[str, Any]:
-    """The planner's estimate for this recipe (`tunetui plan --json`), for plan.json.
+    """The planner's estimate for exactly this recipe on this machine, for plan.json.
 
     The plan is advice, not a gate: when the planner cannot estimate (a model it does not
-    know, no planner installed) the run still starts and plan.json says why.
+    know, a planner bug) the run still starts and plan.json says why.
     """
     try:
-        from tunetui.planner.plan import build_plan  # type: ignore[import-not-found]
-    except ImportError:
-        return {"available": False, "reason": "planner not available"}
-    wanted = _plan_kwargs(recipe)
-    try:
-        params = inspect.signature(build_plan).parameters
-        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        kwargs = {k: v for k, v in wanted.items() if takes_any or k in params}
-        plan = build_plan(**kwargs)
+        return build_plan(**plan_request(recipe))
     except UserError as err:
         return {"available": False, "reason": err.line()}
     except Exception as err:  # noqa: BLE001 - advice only; never block a run on it
         return {"available": False, "reason": f"{type(err).__name__}: {err}"}
-    return plan if isinstance(plan, dict) else {"available": False, "reason": "no plan"}
 
 
 def plan_summary(plan: dict[str, Any]) -> str | None:
@@ -210,33 +157,6 @@ def plan_summary(plan: dict[str, Any]) -> str | None:
         hint = plan.get("suggestion") or "see `tunetui plan`"
         return f"warning: planned peak {total:.1f} GiB does not fit {where}; {hint}"
     return f"plan: peak ~{total:.1f} GiB on {where}"
-
-
-def _plan_kwargs(recipe: Recipe) -> dict[str, Any]:
-    """The recipe as `build_plan` options (the `tunetui plan` flags), for the hardware here.
-
-    Passing the method flags makes the planner estimate exactly this configuration rather
-    than recommend one. Options the installed planner does not take are dropped.
-    """
-    t = recipe.training
-    targets = recipe.lora.targets
-    return {
-        "model": recipe.model.name_or_path,
-        "gpu": "auto",
-        "method": recipe.method,
-        "stage": recipe.stage,
-        "bits": recipe.quantization.bits,
-        "rank": recipe.lora.rank,
-        "targets": targets if isinstance(targets, str) else None,  # lists: plan for "all"
-        "batch": t.batch_size,
-        "seq": recipe.data.cutoff_len,
-        "grad_ckpt": t.gradient_checkpointing,
-        "optim": t.optimizer,
-        "precision": None if t.precision == "auto" else t.precision,
-        "attn": recipe.model.attn_implementation,
-        "effective_batch": t.batch_size * t.grad_accum,
-        "epochs": t.epochs,
-    }
 
 
 # --------------------------------------------------------------------------- spawning
@@ -328,7 +248,7 @@ def start_run(
     resolved = absolute_paths(recipe).model_copy(update={"output_dir": str(final)})
     plan = make_plan(recipe)
     with staged_run_dir(final, overwrite=overwrite) as stage:
-        write_atomic(stage / RECIPE_FILE, dump_resolved(resolved))
+        write_atomic(stage / RECIPE_FILE, dump_recipe(resolved))
         write_json(stage / PLAN_FILE, plan)
         (stage / CHECKPOINTS_DIR).mkdir()
         (stage / EVENTS_FILE).touch()

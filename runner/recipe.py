@@ -10,19 +10,45 @@ Loading and saving with user-facing errors lives in `tunetui.runner.recipe_io`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_MODEL = "smollm2-135m"
+from tunetui.options import (
+    ADAPTER_METHODS,
+    ATTENTIONS,
+    BITS,
+    BY_NAME,
+    DEFAULT_MODEL,
+    LOGGERS,
+    METHODS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULERS,
+    STAGES,
+    default_learning_rate,
+)
 
-Stage = Literal["sft", "pt", "dpo", "kto", "orpo", "rm"]
-Method = Literal["full", "freeze", "lora", "dora", "qlora"]
-Precision = Literal["auto", "bf16", "fp16", "fp32"]
-Optimizer = Literal["adamw", "adamw_8bit", "paged_adamw", "sgd", "galore"]
-Attention = Literal["sdpa", "flash_attention_2", "eager"]
-Scheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_min_lr"]
-Logger = Literal["none", "tensorboard", "wandb", "mlflow"]
+__all__ = ["DEFAULT_MODEL", "Recipe"]
+
+Stage = Literal[STAGES]  # type: ignore[valid-type]
+Method = Literal[METHODS]  # type: ignore[valid-type]
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+Optimizer = Literal[OPTIMIZERS]  # type: ignore[valid-type]
+Attention = Literal[ATTENTIONS]  # type: ignore[valid-type]
+Scheduler = Literal[SCHEDULERS]  # type: ignore[valid-type]
+Logger = Literal[LOGGERS]  # type: ignore[valid-type]
+Bits = Literal[BITS]  # type: ignore[valid-type]
+
+
+def opt(name: str, **extra: Any) -> Any:
+    """The pydantic field of option `name`: its default, help and bounds come from
+    `tunetui.options`, so the schema cannot drift from the flags, the wizard or the planner."""
+    o = BY_NAME[name]
+    if isinstance(o.default, list):
+        value = list(o.default)
+        return Field(default_factory=lambda: list(value), description=o.help, **o.bounds, **extra)
+    return Field(o.default, description=o.help, **o.bounds, **extra)
 
 
 class _Section(BaseModel):
@@ -37,24 +63,22 @@ def _comma_list(value: object) -> object:
 
 
 class ModelSection(_Section):
-    name_or_path: str = Field(DEFAULT_MODEL, description="embedded id or local HF directory")
-    trust_remote_code: bool = False
-    attn_implementation: Attention = "sdpa"
-    liger_kernel: bool = Field(False, description="use Liger kernels when installed")
+    name_or_path: str = opt("model")
+    trust_remote_code: bool = opt("trust_remote_code")
+    attn_implementation: Attention = opt("attn")
+    liger_kernel: bool = opt("liger")
 
 
 class DataSection(_Section):
-    datasets: list[str] = Field(default_factory=lambda: ["identity"])
-    dataset_dir: str | None = Field(None, description="folder with dataset_info.json")
-    template: str = Field("auto", description="auto = the tokenizer's chat_template")
-    cutoff_len: int = Field(1024, ge=16)
-    packing: bool = False
-    val_size: float = Field(0.0, ge=0.0, lt=1.0)
-    max_samples: int | None = Field(None, ge=1)
-    train_on_prompt: bool = Field(False, description="False = loss on responses only")
-    mask_history: bool = Field(
-        False, description="True = learn only the last answer of a conversation, not every turn"
-    )
+    datasets: list[str] = opt("dataset")
+    dataset_dir: str | None = opt("dataset_dir")
+    template: str = opt("template")
+    cutoff_len: int = opt("cutoff_len")
+    packing: bool = opt("packing")
+    val_size: float = opt("val_size")
+    max_samples: int | None = opt("max_samples")
+    train_on_prompt: bool = opt("train_on_prompt")
+    mask_history: bool = opt("mask_history")
     _datasets_list = field_validator("datasets", mode="before")(_comma_list)
 
     placeholders: dict[str, str] = Field(
@@ -64,62 +88,62 @@ class DataSection(_Section):
 
 
 class LoraSection(_Section):
-    rank: int = Field(8, ge=1, le=4096)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    targets: str | list[str] = Field("all", description="all | attn | qv | module names")
+    rank: int = opt("rank")
+    alpha: int = opt("alpha")
+    dropout: float = opt("dropout")
+    targets: str | list[str] = opt("targets")
 
 
 class FreezeSection(_Section):
-    trainable_layers: int = Field(2, ge=1, description="train the last N decoder layers")
-    train_embeddings: bool = False
+    trainable_layers: int = opt("trainable_layers")
+    train_embeddings: bool = opt("train_embeddings")
 
 
 class QuantSection(_Section):
-    bits: Literal[4, 8] | None = None
+    bits: Bits | None = opt("bits")
     double_quant: bool = True
     quant_type: Literal["nf4", "fp4"] = "nf4"
     compute_dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
 
 
 class TrainingSection(_Section):
-    epochs: float = Field(1.0, gt=0)
-    max_steps: int | None = Field(None, ge=1, description="overrides epochs when set")
-    learning_rate: float = Field(2e-4, gt=0)
-    lr_scheduler: Scheduler = "cosine"
-    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
-    batch_size: int = Field(2, ge=1, description="per device")
-    grad_accum: int = Field(4, ge=1)
-    gradient_checkpointing: bool = False
-    precision: Precision = "auto"
-    optimizer: Optimizer = "adamw"
-    weight_decay: float = Field(0.0, ge=0.0)
-    max_grad_norm: float = Field(1.0, ge=0.0)
-    seed: int = 42
-    logging_steps: int = Field(1, ge=1)
-    save_steps: int = Field(100, ge=1)
-    eval_steps: int | None = Field(None, ge=1)
-    save_total_limit: int | None = Field(2, ge=1)
-    pref_beta: float = Field(0.1, gt=0, description="beta for DPO/KTO/ORPO")
+    epochs: float = opt("epochs")
+    max_steps: int | None = opt("max_steps")
+    learning_rate: float = opt("lr")  # None: filled by stage and method
+    lr_scheduler: Scheduler = opt("scheduler")
+    warmup_ratio: float = opt("warmup_ratio")
+    batch_size: int = opt("batch")
+    grad_accum: int = opt("grad_accum")
+    gradient_checkpointing: bool = opt("grad_ckpt")
+    precision: Precision = opt("precision")
+    optimizer: Optimizer = opt("optim")
+    weight_decay: float = opt("weight_decay")
+    max_grad_norm: float = opt("max_grad_norm")
+    seed: int = opt("seed")
+    logging_steps: int = opt("logging_steps")
+    save_steps: int = opt("save_steps")
+    eval_steps: int | None = opt("eval_steps")
+    save_total_limit: int | None = opt("save_total_limit")
+    pref_beta: float = opt("pref_beta")
 
 
 class Recipe(_Section):
-    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    stage: Stage = "sft"
-    method: Method = "lora"
+    name: str = opt("name", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    stage: Stage = opt("stage")
+    method: Method = opt("method")
     model: ModelSection = Field(default_factory=ModelSection)
     data: DataSection = Field(default_factory=DataSection)
     lora: LoraSection = Field(default_factory=LoraSection)
     freeze: FreezeSection = Field(default_factory=FreezeSection)
     quantization: QuantSection = Field(default_factory=QuantSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
-    output_dir: str | None = Field(None, description="default: runs/<name>")
-    report_to: list[Logger] = Field(default_factory=lambda: ["none"])
+    output_dir: str | None = opt("output_dir")
+    report_to: list[Logger] = opt("report_to")
 
     _report_to_list = field_validator("report_to", mode="before")(_comma_list)
 
     @model_validator(mode="after")
-    def _method_implies_bits(self) -> Recipe:
+    def _stage_and_method_defaults(self) -> Recipe:
         # QLoRA means quantized base weights; default to 4-bit NF4 when bits are unset.
         if self.method == "qlora" and self.quantization.bits is None:
             self.quantization.bits = 4
@@ -128,8 +152,12 @@ class Recipe(_Section):
                 f"quantization.bits={self.quantization.bits} needs method: qlora "
                 f"(method is {self.method})"
             )
+        # An unset learning rate follows the stage and method (DPO + LoRA: 5e-6, not the
+        # SFT rate 40x higher), the same rule for a recipe file, the flags and the wizard.
+        if self.training.learning_rate is None:
+            self.training.learning_rate = default_learning_rate(self.stage, self.method)
         return self
 
     @property
     def is_peft(self) -> bool:
-        return self.method in ("lora", "dora", "qlora")
+        return self.method in ADAPTER_METHODS

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 if TYPE_CHECKING:
-    from tunetui.tui.services import Hardware, Services
+    from tunetui.tui.services import MachineView, Services
     from tunetui.tui.state import WizardState
 
 # (title, "module:Class") per step, imported lazily.
@@ -58,7 +58,7 @@ class TuneApp(App[None]):
         self._lazy_lock = threading.Lock()
         self.runs_root = runs_root
         self.saved_recipe: Path | None = None
-        self._hardware: Hardware | None = None
+        self._hardware: MachineView | None = None
         self._hw_lock = threading.Lock()
 
     @property
@@ -79,7 +79,7 @@ class TuneApp(App[None]):
                 self._state = WizardState()
             return self._state
 
-    def hardware(self) -> Hardware:
+    def hardware(self) -> MachineView:
         """The probe, run once per app (called from worker threads)."""
         with self._hw_lock:
             if self._hardware is None:

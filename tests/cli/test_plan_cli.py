@@ -10,8 +10,8 @@ import pytest
 from tunetui.planner.plan import build_plan
 
 PLAN_KEYS = {"hardware", "model", "estimate", "recommendation", "alternatives", "time"}
-REC_KEYS = {"method", "bits", "lora_rank", "batch_size", "grad_accum", "seq_len",
-            "gradient_checkpointing", "optimizer", "fits", "vram_fraction"}  # fmt: skip
+REC_KEYS = {"method", "bits", "rank", "batch", "grad_accum", "cutoff_len",
+            "grad_ckpt", "optim", "fits", "vram_fraction"}  # fmt: skip
 
 
 def test_plan_json_keys(cli) -> None:
@@ -31,7 +31,7 @@ def test_explicit_flags_estimate_that_config(cli) -> None:
     plan = json.loads(out)
     assert code == 0 and plan["mode"] == "estimate"
     rec = plan["recommendation"]
-    assert rec["method"] == "full" and rec["batch_size"] == 2
+    assert rec["method"] == "full" and rec["batch"] == 2
     assert rec["fits"] is False and rec["over_by_gib"] > 30
     assert plan["alternatives"] and plan["suggestion"]
 
@@ -105,7 +105,7 @@ def test_probed_gpu_is_used() -> None:
         (("--gpu", "rtx4909"), "unknown GPU"),
         (("--gpu", "4090", "--method", "full", "--bits", "4"), "--bits 4"),
         (("--gpu", "4090", "--rank", "0"), "--rank"),
-        (("--gpu", "4090", "--seq", "0"), "--seq"),
+        (("--gpu", "4090", "--seq", "0"), "--cutoff-len"),  # --seq is its alias
         (("--gpu", "4090", "--method", "lorra"), "Did you mean 'lora'"),
         (("--gpu", "4090", "--stage", "dpp"), "Did you mean 'dpo'"),
         (("--gpu", "4090", "--optim", "adam"), "Did you mean 'adamw'"),

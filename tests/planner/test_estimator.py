@@ -156,7 +156,11 @@ def test_bad_configs_are_user_errors(changes: dict, match: str) -> None:
 
 def test_recipe_spellings_are_accepted() -> None:
     cfg = TrainConfig(precision="auto", attn="flash_attention_2", targets=["q_proj", "v_proj"])
-    assert (cfg.precision, cfg.attn, cfg.targets) == ("bf16", "flash", ("q_proj", "v_proj"))
+    assert (cfg.precision, cfg.attn, cfg.targets) == (
+        "bf16",
+        "flash_attention_2",
+        ("q_proj", "v_proj"),
+    )
     assert TrainConfig(precision="auto", compute_capability=(7, 5)).precision == "fp16"
     assert TrainConfig(precision="auto", device="cpu").precision == "fp32"
 

@@ -44,10 +44,11 @@ def test_reasons_and_alternatives() -> None:
     rec = recommend(CATALOG["llama-3.1-8b"], A100_80_GIB, seq_len=2048)
     assert rec.best is not None
     d = rec.best.to_dict()
-    for key in ("method", "bits", "lora_rank", "batch_size", "grad_accum", "seq_len",
-                "gradient_checkpointing", "optimizer", "fits", "vram_fraction"):  # fmt: skip
+    # The recommendation speaks the option vocabulary (tunetui.options), like the recipe.
+    for key in ("method", "bits", "rank", "batch", "grad_accum", "cutoff_len",
+                "grad_ckpt", "optim", "fits", "vram_fraction"):  # fmt: skip
         assert key in d
-    assert {"method", "batch_size", "gradient_checkpointing", "seq_len"} <= set(d["reasons"])
+    assert {"method", "batch", "grad_ckpt", "cutoff_len"} <= set(d["reasons"])
     assert rec.alternatives and all(a.fits for a in rec.alternatives)
     assert all(a.relative_speed > 0 for a in rec.alternatives)
 
@@ -55,7 +56,7 @@ def test_reasons_and_alternatives() -> None:
 def test_shorter_sequence_when_only_that_fits() -> None:
     rec = recommend(CATALOG["llama-3.1-8b"], 12.0, seq_len=16384)
     assert rec.best is not None and rec.best.cfg.seq_len < 16384
-    assert "shortened" in rec.best.reasons["seq_len"]
+    assert "shortened" in rec.best.reasons["cutoff_len"]
 
 
 def test_nothing_fits_suggests_a_smaller_model() -> None:

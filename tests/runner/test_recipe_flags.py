@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 
 import pytest
@@ -31,14 +30,14 @@ def _options_from_args(args: list[str]) -> dict:
             continue
         flag = by_flag[arg]
         if flag.kind == "bool":
-            options[flag.option] = True
+            options[flag.name] = True
             i += 1
             continue
         value = args[i + 1]
         if flag.kind == "list":
-            options.setdefault(flag.option, []).append(value)
+            options.setdefault(flag.name, []).append(value)
         else:
-            options[flag.option] = value
+            options[flag.name] = value
         i += 2
     return options
 
@@ -147,17 +146,15 @@ def test_recommendation_fills_only_unset() -> None:
     assert merged["bits"] is None  # a recommended bit width only goes with qlora
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("tunetui.planner.plan") is None, reason="planner.plan not written yet"
-)
 def test_planner_recommendation_is_used() -> None:
     rec, note = flags_mod.planner_recommendation("smollm2-135m", "sft", 512)
-    assert "planner" in note
+    assert note == "planner recommendation"
+    assert {"method", "batch", "grad_accum", "cutoff_len"} <= set(rec)
     recipe = recipe_from_flags(model="smollm2-135m", cutoff_len=512)
-    if "method" in rec:
-        assert recipe.method == rec["method"]
-    if "batch" in rec:
-        assert recipe.training.batch_size == rec["batch"]
+    assert recipe.method == rec["method"]
+    assert recipe.training.batch_size == rec["batch"]
+    assert recipe.training.grad_accum == rec["grad_accum"]
+    assert recipe.lora.rank == rec.get("rank", recipe.lora.rank)
 
 
 def test_learning_rate_defaults_follow_stage_and_method() -> None:

@@ -41,7 +41,7 @@ def test_launch_from_review_follows_the_run_to_its_end(tmp_path: Path, monkeypat
 
     async def scenario() -> None:
         app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
-        app.state.name = "launched"
+        app.state["name"] = "launched"
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause(0.2)
             app.go(6)
@@ -61,7 +61,7 @@ def test_stop_key_checkpoints_and_stops_a_real_worker(tmp_path: Path, monkeypatc
 
     async def scenario() -> None:
         app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
-        app.state.name = "to-stop"
+        app.state["name"] = "to-stop"
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause(0.2)
             app.go(6)

@@ -60,8 +60,8 @@ def test_hardware_without_gpu(snap_compare, tmp_path: Path) -> None:
 
 
 def test_method_does_not_fit(snap_compare, wizard: TuneApp) -> None:
-    wizard.state.model = "llama-3.1-8b"
-    wizard.state.batch_size = 16
+    wizard.state["model"] = "llama-3.1-8b"
+    wizard.state["batch"] = 16
     assert snap_compare(wizard, terminal_size=SIZE, run_before=at_step(4))
 
 

@@ -54,7 +54,7 @@ def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch, cli) -> No
             await _settle(pilot, app)
             await pilot.press("ctrl+r")  # take the recommendation: qlora 4-bit r16
             await _settle(pilot, app)
-            assert (app.state.method, app.state.bits, app.state.lora_rank) == ("qlora", 4, 16)
+            assert (app.state["method"], app.state["bits"], app.state["rank"]) == ("qlora", 4, 16)
             await pilot.press("ctrl+n")
             await _wait(pilot, app, "TrainingScreen")
             app.screen.query_one("#name", Input).value = "llama-qlora"
@@ -108,12 +108,12 @@ def test_vram_bar_turns_red_and_says_by_how_much(tmp_path: Path) -> None:
             await _settle(pilot, app)
             text = str(bar.render())
             assert "DOES NOT FIT" in text and "GiB over" in text and bar.has_class("over")
-            app.screen.query_one("#ckpt", Checkbox).value = True
+            app.screen.query_one("#grad-ckpt", Checkbox).value = True
             await _settle(pilot, app)
-            assert app.state.gradient_checkpointing
+            assert app.state["grad_ckpt"]
             app.screen.query_one("#method", Select).value = "qlora"
             await _settle(pilot, app)
-            assert app.state.bits == 4
+            assert app.state["bits"] == 4
 
     asyncio.run(scenario())
 
@@ -143,7 +143,7 @@ def test_review_saves_again_launches_and_refuses_foreign_files(tmp_path: Path, m
             await _wait(pilot, app, "ReviewScreen")
             await pilot.press("ctrl+s")
             await pilot.pause(0.1)
-            app.state.name = "second"
+            app.state["name"] = "second"
             await pilot.press("ctrl+s")  # our own file: saved again
             await pilot.pause(0.1)
             assert load_recipe(tmp_path / "recipe.yaml").name == "second"
@@ -172,7 +172,7 @@ def test_unknown_dataset_is_one_line_in_the_data_panel(tmp_path: Path) -> None:
             await _settle(pilot, app)
             app.go(3)
             await _wait(pilot, app, "DataScreen")
-            app.screen.query_one("#datasets", Input).value = "identiti"
+            app.screen.query_one("#dataset", Input).value = "identiti"
             await _settle(pilot, app)
             text = str(app.screen.query_one("#data-info", Static).render())
             assert "identiti" in text and "Traceback" not in text

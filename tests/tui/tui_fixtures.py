@@ -107,11 +107,11 @@ class FixedServices:
         self.launched: list[Path] = []
 
     def hardware(self):
-        from tunetui.tui.services import GpuChoice, Hardware
+        from tunetui.tui.services import GpuChoice, MachineView
 
         gpus = [GpuChoice("NVIDIA GeForce RTX 4090", 23.99, 22.5)] if self.with_gpus else []
         note = "" if self.with_gpus else "NVML Shared Library Not Found"
-        return Hardware(
+        return MachineView(
             gpus, cpu_cores=16, ram_gib=125.7, ram_free_gib=100.2, disk_free_gib=512.0, note=note
         )
 
@@ -143,26 +143,23 @@ class FixedServices:
         from tunetui.tui.services import PlanInfo
 
         self.plans.append(dict(options))
-        weights = 16.0 if options["model"] == "llama-3.1-8b" else 0.3
+        weights = 16.0 if options["model"].lower().endswith("llama-3.1-8b") else 0.3
         if options.get("bits") == 4:
             weights /= 3.5
         acts = (
-            options["batch_size"]
-            * options["seq_len"]
-            / 1024
-            * (0.4 if options.get("gradient_checkpointing") else 1.5)
+            options["batch"] * options["cutoff_len"] / 1024 * (0.4 if options["grad_ckpt"] else 1.5)
         )
-        lora = options["lora_rank"] / 64
-        gpu = options.get("gpu_memory_gib") or 23.99
+        lora = options["rank"] / 64
+        gpu = 79.2 if options.get("gpu") == "a100-80g" else 23.99
         rec = {
             "method": "qlora",
             "bits": 4,
-            "lora_rank": 16,
-            "batch_size": 2,
+            "rank": 16,
+            "batch": 2,
             "grad_accum": 8,
-            "seq_len": 1024,
-            "gradient_checkpointing": True,
-            "optimizer": "adamw",
+            "cutoff_len": 1024,
+            "grad_ckpt": True,
+            "optim": "adamw",
             "fits": True,
         }
         return PlanInfo(

@@ -13,6 +13,9 @@ from textual import on
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from tunetui.tui.widgets.form import parse_option
+
+from tunetui.options import BY_NAME
 
 if TYPE_CHECKING:
     from tunetui.tui.app import TuneApp
@@ -67,6 +70,18 @@ class WizardStep(Screen[None]):
         """Enter in a field means "done here": the next step (review: save)."""
         event.stop()
         self.submit()
+
+    def take_input(self, event: Input.Changed) -> str | None:
+        """Store a field's text in the state when the field is an option (its id is the
+        option's name with dashes: ``cutoff-len``); the option's name when it changed."""
+        name = (event.input.id or "").replace("-", "_")
+        if name not in BY_NAME:
+            return None
+        value = parse_option(name, event.value, self.state[name])
+        if value == self.state[name]:
+            return None
+        self.state[name] = value
+        return name
 
     def submit(self) -> None:
         self.action_next_step()

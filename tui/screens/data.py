@@ -14,8 +14,9 @@ from textual.widgets import Input, Label, Select, Static
 from tunetui.planner.errors import UserError
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.services import DataInfo
-from tunetui.tui.state import STAGES
-from tunetui.tui.widgets.form import parse_int, row
+from tunetui.tui.widgets.form import row
+
+from tunetui.options import STAGES
 
 
 def data_text(info: DataInfo, cutoff_len: int) -> str:
@@ -42,18 +43,21 @@ class DataScreen(WizardStep):
         s = self.state
         yield self.title_bar()
         with Vertical(classes="form"):
-            yield row("datasets", Input(",".join(s.datasets), id="datasets", compact=True))
+            yield row("datasets", Input(",".join(s["dataset"]), id="dataset", compact=True))
             yield row(
                 "dataset dir",
                 Input(
-                    s.dataset_dir or "", placeholder="shipped demos", id="dataset-dir", compact=True
+                    s["dataset_dir"] or "",
+                    placeholder="shipped demos",
+                    id="dataset-dir",
+                    compact=True,
                 ),
             )
             yield row(
                 "stage",
                 Select(
                     [(x, x) for x in STAGES],
-                    value=s.stage,
+                    value=s["stage"],
                     allow_blank=False,
                     id="stage",
                     compact=True,
@@ -61,41 +65,32 @@ class DataScreen(WizardStep):
             )
             with Horizontal(classes="row"):
                 yield Label("cutoff_len")
-                yield Input(str(s.cutoff_len), type="integer", id="cutoff", compact=True)
+                yield Input(str(s["cutoff_len"]), type="integer", id="cutoff-len", compact=True)
                 yield Label("template", classes="inline-label")
-                yield Input(s.template, placeholder="auto", id="template", compact=True)
+                yield Input(s["template"], placeholder="auto", id="template", compact=True)
             yield Static("", id="known", classes="hint")
             with VerticalScroll(classes="panel", id="data-box"):
                 yield Static("reading data…", id="data-info")
         yield self.footer()
 
     def on_mount(self) -> None:
-        self._model = self.state.model
+        self._model = self.state["model"]
         self.refresh_info()
 
     def on_screen_resume(self) -> None:
         # Previews use the model's chat template and tokenizer: redo them for a new model.
-        if self.state.model != getattr(self, "_model", self.state.model):
-            self._model = self.state.model
+        if self.state["model"] != getattr(self, "_model", self.state["model"]):
+            self._model = self.state["model"]
             self.refresh_info()
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
-        s = self.state
-        if event.input.id == "datasets":
-            names = [n.strip() for n in event.value.split(",") if n.strip()]
-            s.datasets = names or s.datasets
-        elif event.input.id == "dataset-dir":
-            s.dataset_dir = event.value.strip() or None
-        elif event.input.id == "template":
-            s.template = event.value.strip() or "auto"
-        elif event.input.id == "cutoff":
-            s.cutoff_len = parse_int(event.value, 16) or s.cutoff_len
-        self.refresh_info()
+        if self.take_input(event):
+            self.refresh_info()
 
     @on(Select.Changed, "#stage")
     def _stage(self, event: Select.Changed) -> None:
-        self.state.stage = str(event.value)
+        self.state["stage"] = str(event.value)
         self.refresh_info()
 
     @work(thread=True, exclusive=True, group="data")
@@ -109,7 +104,7 @@ class DataScreen(WizardStep):
             return
         state = self.state
         try:
-            known = ", ".join(self.services.dataset_names(state.dataset_dir))
+            known = ", ".join(self.services.dataset_names(state["dataset_dir"]))
             info = self.services.data_info(state.to_recipe())
         except UserError as err:
             info = DataInfo(error=err.line())
@@ -118,7 +113,7 @@ class DataScreen(WizardStep):
             known = ""
         if get_current_worker().is_cancelled:
             return
-        text = data_text(info, state.cutoff_len)
+        text = data_text(info, state["cutoff_len"])
         self.app.call_from_thread(
             self._show,
             f"available: {known} (or paths to .json/.jsonl files, comma-separated)",

@@ -12,10 +12,10 @@ from textual.containers import Vertical
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 from tunetui.tui.screens.base import WizardStep
-from tunetui.tui.services import GpuChoice, Hardware
+from tunetui.tui.services import GpuChoice, MachineView
 
 
-def hardware_text(hw: Hardware) -> str:
+def hardware_text(hw: MachineView) -> str:
     """The probe result in a few lines."""
 
     def gib(value: float | None) -> str:
@@ -57,7 +57,7 @@ class HardwareScreen(WizardStep):
         catalog = self.services.catalog_gpus()
         self.app.call_from_thread(self._show, hw, catalog)
 
-    def _show(self, hw: Hardware, catalog: list[GpuChoice]) -> None:
+    def _show(self, hw: MachineView, catalog: list[GpuChoice]) -> None:
         self.query_one("#hw-text", Static).update(hardware_text(hw))
         self.choices = [*hw.gpus, *catalog]
         options = [

@@ -12,13 +12,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Checkbox, Input, Select, Static
+from tunetui.planner.errors import UserError
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.services import PlanInfo
-from tunetui.tui.state import METHODS
-from tunetui.tui.widgets.form import parse_int, row
+from tunetui.tui.widgets.form import row
 from tunetui.tui.widgets.vram_bar import VramBar
 
+from tunetui.options import ADAPTER_METHODS, METHODS
+
 BITS = [("4-bit", 4), ("8-bit", 8)]
+# The size fields, each an option of `tunetui.options` (its widget id: the name with dashes).
+SIZES = (
+    ("LoRA rank", "rank"),
+    ("batch size", "batch"),
+    ("grad accum", "grad_accum"),
+    ("seq length", "cutoff_len"),
+)
+
+
+def _id(name: str) -> str:
+    return name.replace("_", "-")
 
 
 def describe_choice(rec: dict) -> str:
@@ -28,11 +41,11 @@ def describe_choice(rec: dict) -> str:
     parts = [str(rec.get("method", "?"))]
     if rec.get("bits"):
         parts[0] += f" {rec['bits']}-bit"
-    if rec.get("lora_rank") and rec.get("method") in ("lora", "qlora", "dora"):
-        parts.append(f"r{rec['lora_rank']}")
-    parts.append(f"batch {rec.get('batch_size', '?')}x{rec.get('grad_accum', '?')}")
-    parts.append(f"seq {rec.get('seq_len', '?')}")
-    if rec.get("gradient_checkpointing"):
+    if rec.get("rank") and rec.get("method") in ADAPTER_METHODS:
+        parts.append(f"r{rec['rank']}")
+    parts.append(f"batch {rec.get('batch', '?')}x{rec.get('grad_accum', '?')}")
+    parts.append(f"seq {rec.get('cutoff_len', '?')}")
+    if rec.get("grad_ckpt"):
         parts.append("ckpt")
     gib = rec.get("total_gib") or rec.get("vram_gib")
     if isinstance(gib, (int, float)):
@@ -58,28 +71,15 @@ class MethodScreen(WizardStep):
             with Horizontal(classes="row", id="method-row"):
                 yield Select(
                     [(m, m) for m in METHODS],
-                    value=s.method,
+                    value=s["method"],
                     allow_blank=False,
                     id="method",
                     compact=True,
                 )
-                yield Select(BITS, value=s.bits or 4, allow_blank=False, id="bits", compact=True)
-            yield row("LoRA rank", Input(str(s.lora_rank), type="integer", id="rank", compact=True))
-            yield row(
-                "batch size", Input(str(s.batch_size), type="integer", id="batch", compact=True)
-            )
-            yield row(
-                "grad accum", Input(str(s.grad_accum), type="integer", id="accum", compact=True)
-            )
-            yield row(
-                "seq length", Input(str(s.cutoff_len), type="integer", id="seq", compact=True)
-            )
-            yield Checkbox(
-                ckpt_label(s.gradient_checkpointing),
-                s.gradient_checkpointing,
-                id="ckpt",
-                compact=True,
-            )
+                yield Select(BITS, value=s["bits"] or 4, allow_blank=False, id="bits", compact=True)
+            for label, name in SIZES:
+                yield row(label, Input(str(s[name]), type="integer", id=_id(name), compact=True))
+            yield Checkbox(ckpt_label(s["grad_ckpt"]), s["grad_ckpt"], id="grad-ckpt", compact=True)
             yield VramBar("", id="vram-bar")
         yield self.footer()
 
@@ -89,47 +89,42 @@ class MethodScreen(WizardStep):
 
     def on_screen_resume(self) -> None:
         # The model, GPU or cutoff may have changed on another step.
-        self.query_one("#seq", Input).value = str(self.state.cutoff_len)
+        self.query_one("#cutoff-len", Input).value = str(self.state["cutoff_len"])
         self.replan()
 
     def _sync_bits(self) -> None:
-        self.query_one("#bits", Select).disabled = self.state.method != "qlora"
+        self.query_one("#bits", Select).disabled = self.state["method"] != "qlora"
 
     @on(Select.Changed)
     def _select(self, event: Select.Changed) -> None:
         if event.select.id == "method":
             self.state.set_method(str(event.value))
-            if self.state.method == "qlora":
-                self.state.bits = int(self.query_one("#bits", Select).value)  # type: ignore[arg-type]
+            if self.state["method"] == "qlora":
+                self.state["bits"] = int(self.query_one("#bits", Select).value)  # type: ignore[arg-type]
             self._sync_bits()
-        elif event.select.id == "bits" and self.state.method == "qlora":
-            self.state.bits = int(event.value)  # type: ignore[arg-type]
+        elif event.select.id == "bits" and self.state["method"] == "qlora":
+            self.state["bits"] = int(event.value)  # type: ignore[arg-type]
         self.replan()
 
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
-        s = self.state
-        field = {
-            "rank": "lora_rank",
-            "batch": "batch_size",
-            "accum": "grad_accum",
-            "seq": "cutoff_len",
-        }.get(event.input.id or "")
-        if field:
-            value = parse_int(event.value, 16 if field == "cutoff_len" else 1)
-            if value is not None and value != getattr(s, field):
-                setattr(s, field, value)
-                self.replan()
+        if self.take_input(event):
+            self.replan()
 
-    @on(Checkbox.Changed, "#ckpt")
+    @on(Checkbox.Changed, "#grad-ckpt")
     def _ckpt(self, event: Checkbox.Changed) -> None:
-        self.state.gradient_checkpointing = event.value
+        self.state["grad_ckpt"] = event.value
         event.checkbox.label = ckpt_label(event.value)
         self.replan()
 
     @work(thread=True, exclusive=True, group="plan")
     def replan(self) -> None:
-        plan = self.services.plan(self.state.plan_options())
+        try:
+            request = self.state.plan_request()
+        except UserError as err:  # a value the recipe schema refuses (typed on another step)
+            self.app.call_from_thread(self._show, PlanInfo(error=err.line()))
+            return
+        plan = self.services.plan(request)
         self.app.call_from_thread(self._show, plan)
 
     def _show(self, plan: PlanInfo) -> None:
@@ -148,15 +143,13 @@ class MethodScreen(WizardStep):
         s = self.state
         s.apply_recommendation(self.plan.recommendation)
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
-            self.query_one("#method", Select).value = s.method
-            if s.bits:
-                self.query_one("#bits", Select).value = s.bits
-            self.query_one("#rank", Input).value = str(s.lora_rank)
-            self.query_one("#batch", Input).value = str(s.batch_size)
-            self.query_one("#accum", Input).value = str(s.grad_accum)
-            self.query_one("#seq", Input).value = str(s.cutoff_len)
-            ckpt = self.query_one("#ckpt", Checkbox)
-            ckpt.value = s.gradient_checkpointing
-            ckpt.label = ckpt_label(s.gradient_checkpointing)
+            self.query_one("#method", Select).value = s["method"]
+            if s["bits"]:
+                self.query_one("#bits", Select).value = s["bits"]
+            for _, name in SIZES:
+                self.query_one(f"#{_id(name)}", Input).value = str(s[name])
+            ckpt = self.query_one("#grad-ckpt", Checkbox)
+            ckpt.value = s["grad_ckpt"]
+            ckpt.label = ckpt_label(s["grad_ckpt"])
         self._sync_bits()
         self.replan()

@@ -30,7 +30,7 @@ class ModelScreen(WizardStep):
         with Vertical(classes="form"):
             yield Static("Model: catalog id, local folder, or the embedded default", classes="hint")
             yield Input(
-                self.state.model,
+                self.state["model"],
                 placeholder="smollm2-135m or /path/to/model",
                 id="model",
                 compact=True,
@@ -41,8 +41,8 @@ class ModelScreen(WizardStep):
 
     def on_mount(self) -> None:
         self.ids = self.services.model_ids()
-        self._filter(self.state.model)
-        self.describe(self.state.model)
+        self._filter(self.state["model"])
+        self.describe(self.state["model"])
 
     def _filter(self, text: str) -> None:
         needle = text.strip().lower()
@@ -55,9 +55,9 @@ class ModelScreen(WizardStep):
 
     @on(Input.Changed, "#model")
     def _typed(self, event: Input.Changed) -> None:
-        self.state.model = event.value.strip() or self.state.model
+        self.state["model"] = event.value.strip() or self.state["model"]
         self._filter(event.value)
-        self.describe(self.state.model)
+        self.describe(self.state["model"])
 
     @on(OptionList.OptionSelected, "#model-list")
     def _picked(self, event: OptionList.OptionSelected) -> None:

@@ -8,8 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Select
 from tunetui.tui.screens.base import WizardStep
-from tunetui.tui.state import LOGGERS, SCHEDULERS
-from tunetui.tui.widgets.form import parse_float, parse_int, row
+from tunetui.tui.widgets.form import row
+
+from tunetui.options import LOGGERS, SCHEDULERS, default_learning_rate
 
 
 def _opt(value: object) -> str:
@@ -24,24 +25,27 @@ class TrainingScreen(WizardStep):
         s = self.state
         yield self.title_bar()
         with VerticalScroll(classes="form"):
-            yield row("run name", Input(s.name, id="name", compact=True))
-            yield row("epochs", Input(_opt(s.epochs), type="number", id="epochs", compact=True))
+            yield row("run name", Input(s["name"], id="name", compact=True))
+            yield row("epochs", Input(_opt(s["epochs"]), type="number", id="epochs", compact=True))
             yield row(
                 "max steps",
                 Input(
-                    _opt(s.max_steps),
+                    _opt(s["max_steps"]),
                     type="integer",
                     placeholder="(epochs)",
                     id="max-steps",
                     compact=True,
                 ),
             )
-            yield row("learning rate", Input(_opt(s.learning_rate), id="lr", compact=True))
+            yield row(
+                "learning rate",
+                Input(_opt(s["lr"]), placeholder=self._lr_hint(), id="lr", compact=True),
+            )
             yield row(
                 "scheduler",
                 Select(
                     [(x, x) for x in SCHEDULERS],
-                    value=s.lr_scheduler,
+                    value=s["scheduler"],
                     allow_blank=False,
                     id="scheduler",
                     compact=True,
@@ -50,7 +54,7 @@ class TrainingScreen(WizardStep):
             yield row(
                 "eval every",
                 Input(
-                    _opt(s.eval_steps),
+                    _opt(s["eval_steps"]),
                     type="integer",
                     placeholder="(no eval)",
                     id="eval-steps",
@@ -59,17 +63,19 @@ class TrainingScreen(WizardStep):
             )
             yield row(
                 "save every",
-                Input(_opt(s.save_steps), type="integer", id="save-steps", compact=True),
+                Input(_opt(s["save_steps"]), type="integer", id="save-steps", compact=True),
             )
             yield row(
                 "output dir",
-                Input(s.output_dir or "", placeholder="runs/<name>", id="output-dir", compact=True),
+                Input(
+                    s["output_dir"] or "", placeholder="runs/<name>", id="output-dir", compact=True
+                ),
             )
             yield row(
                 "logger",
                 Select(
                     [(x, x) for x in LOGGERS],
-                    value=s.report_to[0],
+                    value=s["report_to"][0],
                     allow_blank=False,
                     id="logger",
                     compact=True,
@@ -77,28 +83,24 @@ class TrainingScreen(WizardStep):
             )
         yield self.footer()
 
+    def _lr_hint(self) -> str:
+        """The rate the recipe gets when the field is empty: it follows stage and method."""
+        s = self.state
+        return f"{default_learning_rate(s['stage'], s['method']):g} ({s['stage']} {s['method']})"
+
+    def on_screen_resume(self) -> None:
+        # Stage and method are chosen on earlier steps; the default rate follows them.
+        self.query_one("#lr", Input).placeholder = self._lr_hint()
+
     @on(Input.Changed)
     def _typed(self, event: Input.Changed) -> None:
-        s, text, key = self.state, event.value, event.input.id
-        if key == "name":
-            s.name = text.strip() or s.name
-        elif key == "epochs":
-            s.epochs = parse_float(text) or s.epochs
-        elif key == "max-steps":
-            s.max_steps = parse_int(text) if text.strip() else None
-        elif key == "lr":
-            s.learning_rate = parse_float(text) or s.learning_rate
-        elif key == "eval-steps":
-            s.eval_steps = parse_int(text) if text.strip() else None
-            s.val_size = 0.1 if s.eval_steps else 0.0  # evaluating needs a held-out split
-        elif key == "save-steps":
-            s.save_steps = parse_int(text) or s.save_steps
-        elif key == "output-dir":
-            s.output_dir = text.strip() or None
+        if self.take_input(event) == "eval_steps":
+            # evaluating needs a held-out split
+            self.state["val_size"] = 0.1 if self.state["eval_steps"] else 0.0
 
     @on(Select.Changed)
     def _select(self, event: Select.Changed) -> None:
         if event.select.id == "scheduler":
-            self.state.lr_scheduler = str(event.value)
+            self.state["scheduler"] = str(event.value)
         elif event.select.id == "logger":
-            self.state.report_to = [str(event.value)]
+            self.state["report_to"] = [str(event.value)]

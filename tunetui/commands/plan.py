@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import typer
 
+from tunetui.options import ATTENTIONS, METHODS, OPTIMIZERS, PARALLELS, PRECISIONS, STAGES
+
 app = typer.Typer(add_completion=False)
 
 
@@ -27,20 +29,25 @@ def plan(
     ),
     gpu: str = typer.Option("auto", "--gpu", help="auto (probe), cpu, or a catalog GPU name."),
     gpus: int = typer.Option(1, "--gpus", help="Number of GPUs."),
-    method: str = typer.Option(None, "--method", help="full|freeze|lora|dora|qlora"),
+    method: str = typer.Option(None, "--method", help="|".join(METHODS)),
     bits: int = typer.Option(None, "--bits", help="4|8|16 (base weights)."),
-    rank: int = typer.Option(None, "--rank", help="LoRA rank."),
-    targets: str = typer.Option(None, "--targets", help="all|attn|qv"),
-    batch: int = typer.Option(None, "--batch", help="Per-device batch size."),
-    seq: int = typer.Option(None, "--seq", help="Sequence length (tokens). Default 1024."),
+    rank: int = typer.Option(None, "--rank", help="LoRA rank. Default 8."),
+    targets: str = typer.Option(
+        None, "--targets", help="all|attn|qv, or module names: gate_proj,up_proj,down_proj."
+    ),
+    batch: int = typer.Option(None, "--batch", help="Per-device batch size. Default 2."),
+    grad_accum: int = typer.Option(None, "--grad-accum", help="Gradient accumulation steps."),
+    cutoff_len: int = typer.Option(
+        None, "--cutoff-len", "--seq", help="Sequence length (tokens). Default 1024."
+    ),
     grad_ckpt: bool = typer.Option(
         None, "--grad-ckpt/--no-grad-ckpt", help="Gradient checkpointing."
     ),
-    optim: str = typer.Option(None, "--optim", help="adamw|adamw_8bit|paged_adamw|sgd|galore"),
-    precision: str = typer.Option(None, "--precision", help="bf16|fp16|fp32"),
-    attn: str = typer.Option(None, "--attn", help="sdpa|flash|eager"),
-    stage: str = typer.Option("sft", "--stage", help="sft|pt|dpo|kto|orpo|rm"),
-    parallel: str = typer.Option(None, "--parallel", help="ddp|zero2|zero3|fsdp"),
+    optim: str = typer.Option(None, "--optim", help="|".join(OPTIMIZERS)),
+    precision: str = typer.Option(None, "--precision", help="|".join(PRECISIONS)),
+    attn: str = typer.Option(None, "--attn", help="|".join(ATTENTIONS)),
+    stage: str = typer.Option("sft", "--stage", help="|".join(STAGES)),
+    parallel: str = typer.Option(None, "--parallel", help="|".join(PARALLELS)),
     effective_batch: int = typer.Option(
         16, "--effective-batch", help="Batch x accumulation x GPUs."
     ),
@@ -51,22 +58,23 @@ def plan(
 ) -> None:
     """Estimate peak VRAM for a job and recommend settings that fit.
 
-    With no --method/--bits/--rank/--targets/--batch/--grad-ckpt/--optim/--precision it
+    With no --method/--bits/--rank/--targets/--batch/--grad-accum/--grad-ckpt/--optim/--precision it
     recommends a configuration; with any of them it estimates exactly that one and says
     whether it fits. --gpu auto probes NVML; without a GPU it plans for CPU/RAM.
     """
     from tunetui.planner.errors import UserError
     from tunetui.planner.plan import build_plan
 
-    if stage not in ("sft", "pt", "dpo", "kto", "orpo", "rm"):
+    if stage not in STAGES:
         from tunetui.planner.errors import unknown
 
-        raise unknown("stage", stage, ("sft", "pt", "dpo", "kto", "orpo", "rm"))
+        raise unknown("stage", stage, STAGES)
     if effective_batch < 1 or (tokens is not None and tokens < 1):
         raise UserError("--effective-batch and --tokens must be positive", "Pass values >= 1")
     result = build_plan(
         model, params=params, gpu=gpu, gpus=gpus, method=method, bits=bits, rank=rank,
-        targets=targets, batch=batch, seq=seq, grad_ckpt=grad_ckpt, optim=optim,
+        targets=targets, batch=batch, grad_accum=grad_accum, cutoff_len=cutoff_len,
+        grad_ckpt=grad_ckpt, optim=optim,
         precision=precision, attn=attn, stage=stage, parallel=parallel,
         effective_batch=effective_batch, dataset_tokens=tokens,
     )  # fmt: skip
