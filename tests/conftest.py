@@ -1,12 +1,16 @@
 """Shared test fixtures.
 
 Tests run on CPU, fast: tiny random-init models from configs for most tests; the embedded
-SmolLM2 only in tests marked ``slow`` (still run by `make test`).
+SmolLM2 only in tests marked ``slow`` (still run by `make test`). Everything a test reads
+lives in the project (``tests/fixtures/``, ``recipes/data/``), so a fresh clone runs it all.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +37,36 @@ def cli(capsys):
         return code, out, err
 
     return _run
+
+
+# A small copy of LLaMA-Factory's data folder and example recipes (see its README.md).
+LF_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "llamafactory"
+
+
+@pytest.fixture(scope="session")
+def lf_data() -> Path:
+    """The LLaMA-Factory fixture folder: dataset_info.json, demo files, ``examples/``."""
+    return LF_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-init llama with a ChatML tokenizer (built in ~2 s, once a session)."""
+    from tunetui.runner.train.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "llama")
+
+
+@pytest.fixture
+def hide_packages(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Make optional packages look uninstalled (``importlib.util.find_spec`` says None), so
+    the "pip install X" errors are tested on every machine, with or without X."""
+    real = importlib.util.find_spec
+
+    def _hide(*names: str) -> None:
+        def find_spec(name: str, package: str | None = None):  # noqa: ANN202 - as importlib
+            return None if name.split(".")[0] in names else real(name, package)
+
+        monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+    return _hide

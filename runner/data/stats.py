@@ -17,7 +17,8 @@ from typing import Any
 
 from tunetui.runner.data.formats import Sample
 from tunetui.runner.data.templates import render_chat, special_tokens, template_source
-from tunetui.runner.data.validation import STAGE_KIND, _percentile, load_samples
+from tunetui.runner.data.validation import STAGE_KIND, load_samples, percentile
+from tunetui.runner.modelpath import EMBEDDED, embedded_cache_path
 from tunetui.runner.recipe import Recipe
 
 CHARS_PER_TOKEN = 4
@@ -32,10 +33,6 @@ def find_tokenizer_dir(recipe: Recipe) -> Path | None:
         path = path.parent
     if path.is_dir() and (path / "tokenizer.json").is_file():
         return path
-    try:
-        from tunetui.runner.modelpath import EMBEDDED, embedded_cache_path
-    except ImportError:
-        return None
     if name.lower() in EMBEDDED:
         cached = embedded_cache_path(name.lower())
         if (cached / "tokenizer.json").is_file():
@@ -122,7 +119,7 @@ def data_stats(
         "n": n,
         "sampled": len(lengths),
         "p50": int(statistics.median(lengths)) if lengths else 0,
-        "p95": _percentile(lengths, 0.95),
+        "p95": percentile(lengths, 0.95),
         "max": max(lengths + extremes, default=0),
         "cutoff_len": cutoff,
         "over_cutoff": over,

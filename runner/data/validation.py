@@ -159,7 +159,8 @@ def split_sizes(total: int, val_size: float) -> tuple[int, int]:
     return total - n_eval, n_eval
 
 
-def _percentile(values: list[int], q: float) -> int:
+def percentile(values: list[int], q: float) -> int:
+    """The `q` quantile by nearest rank (0 for no values); shared with the token stats."""
     if not values:
         return 0
     ordered = sorted(values)
@@ -188,7 +189,7 @@ def validate_data(recipe: Recipe) -> DataReport:
         n_train=n_train,
         n_eval=n_eval,
         chars_p50=int(statistics.median(lengths)) if lengths else 0,
-        chars_p95=_percentile(lengths, 0.95),
+        chars_p95=percentile(lengths, 0.95),
         chars_max=max(lengths, default=0),
     )
     approx_cutoff_chars = recipe.data.cutoff_len * 4  # ~4 characters per token in English

@@ -103,15 +103,20 @@ def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:
     return PrecisionChoice("fp16", load, False, True)
 
 
-def quantization_config(recipe: Recipe, precision: PrecisionChoice, device: str) -> Any:
-    """The bitsandbytes config for QLoRA (None for other methods)."""
-    if recipe.method != "qlora":
-        return None
-    if importlib.util.find_spec("bitsandbytes") is None:
+def check_qlora_backend(recipe: Recipe) -> None:
+    """QLoRA quantizes through bitsandbytes: name the pip command when it is missing."""
+    if recipe.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
         raise UserError(
             "method qlora needs bitsandbytes, which is not installed",
             "Install it with `pip install bitsandbytes`, or use method: lora",
         )
+
+
+def quantization_config(recipe: Recipe, precision: PrecisionChoice, device: str) -> Any:
+    """The bitsandbytes config for QLoRA (None for other methods)."""
+    if recipe.method != "qlora":
+        return None
+    check_qlora_backend(recipe)
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -306,21 +311,6 @@ def fp32_trainables_without_bf16(model: Any, recipe: Recipe, precision: Precisio
             param.data = param.data.to(torch.float32)
             cast += 1
     return cast
-
-
-def preflight(recipe: Recipe) -> None:
-    """Check, without torch, that the packages the recipe needs are installed, so a missing
-    one fails in a second instead of after the model has loaded. The launcher may call it
-    before spawning the worker; the worker calls it first thing."""
-    from tunetui.runner.train.stages.common import check_loggers
-
-    if recipe.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
-        raise UserError(
-            "method qlora needs bitsandbytes, which is not installed",
-            "Install it with `pip install bitsandbytes`, or use method: lora",
-        )
-    optimizer_args(recipe, "cpu")
-    check_loggers(recipe.report_to)
 
 
 # transformers' ``optim`` names for the recipe's optimizers.

@@ -20,10 +20,8 @@ _GIB = 1024**3
 
 def _gpu_reader() -> Callable[[], list[dict[str, Any]]] | None:
     """The planner's per-GPU sampler when NVML works and sees a GPU, else None."""
-    try:
-        from tunetui.planner.probe import sample
-    except ImportError:
-        return None
+    from tunetui.planner.probe import sample
+
     try:
         return sample if sample() else None
     except Exception:  # noqa: BLE001 - any NVML failure means "no GPU readings"
@@ -55,14 +53,10 @@ class Sampler(threading.Thread):
         self._gpus = _gpu_reader()
 
     def run(self) -> None:
-        process = None
-        try:
-            import psutil
+        import psutil
 
-            process = psutil.Process(os.getpid())
-            psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
-        except ImportError:
-            pass
+        process = psutil.Process(os.getpid())
+        psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
         while not self._halt.wait(self.interval):
             try:
                 self.writer.emit("gpu", **self.reading(process))

@@ -18,12 +18,18 @@ import os
 import shutil
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.events import EVENTS_FILE, EventWriter
 from tunetui.runner.rundir import find_checkpoint
+
+if TYPE_CHECKING:
+    from tunetui.runner.recipe import Recipe
+    from tunetui.runner.train.methods import PrecisionChoice
+    from tunetui.runner.train.stages.registry import StageSpec
 
 OUTPUT_ADAPTER = "adapter"
 OUTPUT_MODEL = "model"
@@ -90,6 +96,17 @@ def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> P
     return final
 
 
+@dataclass
+class Loaded:
+    """What `Worker._load` reads from disk before the trainer is built."""
+
+    model_dir: Path
+    tokenizer: Any
+    train: Any
+    eval: Any
+    model: Any
+
+
 class Worker:
     """One training session of a run directory."""
 
@@ -104,43 +121,46 @@ class Worker:
         self.device = "cpu"
 
     def run(self) -> int:
+        """Check, load, train and save; the exit code (0 finished or stopped)."""
         from tunetui.runner.recipe_io import load_recipe
+        from tunetui.runner.train.methods import detect_device
+        from tunetui.runner.train.preflight import preflight
 
         self.stop.install()
         if self.resume:
             self.stop.clear_stale_file()
         recipe = load_recipe(self.run_dir / "recipe.yaml")
-        from tunetui.runner.train.methods import preflight
-
         preflight(recipe)
         checkpoint = find_checkpoint(self.run_dir) if self.resume else None
         if self.resume and checkpoint is None:
             print("No checkpoint to resume from: starting from step 0.", flush=True)
-
-        from tunetui.runner.train.methods import detect_device
-
         self.device = detect_device()
         self._start_sampler()
-        trainer, tokenizer, callback = self._build(recipe, checkpoint)
+        trainer, tokenizer, callback = self.build_trainer(recipe, checkpoint)
         if self.stop.requested:  # asked to stop while loading: nothing new to save
             step = trainer.state.global_step
             self.writer.emit(
                 "stopped", step=step, checkpoint=str(checkpoint) if checkpoint else None
             )
             return 0
-
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        state = trainer.state
-        if callback.stopped_at is not None and state.global_step < state.max_steps:
-            path = self.run_dir / "checkpoints" / f"checkpoint-{state.global_step}"
-            self.writer.emit("stopped", step=state.global_step, checkpoint=str(path))
-            print(
-                f"Stopped at step {state.global_step}; resume with "
-                f"`tunetui run --resume {self.run_dir.name}`.",
-                flush=True,
-            )
+        if self._stopped_early(trainer, callback):
             return 0
         return self._finish(trainer, tokenizer, callback, recipe)
+
+    def _stopped_early(self, trainer: Any, callback: Any) -> bool:
+        """Emit ``stopped`` when a stop request ended training before its last step."""
+        state = trainer.state
+        if callback.stopped_at is None or state.global_step >= state.max_steps:
+            return False
+        path = self.run_dir / "checkpoints" / f"checkpoint-{state.global_step}"
+        self.writer.emit("stopped", step=state.global_step, checkpoint=str(path))
+        print(
+            f"Stopped at step {state.global_step}; resume with "
+            f"`tunetui run --resume {self.run_dir.name}`.",
+            flush=True,
+        )
+        return True
 
     def _start_sampler(self) -> None:
         from tunetui.runner.train.sampler import Sampler
@@ -148,17 +168,12 @@ class Worker:
         self.sampler = Sampler(self.writer)
         self.sampler.start()
 
-    def _build(self, recipe: Any, checkpoint: Path | None) -> tuple[Any, Any, Any]:
-        """Resolve the model, load data and weights, and build the stage's trainer."""
+    def build_trainer(self, recipe: Recipe, checkpoint: Path | None = None) -> tuple[Any, Any, Any]:
+        """Resolve the model, load data and weights, and build the stage's trainer; returns
+        (trainer, tokenizer, events callback). Public so a test can check what the recipe
+        becomes in trl/peft on the same path a run takes, without training."""
         from tunetui.runner.train import methods
         from tunetui.runner.train.callbacks import EventsCallback, TokenCounter
-        from tunetui.runner.train.data import build_datasets
-        from tunetui.runner.train.loading import (
-            load_model,
-            load_tokenizer,
-            pick_attention,
-            resolve_model_dir,
-        )
         from tunetui.runner.train.stages.common import StageContext
         from tunetui.runner.train.stages.registry import get_stage
 
@@ -166,7 +181,52 @@ class Worker:
         precision = methods.resolve_precision(recipe, self.device)
         notes = methods.method_notes(recipe, self.device)
         for note in notes:
-            print(note, flush=True)
+            _say(note)
+        loaded = self._load(recipe, spec, precision)
+        tokens = TokenCounter()
+        tokens.attach(loaded.model)
+        start_fields = self._start_fields(recipe, loaded, precision.name, checkpoint, notes)
+        t = recipe.training
+        callback = EventsCallback(
+            self.writer,
+            start_fields,
+            self.stop,
+            tokens,
+            samples_per_step=t.batch_size * t.grad_accum,
+        )
+        ctx = StageContext(
+            recipe=recipe,
+            run_dir=self.run_dir,
+            model=loaded.model,
+            tokenizer=loaded.tokenizer,
+            train_dataset=loaded.train,
+            eval_dataset=loaded.eval,
+            peft_config=methods.peft_config(recipe, loaded.model, spec.task),
+            precision=precision,
+            device=self.device,
+            callbacks=[callback],
+        )
+        trainer = spec.build(ctx)
+        methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
+        _drop_printer(trainer)
+        _no_model_cards(trainer)
+        trainable, total = count_parameters(trainer.model)
+        start_fields.update(trainable_params=trainable, total_params=total)
+        _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
+        return trainer, loaded.tokenizer, callback
+
+    def _load(self, recipe: Recipe, spec: StageSpec, precision: PrecisionChoice) -> Loaded:
+        """The tokenizer, the datasets and the prepared base model, in the order that fails
+        fastest: a data error is found before the weights are read."""
+        from tunetui.runner.train import methods
+        from tunetui.runner.train.data import build_datasets
+        from tunetui.runner.train.loading import (
+            load_model,
+            load_tokenizer,
+            pick_attention,
+            resolve_model_dir,
+        )
+
         model_dir = resolve_model_dir(recipe.model.name_or_path, log=_say)
         tokenizer = load_tokenizer(model_dir, recipe.model.trust_remote_code)
         train_ds, eval_ds = build_datasets(recipe, tokenizer)
@@ -184,54 +244,35 @@ class Worker:
         )
         if not (spec.prepares_kbit and recipe.method == "qlora"):
             model = methods.prepare_model(model, recipe, recipe.training.gradient_checkpointing)
-        peft = methods.peft_config(recipe, model, spec.task)
-        tokens = TokenCounter()
-        tokens.attach(model)
-        t = recipe.training
-        start_fields = {
+        return Loaded(model_dir, tokenizer, train_ds, eval_ds, model)
+
+    def _start_fields(
+        self,
+        recipe: Recipe,
+        loaded: Loaded,
+        precision: str,
+        checkpoint: Path | None,
+        notes: list[str],
+    ) -> dict[str, Any]:
+        """The ``start`` event's fields (the callback adds the step counts and parameters)."""
+        fields: dict[str, Any] = {
             "run": self.run_dir.name,
             "stage": recipe.stage,
             "method": recipe.method,
             "model": recipe.model.name_or_path,
-            "model_dir": str(model_dir),
+            "model_dir": str(loaded.model_dir),
             "pid": os.getpid(),
             "device": self.device,
-            "precision": precision.name,
+            "precision": precision,
             "resumed_from": str(checkpoint) if checkpoint else None,
-            "train_samples": len(train_ds),
-            "eval_samples": len(eval_ds) if eval_ds is not None else 0,
+            "train_samples": len(loaded.train),
+            "eval_samples": len(loaded.eval) if loaded.eval is not None else 0,
         }
         if notes:
-            start_fields["notes"] = notes
-        callback = EventsCallback(
-            self.writer,
-            start_fields,
-            self.stop,
-            tokens,
-            samples_per_step=t.batch_size * t.grad_accum,
-        )
-        ctx = StageContext(
-            recipe=recipe,
-            run_dir=self.run_dir,
-            model=model,
-            tokenizer=tokenizer,
-            train_dataset=train_ds,
-            eval_dataset=eval_ds,
-            peft_config=peft,
-            precision=precision,
-            device=self.device,
-            callbacks=[callback],
-        )
-        trainer = spec.build(ctx)
-        methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
-        _drop_printer(trainer)
-        _no_model_cards(trainer)
-        trainable, total = count_parameters(trainer.model)
-        start_fields.update(trainable_params=trainable, total_params=total)
-        _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
-        return trainer, tokenizer, callback
+            fields["notes"] = notes
+        return fields
 
-    def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Any) -> int:
+    def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Recipe) -> int:
         output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
         peak = peak_memory(self.device)
         metrics = {**callback.last_metrics, **callback.last_eval, **callback.summary}

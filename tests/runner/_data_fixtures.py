@@ -1,6 +1,7 @@
-"""Helpers for the data/recipe tests: write small data folders, build recipes, a tokenizer.
+"""Helpers for the data/recipe tests: write small data folders, build recipes.
 
-Not a conftest (that file belongs to the whole runner suite): import what you need.
+Plain functions and constants, imported where needed (fixtures such as the tiny tokenizer
+live in conftest.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any
 
 from tunetui.runner.recipe import Recipe
 
-LF_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "llamafactory"
+# The small LLaMA-Factory copy shipped with the tests (tests/fixtures/llamafactory/README.md);
+# the same folder as the `lf_data` fixture, here for module-level parametrize lists.
+LF_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "llamafactory"
 
 
 def write_json(path: Path, records: Any) -> Path:
@@ -38,15 +41,10 @@ def data_dir(tmp: Path, entries: dict[str, dict], files: dict[str, Any]) -> Path
 
 
 def recipe(stage: str = "sft", datasets: list[str] | None = None, **data: Any) -> Recipe:
+    """A default recipe for `stage` on `datasets` (the shipped identity set by default),
+    with `data` fields set by name."""
     r = Recipe(stage=stage)
     r.data.datasets = datasets or ["identity"]
     for key, value in data.items():
         setattr(r.data, key, value)
     return r
-
-
-def tiny_tokenizer() -> Any:
-    """The project's tiny byte-level BPE tokenizer (ChatML template)."""
-    from tunetui.runner.train.tiny import build_tiny_tokenizer
-
-    return build_tiny_tokenizer()

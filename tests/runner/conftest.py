@@ -1,8 +1,8 @@
-"""Fixtures for the runner's tests: tiny random models, the embedded SmolLM2, run dirs.
+"""Fixtures for the runner's tests: the tiny tokenizer, the embedded SmolLM2, run dirs.
 
-The tiny model (hidden 64, 2 layers, ~100k parameters) is built once per session; the real
-SmolLM2 conversion (~20 s) happens only for tests marked ``slow`` and is cached in the user
-cache (or ``$TUNETUI_CACHE``) so later sessions reuse it.
+The tiny model (hidden 64, 2 layers, ~100k parameters; `tiny_model_dir` in tests/conftest.py)
+is built once per session; the real SmolLM2 conversion (~20 s) happens only for tests marked
+``slow`` and is cached in the user cache (or ``$TUNETUI_CACHE``) so later sessions reuse it.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random-init llama with a ChatML tokenizer (built in ~2 s, once)."""
-    from tunetui.runner.train.tiny import make_tiny_model
+@pytest.fixture(scope="module")
+def tiny_tokenizer() -> Any:
+    """The project's tiny byte-level BPE tokenizer (ChatML); one per test module, because
+    template tests change its ``chat_template``."""
+    from tunetui.runner.train.tiny import build_tiny_tokenizer
 
-    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "llama")
+    return build_tiny_tokenizer()
 
 
 @pytest.fixture(scope="session")

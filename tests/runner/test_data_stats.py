@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from _data_fixtures import recipe, tiny_tokenizer
+from _data_fixtures import recipe
 
 
 @pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory) -> Path:
+def tokenizer_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     folder = tmp_path_factory.mktemp("tok")
-    tiny_tokenizer().save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
     return folder
 
 

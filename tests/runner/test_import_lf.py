@@ -10,11 +10,22 @@ from _data_fixtures import LF_DATA
 from tunetui.planner.errors import UserError
 from tunetui.runner.lf_import import convert, import_lf
 
-EXAMPLES = sorted((LF_DATA / "examples").glob("train_*.yaml")) if LF_DATA.is_dir() else []
-needs_lf = pytest.mark.skipif(not EXAMPLES, reason="LLaMA-Factory examples not beside the project")
+EXAMPLES = sorted((LF_DATA / "examples").glob("train_*.yaml"))
+
+# What each shipped example must become: (method, precision).
+EXPECTED = {
+    "train_full_qwen3_full_sft": ("full", "bf16"),
+    "train_lora_qwen3_lora_dpo": ("lora", "bf16"),
+    "train_lora_qwen3_lora_pretrain": ("lora", "bf16"),
+    "train_lora_qwen3_lora_sft": ("lora", "bf16"),
+    "train_qlora_qwen3_lora_sft_otfq": ("qlora", "bf16"),
+}
 
 
-@needs_lf
+def test_the_fixture_holds_every_expected_example() -> None:
+    assert [p.stem for p in EXAMPLES] == sorted(EXPECTED)
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_every_train_example_converts(path: Path) -> None:
     lf = yaml.safe_load(path.read_text())
@@ -27,12 +38,7 @@ def test_every_train_example_converts(path: Path) -> None:
     assert recipe.training.grad_accum == lf["gradient_accumulation_steps"]
     assert recipe.data.datasets == lf["dataset"].split(",")
     assert recipe.data.cutoff_len == lf["cutoff_len"]
-    if lf.get("quantization_bit"):
-        assert recipe.method == "qlora" and recipe.quantization.bits == lf["quantization_bit"]
-    else:
-        assert recipe.method == lf["finetuning_type"]
-    if lf.get("bf16"):
-        assert recipe.training.precision == "bf16"
+    assert (recipe.method, recipe.training.precision) == EXPECTED[path.stem]
     # every key is accounted for: mapped, warned about, or a known runtime knob
     seen = set(result.mapped) | set(result.ignored) | {w.split(":")[0] for w in result.warnings}
     handled_elsewhere = {"stage", "finetuning_type", "quantization_bit", "lora_target", "dataset"}
@@ -41,7 +47,15 @@ def test_every_train_example_converts(path: Path) -> None:
     assert set(lf) - seen - handled_elsewhere == set()
 
 
-@needs_lf
+def test_qlora_example_keeps_its_quantization_bits() -> None:
+    path = LF_DATA / "examples" / "train_qlora_qwen3_lora_sft_otfq.yaml"
+    assert yaml.safe_load(path.read_text())["quantization_bit"] == 4
+    recipe = import_lf(path, dataset_dir=str(LF_DATA)).recipe
+    assert (recipe.method, recipe.quantization.bits) == ("qlora", 4)
+    eight = convert({"model_name_or_path": "m", "finetuning_type": "lora", "quantization_bit": 8})
+    assert eight.recipe.quantization.bits == 8  # read from the file, not the default
+
+
 def test_converted_recipes_validate_against_lf_data() -> None:
     from tunetui.runner.data import validate_data
 
@@ -51,7 +65,6 @@ def test_converted_recipes_validate_against_lf_data() -> None:
         assert validate_data(result.recipe).total > 0
 
 
-@needs_lf
 def test_galore_example_warns_per_key() -> None:
     result = import_lf(LF_DATA / "examples" / "extras_galore_llama3_full_sft.yaml")
     assert result.recipe.training.optimizer == "galore"

@@ -8,7 +8,6 @@ part of the prompt is trained on or dropped. These tests hold every template to 
 from __future__ import annotations
 
 import pytest
-from _data_fixtures import tiny_tokenizer
 from tunetui.planner.errors import UserError
 from tunetui.runner.data.templates import (
     TEMPLATES,
@@ -32,46 +31,41 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
-
-
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_prompt_is_prefix_of_full_render(tokenizer, name: str) -> None:
-    apply_template(tokenizer, name)
+def test_prompt_is_prefix_of_full_render(tiny_tokenizer, name: str) -> None:
+    apply_template(tiny_tokenizer, name)
     for prompt, completion in CONVERSATIONS:
-        p = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(prompt + completion, tokenize=False)
+        p = tiny_tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        full = tiny_tokenizer.apply_chat_template(prompt + completion, tokenize=False)
         assert full.startswith(p), (name, p, full)
         assert completion[0]["content"] in full[len(p) :]
         for message in prompt:
             assert message["content"] in p
-        p_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True)["input_ids"]
-        f_ids = tokenizer.apply_chat_template(prompt + completion)["input_ids"]
+        p_ids = tiny_tokenizer.apply_chat_template(prompt, add_generation_prompt=True)["input_ids"]
+        f_ids = tiny_tokenizer.apply_chat_template(prompt + completion)["input_ids"]
         assert f_ids[: len(p_ids)] == p_ids, name
 
 
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
-def test_jinja_render_matches_transformers(tokenizer, name: str) -> None:
-    apply_template(tokenizer, name)
+def test_jinja_render_matches_transformers(tiny_tokenizer, name: str) -> None:
+    apply_template(tiny_tokenizer, name)
     prompt, completion = CONVERSATIONS[1]
     ours = render_chat(
         TEMPLATES[name],
         prompt + completion,
-        bos_token=tokenizer.bos_token or "",
-        eos_token=tokenizer.eos_token or "",
+        bos_token=tiny_tokenizer.bos_token or "",
+        eos_token=tiny_tokenizer.eos_token or "",
     )
-    assert ours == tokenizer.apply_chat_template(prompt + completion, tokenize=False)
+    assert ours == tiny_tokenizer.apply_chat_template(prompt + completion, tokenize=False)
 
 
-def test_auto_keeps_tokenizer_template(tokenizer) -> None:
-    tokenizer.chat_template = "{{ 'custom' }}"
-    assert apply_template(tokenizer, "auto") == "auto"
-    assert tokenizer.chat_template == "{{ 'custom' }}"
-    tokenizer.chat_template = None
-    assert apply_template(tokenizer, "auto") == "chatml"
-    assert tokenizer.chat_template == TEMPLATES["chatml"]
+def test_auto_keeps_tokenizer_template(tiny_tokenizer) -> None:
+    tiny_tokenizer.chat_template = "{{ 'custom' }}"
+    assert apply_template(tiny_tokenizer, "auto") == "auto"
+    assert tiny_tokenizer.chat_template == "{{ 'custom' }}"
+    tiny_tokenizer.chat_template = None
+    assert apply_template(tiny_tokenizer, "auto") == "chatml"
+    assert tiny_tokenizer.chat_template == TEMPLATES["chatml"]
 
 
 def test_aliases_and_unknown() -> None:
@@ -92,14 +86,14 @@ TOOLS = [{"name": "get_time", "description": "Current time", "parameters": {"typ
 
 
 @pytest.mark.parametrize("name", ["chatml", "qwen"])
-def test_tools_are_rendered_in_the_system_turn(tokenizer, name: str) -> None:
-    apply_template(tokenizer, name)
+def test_tools_are_rendered_in_the_system_turn(tiny_tokenizer, name: str) -> None:
+    apply_template(tiny_tokenizer, name)
     prompt = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "time?"}]
     completion = [{"role": "assistant", "content": '{"name": "get_time", "arguments": {}}'}]
-    p = tokenizer.apply_chat_template(
+    p = tiny_tokenizer.apply_chat_template(
         prompt, tools=TOOLS, tokenize=False, add_generation_prompt=True
     )
-    full = tokenizer.apply_chat_template(prompt + completion, tools=TOOLS, tokenize=False)
+    full = tiny_tokenizer.apply_chat_template(prompt + completion, tools=TOOLS, tokenize=False)
     assert full.startswith(p) and p.count("<|im_start|>system") == 1
     assert '"name": "get_time"' in p and "Be brief." in p
     ours = render_chat(TEMPLATES[name], prompt + completion, tools=TOOLS)

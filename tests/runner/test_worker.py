@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from tunetui.runner.events import read_events
+from waiting import wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -30,16 +30,16 @@ def _spawn(run_dir: Path, *extra: str) -> subprocess.Popen:
 
 
 def _wait_for(run_dir: Path, type_: str, proc: subprocess.Popen, timeout: float = 240) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for event in read_events(run_dir / "events.jsonl"):
-            if event["type"] == type_:
-                return event
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    log = (run_dir / "train.log").read_text(errors="replace")[-3000:]
-    raise AssertionError(f"no {type_} event (exit {proc.poll()}); train.log:\n{log}")
+    """The first `type_` event; fails at once, with train.log, if the worker exits first."""
+
+    def event() -> dict | None:
+        found = next((e for e in read_events(run_dir / "events.jsonl") if e["type"] == type_), None)
+        if found is None and proc.poll() is not None:
+            log = (run_dir / "train.log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"no {type_} event (exit {proc.poll()}); train.log:\n{log}")
+        return found
+
+    return wait_until(event, timeout, what=f"a {type_} event")
 
 
 def _set_max_steps(run_dir: Path, steps: int) -> None:
@@ -204,11 +204,8 @@ def test_embedded_smollm2_sft_lora_quickstart(make_run, run_worker, smollm2_dir)
     assert 0 < end["metrics"]["loss"] < 10  # a trained Instruct model, not random init
 
 
-def test_missing_package_fails_before_loading_anything(make_run, run_worker) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("galore_torch") is not None:
-        pytest.skip("galore-torch is installed here")
+def test_missing_package_fails_before_loading_anything(make_run, run_worker, hide_packages) -> None:
+    hide_packages("galore_torch")
     run_dir = make_run(method="full", training={"optimizer": "galore"})
     code, events = run_worker(run_dir)
     assert code == 2
@@ -220,14 +217,15 @@ def test_sampler_emits_cpu_readings_without_a_gpu(tmp_path: Path) -> None:
     from tunetui.runner.events import EventWriter
     from tunetui.runner.train.sampler import Sampler
 
-    with EventWriter(tmp_path / "events.jsonl") as writer:
+    path = tmp_path / "events.jsonl"
+    with EventWriter(path) as writer:
         sampler = Sampler(writer, interval=0.05)
         sampler._gpus = None  # as on a machine without NVML
         sampler.start()
-        time.sleep(0.4)
+        wait_until(lambda: len(read_events(path)) >= 2, what="two gpu events")
         sampler.stop()
         sampler.join(timeout=2)
-    events = read_events(tmp_path / "events.jsonl")
+    events = read_events(path)
     assert len(events) >= 2 and all(e["type"] == "gpu" for e in events)
     cpu = events[-1]["cpu"]
     assert set(cpu) == {"util", "ram_used_gib", "ram_total_gib", "rss_gib"}

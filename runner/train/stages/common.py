@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunetui.planner.errors import UserError
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.train.methods import PrecisionChoice, optimizer_args
+from tunetui.runner.train.preflight import check_loggers
 
 
 @dataclass
@@ -80,34 +81,10 @@ def training_kwargs(ctx: StageContext) -> dict[str, Any]:
         "use_liger_kernel": use_liger(r),
         "trust_remote_code": r.model.trust_remote_code,
     }
-    if "tensorboard" in r.report_to:
-        kwargs["logging_dir"] = str(ctx.run_dir / "tensorboard")
     if t.lr_scheduler == "cosine_with_min_lr":  # needs a floor; 10% of the peak
         kwargs["lr_scheduler_kwargs"] = {"min_lr_rate": 0.1}
     kwargs.update(optimizer_args(r, ctx.device))
     return kwargs
-
-
-# The module each logger needs and the package that provides it.
-_LOGGER_PACKAGES = {
-    "tensorboard": ("tensorboard", "tensorboard"),
-    "wandb": ("wandb", "wandb"),
-    "mlflow": ("mlflow", "mlflow"),
-}
-
-
-def check_loggers(report_to: list[str]) -> list[str]:
-    """The recipe's loggers (minus "none"), each checked to be installed: transformers
-    would otherwise fail deep inside the trainer with an import error."""
-    loggers = [x for x in report_to if x != "none"]
-    for name in loggers:
-        module, package = _LOGGER_PACKAGES[name]
-        if importlib.util.find_spec(module) is None:
-            raise UserError(
-                f"report_to: {name} is not installed",
-                f"Install it with `pip install {package}`, or remove it from report_to",
-            )
-    return loggers
 
 
 def use_liger(recipe: Recipe) -> bool:
@@ -125,12 +102,37 @@ def use_liger(recipe: Recipe) -> bool:
     return True
 
 
+class UnknownConfigField(TypeError):
+    """A field this trl version's config class does not have.
+
+    A programming error, not a user error: the recipe schema fixes the fields, so only a
+    trl rename or a typo here can cause it. It names the field and the class so the rename
+    is found at once instead of the setting being lost without a word.
+    """
+
+
 def make_config(config_cls: type, ctx: StageContext, **stage_fields: Any) -> Any:
-    """Instantiate a trl config with the common fields plus `stage_fields`, dropping any
-    field this trl version's config does not have (so a rename is a no-op, not a crash)."""
+    """Instantiate a trl config with the common fields plus `stage_fields`; a field the
+    config class does not know raises `UnknownConfigField` (never dropped silently)."""
     known = {f.name for f in dataclasses.fields(config_cls)}
     merged = {**training_kwargs(ctx), **stage_fields}
-    return config_cls(**{k: v for k, v in merged.items() if k in known})
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise UnknownConfigField(
+            f"{config_cls.__name__} has no field {', '.join(unknown)} (renamed in this trl?)"
+        )
+    return config_cls(**merged)
+
+
+def point_tensorboard(ctx: StageContext) -> None:
+    """Send TensorBoard logs to ``<run_dir>/tensorboard``.
+
+    transformers 5 dropped ``TrainingArguments.logging_dir``; its TensorBoard callback reads
+    ``$TENSORBOARD_LOGGING_DIR`` when the trainer is built, so the worker (a process of its
+    own, one run) sets it just before. Without it the logs would land in ``checkpoints/``.
+    """
+    if "tensorboard" in ctx.recipe.report_to:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(ctx.run_dir / "tensorboard")
 
 
 def make_trainer(
@@ -138,9 +140,11 @@ def make_trainer(
 ) -> Any:
     """A trl trainer on the context's model, data, tokenizer, adapter and callbacks, with its
     config from `make_config`: every stage builds its trainer the same way."""
+    args = make_config(config_cls, ctx, **stage_fields)
+    point_tensorboard(ctx)
     return trainer_cls(
         model=ctx.model,
-        args=make_config(config_cls, ctx, **stage_fields),
+        args=args,
         train_dataset=ctx.train_dataset,
         eval_dataset=ctx.eval_dataset,
         processing_class=ctx.tokenizer,

@@ -12,42 +12,36 @@ from typing import Any
 from tunetui.runner.train.stages.common import StageContext, make_trainer
 
 
+def _preference(trainer_cls: type, config_cls: type, ctx: StageContext, **extra: Any) -> Any:
+    """A preference trainer: every one takes the recipe's beta and the cutoff as max_length."""
+    return make_trainer(
+        trainer_cls,
+        config_cls,
+        ctx,
+        beta=ctx.recipe.training.pref_beta,
+        max_length=ctx.recipe.data.cutoff_len,
+        **extra,
+    )
+
+
 def build_dpo(ctx: StageContext) -> Any:
     """DPOTrainer on prompt/chosen/rejected data."""
     from trl import DPOConfig, DPOTrainer
 
-    return make_trainer(
-        DPOTrainer,
-        DPOConfig,
-        ctx,
-        beta=ctx.recipe.training.pref_beta,
-        max_length=ctx.recipe.data.cutoff_len,
-    )
+    return _preference(DPOTrainer, DPOConfig, ctx)
 
 
 def build_kto(ctx: StageContext) -> Any:
     """KTOTrainer on prompt/completion/label data (unpaired preferences)."""
     from trl import KTOConfig, KTOTrainer
 
-    return make_trainer(
-        KTOTrainer,
-        KTOConfig,
-        ctx,
-        beta=ctx.recipe.training.pref_beta,
-        max_length=ctx.recipe.data.cutoff_len,
-    )
+    return _preference(KTOTrainer, KTOConfig, ctx)
 
 
 def build_orpo(ctx: StageContext) -> Any:
     """ORPOTrainer (experimental in trl 1.16): SFT + odds-ratio preference, no reference."""
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-    cutoff = ctx.recipe.data.cutoff_len
-    return make_trainer(
-        ORPOTrainer,
-        ORPOConfig,
-        ctx,
-        beta=ctx.recipe.training.pref_beta,
-        max_length=cutoff,
-        max_completion_length=cutoff // 2,
+    return _preference(
+        ORPOTrainer, ORPOConfig, ctx, max_completion_length=ctx.recipe.data.cutoff_len // 2
     )
