@@ -81,7 +81,7 @@ class Option:
 
 
 _SECTIONS = {
-    "name": "model", "stage": "model", "lora": "method", "freeze": "method",
+    "name": "model", "stage": "model", "method": "model", "lora": "method", "freeze": "method",
     "quantization": "method", "output_dir": "training", "report_to": "training",
 }  # fmt: skip
 
@@ -120,7 +120,7 @@ OPTIONS: tuple[Option, ...] = (
        "freeze: train the last N decoder layers.", bounds={"ge": 1}),
     _o("train_embeddings", "freeze.train_embeddings", False,
        "freeze: also train the embeddings.", kind="bool"),
-    _o("bits", "quantization.bits", None, "Quantized base weights (qlora): 4 or 8.",
+    _o("bits", "quantization.bits", None, "Quantized base weights (qlora), bits:",
        choices=BITS, plans=True, type=int),
     _o("epochs", "training.epochs", 1.0, "Epochs.", bounds={"gt": 0}, plans=True),
     _o("max_steps", "training.max_steps", None, "Optimizer steps (overrides epochs).",

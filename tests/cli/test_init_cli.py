@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tunetui.runner.recipe_io import load_recipe
 
-LF_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "llamafactory" / "examples"
+LF_EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "llamafactory" / "examples"
 
 
 def test_headless_writes_recipe(cli, tmp_path: Path) -> None:
@@ -79,9 +79,6 @@ def test_commands_do_not_import_torch(tmp_path: Path, command: str) -> None:
     assert (tmp_path / "r.yaml").is_file()
 
 
-@pytest.mark.skipif(
-    not LF_EXAMPLES.is_dir(), reason="LLaMA-Factory examples not beside the project"
-)
 def test_import_lf_cli(cli, tmp_path: Path) -> None:
     out = tmp_path / "galore.yaml"
     code, stdout, err = cli(

@@ -1,0 +1,78 @@
+"""The wizard and `init --headless` write the same recipe for the same choices.
+
+Both derive from the option table (`tunetui.options`); this guards the places a wizard can
+still differ: defaults it fills in itself (it used to write ``learning_rate: 2e-4`` for
+every stage, 40x too high for DPO + LoRA), and how a screen stores what was typed. The
+flags below are written by hand, not generated from the recipe, so a round trip through the
+same code cannot hide a difference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+from tui_fixtures import FixedServices
+from tunetui.options import METHODS, STAGES
+from tunetui.runner.recipe_io import save_recipe
+from tunetui.tui.app import TuneApp
+from tunetui.tui.state import WizardState
+
+DATASET = {"sft": "identity", "pt": "pretrain_demo", "dpo": "dpo_demo", "kto": "kto_demo",
+           "orpo": "dpo_demo", "rm": "dpo_demo"}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("stage", STAGES)
+def test_same_recipe_for_every_stage_and_method(stage: str, method: str, cli, tmp_path) -> None:
+    state = WizardState()
+    state["name"], state["stage"], state["dataset"] = "same", stage, [DATASET[stage]]
+    state.set_method(method)
+    state["rank"], state["batch"], state["grad_accum"] = 16, 1, 8
+    (tmp_path / "wizard").mkdir(), (tmp_path / "flags").mkdir()
+    save_recipe(state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
+    bits = ["--bits", "4"] if method == "qlora" else []
+    code, _, err = cli(
+        "init", "--headless", "-o", str(tmp_path / "flags" / "recipe.yaml"), "--name", "same",
+        "--stage", stage, "--method", method, "--dataset", DATASET[stage], "--rank", "16",
+        "--batch", "1", "--grad-accum", "8", *bits,
+    )  # fmt: skip
+    assert code == 0, err
+    wizard = (tmp_path / "wizard" / "recipe.yaml").read_text()
+    assert wizard == (tmp_path / "flags" / "recipe.yaml").read_text()
+
+
+def test_typed_fields_reach_the_recipe_like_flags(cli, tmp_path: Path, monkeypatch) -> None:
+    """Values typed into the real screens equal the same values given as flags."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wizard").mkdir(), (tmp_path / "flags").mkdir()
+
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices(real_data=False))
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.go(3)
+            await pilot.pause()
+            app.screen.query_one("#cutoff-len", Input).value = "512"
+            app.go(4)
+            await pilot.pause()
+            app.screen.query_one("#rank", Input).value = "32"
+            app.screen.query_one("#grad-accum", Input).value = "2"
+            app.go(5)
+            await pilot.pause()
+            app.screen.query_one("#name", Input).value = "typed"
+            app.screen.query_one("#max-steps", Input).value = "7"
+            app.screen.query_one("#lr", Input).value = "3e-5"
+            await pilot.pause()
+            save_recipe(app.state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
+
+    asyncio.run(scenario())
+    code, _, err = cli(
+        "init", "--headless", "-o", str(tmp_path / "flags" / "recipe.yaml"), "--name", "typed",
+        "--method", "lora", "--cutoff-len", "512", "--rank", "32", "--grad-accum", "2",
+        "--max-steps", "7", "--lr", "3e-5",
+    )  # fmt: skip
+    assert code == 0, err
+    wizard = (tmp_path / "wizard" / "recipe.yaml").read_text()
+    assert wizard == (tmp_path / "flags" / "recipe.yaml").read_text()
