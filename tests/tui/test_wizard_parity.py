@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 from tui_fixtures import FixedServices
-from tunetui.options import METHODS, STAGES
 from tunetui.runner.recipe_io import save_recipe
 from tunetui.tui.app import TuneApp
 from tunetui.tui.state import WizardState
+
+from tunetui.options import METHODS, STAGES
 
 DATASET = {"sft": "identity", "pt": "pretrain_demo", "dpo": "dpo_demo", "kto": "kto_demo",
            "orpo": "dpo_demo", "rm": "dpo_demo"}  # fmt: skip
