@@ -6,7 +6,7 @@ Class-probability scores (classification):
   where p1, p2 are the two largest probabilities.
 - `least_confidence`: ``1 - max p``; for one-token labels this is what MNLP reduces to.
 
-Sequence scores (generation, from per-step log-probabilities of the generated tokens):
+Sequence scores (generation, from the per-step scores of the generated tokens):
 - `mean_token_entropy`: mean over steps of the entropy of the next-token distribution.
 - `mnlp` (Shen et al. 2017, maximum normalised log-probability): ``-(1/T) sum log p(y_t)``,
   negated so that the least likely outputs score highest.
@@ -15,6 +15,8 @@ Only numpy here, so these are cheap to test by hand.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -48,15 +50,17 @@ def least_confidence(probs: np.ndarray) -> np.ndarray:
     return 1.0 - _as_probs(probs).max(axis=1)
 
 
-def mean_token_entropy(step_logprobs: list[np.ndarray]) -> float:
-    """Mean next-token entropy over generation steps; each item is a (vocab,) log-prob row."""
-    if not step_logprobs:
-        return 0.0
-    rows = np.stack([np.asarray(r, dtype=float) for r in step_logprobs])
-    return float(entropy(np.exp(rows)).mean())
+def mean_token_entropy(step_entropies: Sequence[float]) -> float:
+    """Mean over generation steps of the next-token entropy (nats); 0 for no steps.
+
+    The per-step entropies come from the model side (`inference.generate_greedy` with
+    ``scores=True``), which reduces each vocabulary-wide row to one number on the device.
+    """
+    e = np.asarray(step_entropies, dtype=float)
+    return float(e.mean()) if e.size else 0.0
 
 
-def mnlp(token_logprobs: np.ndarray) -> float:
+def mnlp(token_logprobs: Sequence[float] | np.ndarray) -> float:
     """Negated length-normalised log-probability of the generated tokens."""
     lp = np.asarray(token_logprobs, dtype=float)
     return float(-lp.mean()) if lp.size else 0.0

@@ -1,6 +1,8 @@
 """`al_status(project_dir) -> dict`: everything a status view needs, as plain data.
 
-The CLI prints it as a table and a plotext curve; a TUI screen can render the same dict.
+The CLI prints it as a table and a plotext curve (`--json` prints the dict itself), and
+the TUI screen renders the same dict. Light: no numpy, so `tunetui al status` and the
+screen work on an install without the `al` extra.
 """
 
 from __future__ import annotations
@@ -9,40 +11,36 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.runner.al import state as st
-from tunetui.runner.al.stopping import decide
+
+ROUND_KEYS = {"round", "n_labels", "metric", "metrics", "kappa", "run_dir"}
 
 
 def al_status(project_dir: str | Path) -> dict[str, Any]:
     """Rounds, labels spent, metric per round, in-flight items and the stopping decision."""
     state = st.load_state(project_dir)
-    rounds = state["rounds"]
-    decision = decide(
-        len(state["labelled"]),
-        [r["metric"] for r in rounds],
-        [r.get("kappa") for r in rounds],
-        st.rules_of(state),
-    )
-    n_labelled = len(state["labelled"])
+    rounds = state.rounds
+    n_labelled = len(state.labelled)
     return {
         "project": str(project_dir),
-        "task": state["task"],
-        "labels": state["labels"],
-        "pool_size": state.get("pool_size"),
-        "n_seed": len(state["seed_ids"]),
+        "task": state.task,
+        "labels": state.labels,
+        "pool_size": state.pool_size,
+        "n_seed": len(state.seed_ids),
         "n_labelled": n_labelled,
-        "n_spent": n_labelled - len(state["seed_ids"]),
-        "n_in_flight": len(state["in_flight"]),
-        "n_unlabelled": (state.get("pool_size") or 0) - n_labelled - len(state["in_flight"]),
-        "budget": state["rules"].get("budget"),
-        "metric_name": rounds[-1]["metric_name"] if rounds else None,
+        "n_spent": state.n_spent,
+        "n_in_flight": len(state.in_flight),
+        "n_unlabelled": (state.pool_size or 0) - n_labelled - len(state.in_flight),
+        "budget": state.rules.budget,
+        "metric_name": rounds[-1].metric_name if rounds else None,
         "rounds": [
-            {k: r.get(k) for k in ("round", "n_labels", "metric", "metrics", "kappa", "run_dir")}
+            r.model_dump(
+                mode="json", include={"round", "n_labels", "metric", "metrics", "kappa", "run_dir"}
+            )
             for r in rounds
         ],
         "selections": [
-            {"strategy": s["strategy"], "k": s["k"], "n": len(s["ids"])}
-            for s in state["selections"]
+            {"strategy": s.strategy, "k": s.k, "n": len(s.ids)} for s in state.selections
         ],
-        "stop": decision.__dict__,
-        "rules": state["rules"],
+        "stop": state.stop_decision().__dict__,
+        "rules": state.rules.__dict__.copy(),
     }

@@ -18,16 +18,20 @@ import importlib.util
 import math
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tunetui.planner.errors import UserError, unknown
-from tunetui.runner.infer.inference import Target
+from tunetui.runner.infer.inference import (
+    Progress,
+    Target,
+    generate_greedy,
+    load_model,
+    prompt_text,
+)
+from tunetui.runner.rundir import RECIPE_FILE
 
 METRICS = ("ppl", "bleu", "rouge")
-# progress(phase, done, total): eval on CPU takes minutes, so the CLI shows where it is.
-Progress = Callable[[str, int, int], None]
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 _TOKEN = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[a-z0-9]+"
@@ -138,8 +142,25 @@ def load_eval_samples(
 # ----------------------------------------------------------------------------- model side
 
 
-def _prompt_text(tokenizer: Any, prompt: list[dict[str, str]]) -> str:
-    return tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+def _response_rows(
+    tokenizer: Any, pairs: list[tuple[list[dict[str, str]], str]], cutoff_len: int
+) -> list[tuple[list[int], int]]:
+    """(token ids of prompt + answer turn, number of prompt tokens) per pair, cut to length."""
+    rows: list[tuple[list[int], int]] = []
+    for prompt, answer in pairs:
+        prompt_str = prompt_text(tokenizer, prompt)
+        full_text = tokenizer.apply_chat_template(
+            [*prompt, {"role": "assistant", "content": answer}], tokenize=False
+        )
+        if not full_text.startswith(prompt_str):  # templates that rewrite earlier turns
+            full_text = prompt_str + answer + (tokenizer.eos_token or "")
+        p_ids = tokenizer(prompt_str, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(full_text, add_special_tokens=False)["input_ids"][:cutoff_len]
+        if len(ids) > len(p_ids):
+            rows.append((ids, len(p_ids)))
+    if not rows:
+        raise UserError("every sample's prompt is longer than the cutoff", "raise --cutoff-len")
+    return rows
 
 
 def perplexity(
@@ -154,20 +175,7 @@ def perplexity(
     import torch
     import torch.nn.functional as F
 
-    rows: list[tuple[list[int], int]] = []  # (ids, number of prompt tokens)
-    for prompt, answer in pairs:
-        prompt_text = _prompt_text(tokenizer, prompt)
-        full_text = tokenizer.apply_chat_template(
-            [*prompt, {"role": "assistant", "content": answer}], tokenize=False
-        )
-        if not full_text.startswith(prompt_text):  # templates that rewrite earlier turns
-            full_text = prompt_text + answer + (tokenizer.eos_token or "")
-        p_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-        ids = tokenizer(full_text, add_special_tokens=False)["input_ids"][:cutoff_len]
-        if len(ids) > len(p_ids):
-            rows.append((ids, len(p_ids)))
-    if not rows:
-        raise UserError("every sample's prompt is longer than the cutoff", "raise --cutoff-len")
+    rows = _response_rows(tokenizer, pairs, cutoff_len)
     nll, count = 0.0, 0
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(rows), batch_size):
@@ -196,57 +204,15 @@ def perplexity(
     return math.exp(min(mean, 80.0)), mean
 
 
-def generate_batch(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[list[dict[str, str]]],
-    max_new_tokens: int = 128,
-    batch_size: int = 8,
-    progress: Progress | None = None,
-) -> list[str]:
-    """Greedy answers for many prompts, batched with left padding (sorted by length)."""
-    import torch
-
-    texts = [_prompt_text(tokenizer, p) for p in prompts]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    answers = [""] * len(texts)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    try:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            enc = tokenizer(
-                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
-            ).to(model.device)
-            with torch.inference_mode():
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-            new = out[:, enc["input_ids"].shape[1] :]
-            for i, row in zip(idx, new, strict=True):
-                answers[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
-            if progress:
-                progress("generating", min(start + batch_size, len(order)), len(order))
-    finally:
-        tokenizer.padding_side = side
-    return answers
-
-
 def run_placeholders(target: Target) -> tuple[dict[str, str] | None, str | None]:
     """A run's own placeholder values and dataset_dir, so its data reads as in training."""
     if target.run_dir is None:
         return None, None
-    try:
-        from tunetui.runner.recipe_io import load_recipe
+    from tunetui.runner.recipe_io import load_recipe
 
-        recipe = load_recipe(target.run_dir / "recipe.yaml")
-    except (ImportError, UserError):
+    try:
+        recipe = load_recipe(target.run_dir / RECIPE_FILE)
+    except UserError:  # a damaged recipe: the data may still read with the defaults
         return None, None
     return recipe.data.placeholders, recipe.data.dataset_dir
 
@@ -268,8 +234,6 @@ def evaluate(
     placeholders, run_dataset_dir = run_placeholders(target)
     pairs = load_eval_samples(data, dataset_dir or run_dataset_dir, max_samples, placeholders)
     if model_and_tokenizer is None:
-        from tunetui.runner.infer.inference import load_model
-
         model_and_tokenizer = load_model(target, merge=True)
     model, tokenizer = model_and_tokenizer
     scores: dict[str, float] = {}
@@ -278,9 +242,10 @@ def evaluate(
         ppl, loss = perplexity(model, tokenizer, pairs, cutoff_len, batch_size, progress)
         scores.update(ppl=ppl, loss=loss)
     if "bleu" in metrics or "rouge" in metrics:
-        answers = generate_batch(
-            model, tokenizer, [p for p, _ in pairs], max_new_tokens, batch_size
+        generated = generate_greedy(
+            model, tokenizer, [p for p, _ in pairs], max_new_tokens, batch_size, progress=progress
         )
+        answers = [g.text for g in generated]
         references = [r for _, r in pairs]
         if "bleu" in metrics:
             scores["bleu"] = bleu(answers, references)

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunetui.planner.errors import UserError
-from tunetui.runner.infer.inference import Target, load_tokenizer, quiet_libraries, resolve_target
+from tunetui.runner.infer.inference import load_tokenizer, quiet_libraries
+from tunetui.runner.infer.target import Target, resolve_target
 
 EXPORT_INFO = "tunetui_export.json"
 

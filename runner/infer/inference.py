@@ -1,30 +1,34 @@
-"""Load a trained result for generation: a run, an adapter, a model directory or a model name.
+"""Load a resolved target for generation, and generate from it.
 
-Export, chat, eval and the demo all start from the same question: "the user pointed at
-*this*; which base model and which adapter does that mean?". `resolve_target` answers it
-without torch (so bad input fails fast, with one line), and `load_model` turns the answer
-into a ready ``(model, tokenizer)`` pair. `generate` is the one greedy/sampling call they
-all share, so the demo's answers are exactly what ``tunetui chat --prompt`` prints.
+`load_model` turns a `Target` (what the user's RUN|ADAPTER|MODEL argument means, see
+`target.resolve_target`) into a ready ``(model, tokenizer)`` pair. `generate` is the one
+greedy/sampling call for a single conversation, so the demo's answers are exactly what
+``tunetui chat --prompt`` prints; `generate_greedy` is its batched greedy form, with
+per-token scores when asked, shared by `tunetui eval` and active learning.
 
 Heavy libraries (torch, transformers, peft) are imported inside functions only.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tunetui.planner.errors import UserError
+from tunetui.runner.infer.target import Target, resolve_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-ADAPTER_CONFIG = "adapter_config.json"
+__all__ = ["Target", "resolve_target"]  # re-exported: callers load what they resolve
+
+# progress(phase, done, total): generation on a CPU takes minutes, so callers show where it is.
+Progress = Callable[[str, int, int], None]
+
 # Used only when a tokenizer ships no chat template (a base model): ChatML, which is what
 # SmolLM2 and most small instruct models use, so prompts still look like conversations.
 FALLBACK_CHAT_TEMPLATE = (
@@ -32,29 +36,6 @@ FALLBACK_CHAT_TEMPLATE = (
     "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a user's RUN|ADAPTER|MODEL argument means.
-
-    ``base`` is a local model directory; ``adapter`` a PEFT adapter directory or None;
-    ``run_dir`` is set when the user named a run; ``quantized`` is True when the adapter was
-    trained on a quantized (QLoRA) base, which matters for merging.
-    """
-
-    base: Path
-    adapter: Path | None = None
-    run_dir: Path | None = None
-    quantized: bool = False
-    trust_remote_code: bool = False
-
-    @property
-    def label(self) -> str:
-        """Short human name: the run's or adapter's folder, else the model's."""
-        if self.run_dir is not None:
-            return self.run_dir.name
-        return str(self.adapter or self.base)
 
 
 def quiet_libraries() -> None:
@@ -73,157 +54,6 @@ def quiet_libraries() -> None:
         transformers.logging.disable_progress_bar()
     except ImportError:  # pragma: no cover - the training extra is missing
         pass
-
-
-def _resolve_model_dir(name: str) -> Path:
-    """A model name or path to a local directory (the embedded model is converted once)."""
-    try:
-        from tunetui.runner.train.loading import resolve_model_dir
-    except ImportError as exc:  # pragma: no cover - only while runner.models is missing
-        path = Path(name).expanduser()
-        if (path / "config.json").is_file():
-            return path
-        raise UserError(
-            f"cannot resolve model '{name}' ({exc})", "pass a local Hugging Face model directory"
-        ) from exc
-    return Path(resolve_model_dir(name))
-
-
-def _read_recipe_model(run_dir: Path) -> tuple[str, str, bool]:
-    """(model name_or_path, method, trust_remote_code) from a run's resolved recipe."""
-    recipe_path = run_dir / "recipe.yaml"
-    try:
-        from tunetui.runner.recipe_io import load_recipe
-
-        recipe = load_recipe(recipe_path)
-        return recipe.model.name_or_path, recipe.method, recipe.model.trust_remote_code
-    except ImportError:  # pragma: no cover - only while recipe_io is missing
-        import yaml
-
-        data = yaml.safe_load(recipe_path.read_text(encoding="utf-8")) or {}
-        model = data.get("model") or {}
-        return (
-            model.get("name_or_path", "smollm2-135m"),
-            data.get("method", "lora"),
-            bool(model.get("trust_remote_code", False)),
-        )
-
-
-def _adapter_base(adapter: Path) -> str | None:
-    """The base model path recorded in an adapter's config (None if unreadable)."""
-    try:
-        config = json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config.get("base_model_name_or_path") or None
-
-
-def is_run_dir(path: Path) -> bool:
-    """A tunetui run directory: it has the resolved recipe the launcher writes."""
-    return (path / "recipe.yaml").is_file()
-
-
-def resolve_target(target: str, adapter: str | None = None) -> Target:
-    """Turn the user's RUN|ADAPTER_DIR|MODEL (+ optional --adapter) into a `Target`.
-
-    A run gives its ``adapter/`` (on the recipe's base model) or its ``model/``; an adapter
-    directory gives itself on the base recorded in ``adapter_config.json``; anything else is
-    a model directory or a name that `runner.models.resolve_model_dir` knows.
-    """
-    path = _named_run(target) or Path(target).expanduser()
-    extra_adapter = _check_adapter(Path(adapter).expanduser()) if adapter else None
-    if path.is_dir() and is_run_dir(path):
-        result = _resolve_run(path)
-        if extra_adapter is not None:
-            if result.adapter is not None:
-                raise UserError(
-                    f"run '{path}' already has an adapter, and --adapter was given too",
-                    "drop --adapter, or point at the run's base model instead of the run",
-                )
-            return Target(base=result.base, adapter=extra_adapter, run_dir=path)
-        return result
-    if path.is_dir() and (path / ADAPTER_CONFIG).is_file():
-        if extra_adapter is not None:
-            raise UserError(
-                f"'{path}' is an adapter, and --adapter was given too",
-                "give the base model first and the adapter with --adapter, or just the adapter",
-            )
-        return Target(base=_base_for_adapter(path, None), adapter=path)
-    if path.exists() and not (path / "config.json").is_file():
-        raise UserError(
-            f"'{path}' is not a run, an adapter or a model directory (no recipe.yaml, "
-            f"{ADAPTER_CONFIG} or config.json)",
-            "point at runs/<name>, its adapter/ folder, or a Hugging Face model folder",
-        )
-    if not path.exists() and _looks_like_path(target):
-        raise UserError(f"'{target}' does not exist", "check the path; `tunetui runs` lists runs")
-    return Target(base=_resolve_model_dir(target), adapter=extra_adapter)
-
-
-def _named_run(name: str) -> Path | None:
-    """``demo`` -> ``runs/demo`` when a run of that name exists and no such path does."""
-    if Path(name).expanduser().exists() or os.sep in name:
-        return None
-    try:
-        from tunetui.runner.rundir import runs_root
-    except ImportError:  # pragma: no cover - only while rundir is missing
-        return None
-    candidate = runs_root() / name
-    return candidate if is_run_dir(candidate) else None
-
-
-def _looks_like_path(text: str) -> bool:
-    """True for './x', '/x', '~/x' or 'runs/x' (an existing first folder), not 'org/model'."""
-    if text.startswith((".", "/", "~")):
-        return True
-    head = Path(text).parts[0] if Path(text).parts else ""
-    return os.sep in text and Path(head).is_dir()
-
-
-def _check_adapter(path: Path) -> Path:
-    if not (path / ADAPTER_CONFIG).is_file():
-        raise UserError(
-            f"'{path}' is not a PEFT adapter (no {ADAPTER_CONFIG})",
-            "pass the adapter/ folder of a LoRA run with --adapter",
-        )
-    return path
-
-
-def _resolve_run(run_dir: Path) -> Target:
-    name, method, trust = _read_recipe_model(run_dir)
-    adapter, model = run_dir / "adapter", run_dir / "model"
-    if (adapter / ADAPTER_CONFIG).is_file():
-        return Target(
-            base=_base_for_adapter(adapter, name),
-            adapter=adapter,
-            run_dir=run_dir,
-            quantized=method == "qlora",
-            trust_remote_code=trust,
-        )
-    if (model / "config.json").is_file():
-        return Target(base=model, run_dir=run_dir, trust_remote_code=trust)
-    raise UserError(
-        f"run '{run_dir}' has no adapter/ or model/ yet (still training, stopped or failed)",
-        f"wait for it to finish (`tunetui attach {run_dir}`) or resume it",
-    )
-
-
-def _base_for_adapter(adapter: Path, recipe_model: str | None) -> Path:
-    """The base model directory for an adapter: the recipe's model, else the recorded one."""
-    for candidate in (recipe_model, _adapter_base(adapter)):
-        if not candidate:
-            continue
-        local = Path(candidate).expanduser()
-        if (local / "config.json").is_file():
-            return local
-        try:
-            return _resolve_model_dir(candidate)
-        except UserError:
-            continue
-    raise UserError(
-        f"cannot find the base model of adapter '{adapter}'",
-        "pass the base model and the adapter: `<MODEL> --adapter <ADAPTER_DIR>`",
-    )
 
 
 def pick_device() -> str:
@@ -303,6 +133,11 @@ def chat_inputs(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str
     )
 
 
+def prompt_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]]) -> str:
+    """The chat prompt as text, ending with the assistant turn's opening."""
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+
 def generate(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -330,6 +165,104 @@ def generate(
         output = model.generate(**inputs, **kwargs)
     new_tokens = output[0, inputs["input_ids"].shape[1] :]
     return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+@dataclass
+class Generated:
+    """One greedy answer. With ``scores=True``, per generated token (the end-of-sequence
+    token included, padding excluded): the log-probability of the token chosen and the
+    entropy of the distribution it was chosen from, both in nats."""
+
+    text: str
+    token_logprobs: list[float] = field(default_factory=list)
+    token_entropies: list[float] = field(default_factory=list)
+
+
+def generate_greedy(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[list[dict[str, str]]],
+    max_new_tokens: int = 128,
+    batch_size: int = 8,
+    scores: bool = False,
+    progress: Progress | None = None,
+) -> list[Generated]:
+    """Greedy answers to many chat prompts, batched with left padding (sorted by length).
+
+    Used by `tunetui eval` (BLEU/ROUGE) and by active learning (uncertainty of the answer),
+    so both score what `generate`, and therefore `tunetui chat`, would answer.
+    """
+    import torch
+
+    texts = [prompt_text(tokenizer, p) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    answers: dict[int, Generated] = {}
+    stop_ids = _stop_ids(model, tokenizer)
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # generation continues from the right edge of every row
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(model.device)
+            with torch.inference_mode():
+                out = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    pad_token_id=tokenizer.pad_token_id,
+                    output_logits=scores,
+                    return_dict_in_generate=True,
+                )
+            new = out.sequences[:, enc["input_ids"].shape[1] :]
+            logits = torch.stack(out.logits, dim=1) if scores else None  # (batch, steps, vocab)
+            for row, i in enumerate(idx):
+                step_logits = None if logits is None else logits[row]
+                answers[i] = _answer(tokenizer, new[row], step_logits, stop_ids)
+            if progress:
+                progress("generating", min(start + batch_size, len(order)), len(order))
+    finally:
+        tokenizer.padding_side = side
+    return [answers[i] for i in range(len(texts))]
+
+
+def _stop_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Token ids that end an answer: the generation config's (one or a list) and the EOS."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    return {i for i in ids if i is not None}
+
+
+def _answer(
+    tokenizer: PreTrainedTokenizerBase, ids: Any, logits: Any, stop_ids: set[int]
+) -> Generated:
+    """Decode one generated row up to its first stop token; scores when logits are given."""
+    token_ids = ids.tolist()
+    steps = next((n + 1 for n, t in enumerate(token_ids) if t in stop_ids), len(token_ids))
+    text = tokenizer.decode(token_ids[:steps], skip_special_tokens=True).strip()
+    if logits is None:
+        return Generated(text)
+    logprobs, entropies = step_scores(logits[:steps], ids[:steps])
+    return Generated(text, logprobs, entropies)
+
+
+def step_scores(logits: Any, chosen: Any) -> tuple[list[float], list[float]]:
+    """(log p of each chosen token, entropy of each step) from (steps, vocab) logits.
+
+    Reduced on the model's device, so only two numbers per step leave it, never a
+    vocabulary-wide row per step. ``entr`` takes 0 log 0 as 0.
+    """
+    import torch
+
+    logp = logits.float().log_softmax(-1)
+    picked = logp.gather(-1, chosen.to(logp.device).long()[:, None]).squeeze(-1)
+    entropy = torch.special.entr(logp.exp()).sum(-1)
+    return picked.tolist(), entropy.tolist()
 
 
 def base_and_tuned_answers(

@@ -18,6 +18,18 @@ def tiny_lm(tmp_path_factory) -> str:
     return str(make_tiny_model(tmp_path_factory.mktemp("lm") / "tiny"))
 
 
+def test_step_scores_by_hand() -> None:
+    """Per step: log p of the chosen token and the entropy, with 0 log 0 taken as 0."""
+    import torch
+    from tunetui.runner.infer.inference import step_scores
+
+    # Step 1: a uniform choice over 2 of 3 tokens (the third impossible); step 2: certain.
+    logits = torch.tensor([[0.0, 0.0, -math.inf], [0.0, -math.inf, -math.inf]])
+    logprobs, entropies = step_scores(logits, torch.tensor([1, 0]))
+    assert logprobs == pytest.approx([-math.log(2), 0.0])
+    assert entropies == pytest.approx([math.log(2), 0.0])
+
+
 def test_generation_uncertainty_is_finite(tiny_lm: str) -> None:
     from tunetui.runner.al.lm import generation_uncertainty, heldout_nll
 

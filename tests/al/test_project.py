@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tunetui.runner.al.project import import_labels, init_project, select_batch
+from tunetui.planner.errors import UserError
+from tunetui.runner.al.create import init_project
+from tunetui.runner.al.labels import import_labels
+from tunetui.runner.al.selection import select_batch
 from tunetui.runner.al.state import load_state
 from tunetui.runner.events import read_events
 
@@ -32,9 +35,9 @@ def test_three_round_loop_with_status(cli, toy) -> None:
     assert all(0.0 <= r["metric"] <= 1.0 for r in rounds)
     assert result["stop"]["reason"]
     state = load_state(toy["project"])
-    picked = [i for s in state["selections"] for i in s["ids"]]
+    picked = [i for s in state.selections for i in s.ids]
     assert len(picked) == len(set(picked)) == 15
-    assert not state["in_flight"]
+    assert not state.in_flight
     events = read_events(toy["project"] / "runs" / "round-003" / "events.jsonl")
     assert [e["type"] for e in events] == ["start", "eval", "end"]
 
@@ -65,8 +68,8 @@ def test_select_never_returns_labelled_or_in_flight(toy, strategy: str) -> None:
     state = load_state(toy["project"])
     ids = [r["id"] for r in first + second]
     assert len(ids) == len(set(ids)) == 40
-    assert not set(ids) & set(state["labelled"])
-    assert set(state["in_flight"]) == set(ids)
+    assert not set(ids) & set(state.labelled)
+    assert set(state.in_flight) == set(ids)
     rows = (toy["project"] / "to_label.csv").read_text().splitlines()
     assert rows[0] == "id,text,guess,score,label" and len(rows) == 21
 
@@ -112,9 +115,7 @@ def test_import_csv_round_trip_and_already_labelled(toy) -> None:
     csv_path.write_text("\n".join([lines[0]] + [ln + "pos" for ln in lines[1:]]) + "\n")
     assert import_labels(toy["project"], csv_path) == 3
     state = load_state(toy["project"])
-    assert all(state["labelled"][r["id"]] == "pos" for r in rows) and not state["in_flight"]
-    from tunetui.planner.errors import UserError
-
+    assert all(state.labelled[r["id"]] == "pos" for r in rows) and not state.in_flight
     with pytest.raises(UserError, match="already labelled"):
         import_labels(toy["project"], csv_path)
 
@@ -156,3 +157,74 @@ def test_status_tui_opens_the_screen(cli, toy, monkeypatch) -> None:
     code, _, err = cli("al", "status", str(toy["project"]), "--tui")
     assert code == 0, err
     assert opened == [toy["project"]]
+
+
+def test_state_written_by_an_earlier_version_loads_and_round_trips(tmp_path: Path) -> None:
+    """The on-disk format is unchanged: an old file (no pool_size, rounds without metrics)
+    loads, and saving it back writes every key it had, in the same order."""
+    from tunetui.runner.al.state import STATE_FILE, save_state
+
+    old = {
+        "version": 1, "created": 1.5, "task": "classify", "text_field": "text",
+        "label_field": "label", "labels": ["neg", "pos"], "model": None, "seed": 3,
+        "rules": {"budget": 40, "plateau_delta": 0.005, "plateau_rounds": 3, "kappa": 0.99,
+                  "kappa_window": 3},
+        "labelled": {"s1": "pos"}, "seed_ids": ["s1"], "in_flight": ["x2"],
+        "selections": [{"t": 2.0, "strategy": "margin", "k": 1, "ids": ["x2"], "after_round": 0}],
+        "rounds": [{"round": 0, "n_labels": 1, "metric_name": "macro_f1", "metric": 0.5,
+                    "kappa": None}],
+        "stop_set": ["x2"], "stop_preds": ["pos"], "from_the_future": {"kept": True},
+    }  # fmt: skip
+    (tmp_path / STATE_FILE).write_text(json.dumps(old))
+    state = load_state(tmp_path)
+    assert state.rules.budget == 40 and state.rounds[0].metric == 0.5
+    assert state.pool_size is None and state.selections[0].ids == ["x2"]
+    save_state(tmp_path, state)
+    again = json.loads((tmp_path / STATE_FILE).read_text())
+    assert list(again)[: len(old) - 1] == [k for k in old if k != "from_the_future"]
+    assert again["from_the_future"] == {"kept": True}
+    assert {k: again[k] for k in old if k != "rounds"} == {
+        k: v for k, v in old.items() if k != "rounds"
+    }
+    assert again["rounds"][0].items() >= old["rounds"][0].items()
+
+
+def test_a_damaged_state_is_one_line_naming_the_field(cli, toy) -> None:
+    _init(cli, toy)
+    path = toy["project"] / "state.json"
+    state = json.loads(path.read_text())
+    state["labelled"] = ["not", "a", "mapping"]
+    path.write_text(json.dumps(state))
+    code, _, err = cli("al", "status", str(toy["project"]))
+    assert code == 2 and "is damaged (labelled:" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_status_import_and_the_screen_model_do_not_need_numpy() -> None:
+    """`al status`, `al import` and the TUI screen work on a core install (no `al` extra)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import tunetui.runner.al.status, tunetui.runner.al.labels, tunetui.tui.alview\n"
+        "import tunetui.commands.al\n"
+        "print(sorted(m for m in ('numpy', 'sklearn', 'torch') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("verb", ["init", "select", "train", "loop"])
+def test_missing_al_extra_is_one_line_naming_it(cli, toy, hide_packages, verb: str) -> None:
+    hide_packages("sklearn")
+    args = {
+        "init": ["--pool", str(toy["pool"]), "--seed-labels", str(toy["seed"])],
+        "loop": ["--oracle", str(toy["oracle"])],
+    }.get(verb, [])
+    code, _, err = cli("al", verb, str(toy["project"]), *args)
+    assert code == 2
+    assert err.strip() == (
+        "error: this step of `tunetui al` needs scikit-learn (not installed). "
+        "Install the extra: pip install 'tunetui[al]'."
+    )

@@ -32,7 +32,7 @@ def test_least_confidence_by_hand() -> None:
 
 def test_sequence_scores_by_hand() -> None:
     # Two steps: a uniform 2-way choice (entropy ln 2) and a certain one (0).
-    steps = [np.log([0.5, 0.5]), np.log([1.0, 1e-300])]
-    assert scoring.mean_token_entropy(steps) == pytest.approx(math.log(2) / 2)
+    assert scoring.mean_token_entropy([math.log(2), 0.0]) == pytest.approx(math.log(2) / 2)
+    assert scoring.mean_token_entropy([]) == 0.0
     assert scoring.mnlp(np.log([0.5, 1.0])) == pytest.approx(math.log(2) / 2)
     assert scoring.mnlp(np.array([])) == 0.0

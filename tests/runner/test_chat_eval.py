@@ -88,12 +88,37 @@ def test_chat_session_keeps_history_and_streams(tiny_dir: Path) -> None:
     pieces: list[str] = []
     streamed = session.ask("hi", on_text=pieces.append)
     assert streamed == "".join(pieces).strip()
-    assert session.ask("again") is not None
+    again = session.ask("again")
+    assert session.history[-1] == {"role": "assistant", "content": again}
     assert [m["role"] for m in session.messages("x")] == ["system"] + ["user", "assistant"] * 2 + [
         "user"
     ]
     session.reset()
     assert len(session.messages("x")) == 2
+
+
+def test_batched_greedy_answers_equal_one_by_one_answers(tiny_dir: Path) -> None:
+    """eval and active learning (batched, left-padded) answer what chat answers alone."""
+    from tunetui.runner.infer.inference import generate, generate_greedy, load_model
+    from tunetui.runner.infer.target import resolve_target
+
+    model, tokenizer = load_model(resolve_target(str(tiny_dir)))
+    prompts = [[{"role": "user", "content": q}] for q in ("hi", "a much longer question here")]
+    batched = generate_greedy(model, tokenizer, prompts, max_new_tokens=6, batch_size=2)
+    alone = [generate(model, tokenizer, p, max_new_tokens=6) for p in prompts]
+    assert [g.text for g in batched] == alone
+    scored = generate_greedy(model, tokenizer, prompts, max_new_tokens=6, scores=True)
+    assert [g.text for g in scored] == alone
+    assert all(0 < len(g.token_logprobs) == len(g.token_entropies) <= 6 for g in scored)
+
+
+def test_a_run_folder_without_a_recipe_is_one_line(tmp_path: Path, cli) -> None:
+    """An AL round folder (events only) counts as a run, but has no model to chat with."""
+    (tmp_path / "round-000").mkdir()
+    (tmp_path / "round-000" / "events.jsonl").write_text("")
+    code, _, err = cli("chat", str(tmp_path / "round-000"), "--prompt", "hi")
+    assert code == 2 and "has no recipe.yaml" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_eval_on_tiny_model(tiny_dir: Path, toy_data: Path, cli) -> None:

@@ -1,9 +1,11 @@
-"""The active-learning screen on real AL projects (toy text data) and one snapshot.
+"""The active-learning screen and its view model, on real AL projects (toy text data).
 
-Pilot tests build the project with the `runner.al` API (init, train, select, import), so
-the screen is tested against the files the CLI really writes. The snapshot writes
-state.json through `runner.al.state` with fixed numbers, so the picture never depends on
-the classifier. Update it with
+The view model (`tui.alview`) is tested with plain calls; Pilot tests cover what only the
+screen does (widgets, keys, refresh, colour classes). Projects are built with the
+`runner.al` API (init, train, select, import), so both see the files the CLI really writes.
+The snapshot and the generation project write state.json as a raw JSON object in the
+documented format, so the picture never depends on the classifier and a file written by an
+earlier version is shown to load. Update the snapshot with
 ``pytest tests/tui/test_al_screen.py --snapshot-update`` after a deliberate change.
 """
 
@@ -11,25 +13,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import threading
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
 from tunetui.planner.errors import UserError
 from tunetui.runner.al import state as st
+from tunetui.runner.al.create import init_project
+from tunetui.runner.al.labels import import_labels
+from tunetui.runner.al.rounds import train_round
+from tunetui.runner.al.selection import select_batch
+from tunetui.runner.al.status import al_status
 from tunetui.runner.al.stopping import StopRules
+from tunetui.tui import alview
+from tunetui.tui.alview import clip, load_view, next_step
 from tunetui.tui.screens import active_learning as al_screen
-from tunetui.tui.screens.active_learning import (
-    ActiveLearningApp,
-    ActiveLearningScreen,
-    clip,
-    load_view,
-    next_step,
-    run_al_app,
-)
+from tunetui.tui.screens.active_learning import ActiveLearningApp, ActiveLearningScreen, run_al_app
+from waiting import pilot_until
 
 SIZE = (80, 24)
 POS = ["great", "wonderful", "excellent", "superb", "lovely", "brilliant"]
@@ -50,8 +55,6 @@ def _sentence(rng: random.Random, label: str) -> str:
 @pytest.fixture
 def toy(tmp_path: Path) -> dict:
     """A fresh AL project on 60 two-class sentences (12 seed labels), and the answers."""
-    from tunetui.runner.al.project import init_project
-
     rng = random.Random(0)
     answers = {f"x{i}": rng.choice(["pos", "neg"]) for i in range(60)}
     pool = _write(
@@ -68,16 +71,12 @@ def toy(tmp_path: Path) -> dict:
 
 def _label(toy: dict, rows: list[dict], n: int | None = None) -> int:
     """Answer the first `n` selected items through a label file, as a person would."""
-    from tunetui.runner.al.project import import_labels
-
     done = [{"id": r["id"], "label": toy["answers"][r["id"]]} for r in rows[:n]]
     return import_labels(toy["project"], _write(toy["tmp"] / "labels.jsonl", done))
 
 
 def _rounds(toy: dict, n: int, k: int = 4) -> list[dict]:
     """Train, then `n` x (select k, label them, train); finally select the next batch."""
-    from tunetui.runner.al.project import select_batch, train_round
-
     train_round(toy["project"])
     for _ in range(n):
         _label(toy, select_batch(toy["project"], k))
@@ -85,14 +84,43 @@ def _rounds(toy: dict, n: int, k: int = 4) -> list[dict]:
     return select_batch(toy["project"], 6)
 
 
-async def _loaded(pilot, screen: ActiveLearningScreen, loads: int = 1) -> None:
+def _state_file(project: Path, **fields: Any) -> Path:
+    """state.json as a raw JSON object with the documented keys (what any version wrote)."""
+    project.mkdir()
+    state = {
+        "version": 1, "created": 0.0, "task": "classify", "text_field": "text",
+        "label_field": "label", "labels": None, "model": None, "seed": 0,
+        "rules": {"budget": None, "plateau_delta": 0.005, "plateau_rounds": 3, "kappa": 0.99,
+                  "kappa_window": 3},
+        "labelled": {}, "seed_ids": [], "in_flight": [], "selections": [], "rounds": [],
+        "stop_set": [], "stop_preds": None,
+    }  # fmt: skip
+    state.update(fields)
+    (project / st.STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+    return project
+
+
+Scenario = Callable[[Any, ActiveLearningScreen], Awaitable[None]]
+
+
+async def _loaded(pilot: Any, screen: ActiveLearningScreen, loads: int = 1) -> None:
     """Wait until the screen has shown `loads` reads from disk."""
-    for _ in range(200):
-        if screen.loads >= loads:
-            break
-        await pilot.pause(0.02)
-    assert screen.loads >= loads
-    await pilot.pause(0.05)
+    await pilot_until(pilot, lambda: screen.loads >= loads, what=f"{loads} loads")
+
+
+def _on_screen(project: Path, scenario: Scenario, poll_s: float | None = None) -> ActiveLearningApp:
+    """Open the app on `project`, wait for the first read, run `scenario`; return the app."""
+    app = ActiveLearningApp(project, poll_s=poll_s)
+
+    async def run() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            assert isinstance(screen, ActiveLearningScreen)
+            await _loaded(pilot, screen)
+            await scenario(pilot, screen)
+
+    asyncio.run(run())
+    return app
 
 
 def _text(screen: ActiveLearningScreen, selector: str) -> str:
@@ -103,11 +131,12 @@ def _cells(table: DataTable) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-# ---------------------------------------------------------------------------- reading
+# ---------------------------------------------------------------------------- view model
 def test_load_view_fresh_project_has_no_rounds_and_no_batch(toy: dict) -> None:
     view = load_view(toy["project"])
-    assert view.error is None and view.status is not None
-    assert view.status["rounds"] == [] and view.items == []
+    assert view.error is None
+    assert view.status is not None and view.status["rounds"] == []
+    assert view.items == []
     assert "tunetui al select" in view.items_note
 
 
@@ -125,69 +154,120 @@ def test_clip_folds_lines_and_marks_the_cut() -> None:
     assert clip("abcdefghij", 5) == "abcd…"
 
 
+def test_next_step_follows_the_loop(toy: dict) -> None:
+    project = toy["project"]
+
+    def step() -> str:
+        view = load_view(project)
+        assert view.status is not None
+        return next_step(project, view.status, view.items)
+
+    assert "tunetui al train" in step()
+    batch = _rounds(toy, 0)
+    assert "tunetui al import" in step()
+    _label(toy, batch)
+    assert "tunetui al train" in step()
+    train_round(project)
+    assert "tunetui al select" in step()
+
+
+def test_decision_is_spelled_out_for_each_case(toy: dict) -> None:
+    project = toy["project"]
+    fresh = alview.decision(al_status(project))
+    assert (fresh.word, fresh.css) == ("CONTINUE", "al-continue")
+    assert fresh.reason == f"no rounds yet: tunetui al train {project}"
+    train_round(project)
+    going = alview.decision(al_status(project))
+    assert (going.word, going.reason) == ("CONTINUE", "keep going: no stopping rule fired")
+    state = st.load_state(project)
+    state.rules = StopRules(budget=10)
+    st.save_state(project, state)
+    stop = alview.decision(al_status(project))
+    assert (stop.word, stop.css) == ("STOP", "al-stop")
+    assert stop.reason.startswith("budget reached")
+
+
+def test_summary_counts_seed_spent_and_budget(toy: dict) -> None:
+    _rounds(toy, 1)
+    status = al_status(toy["project"])
+    line = alview.summary_line(status)
+    # pool 70 (60 items + the 10 seed texts kept as labelled) - 14 labelled - 6 in flight
+    assert line == "labels 14/40 (4 spent, 10 seed) · pool left 50 · in flight 6"
+    status["budget"] = None
+    assert alview.summary_line(status).endswith("· no budget")
+
+
+def test_item_cells_clip_each_column_to_the_screen_width() -> None:
+    item = alview.ToLabelItem(id="p1", text="word " * 40, guess="g" * 30, score=2.5)
+    width = alview.text_width([item], 80)
+    cells = alview.item_cells(item, width)
+    assert cells[:4] == ("p1", "g" * 11 + "…", "2.500", "·")
+    assert len(cells[4]) == width and cells[4].endswith("…")
+    assert width == 80 - (2 + 2) - (12 + 2) - (5 + 2) - (5 + 2) - 6
+    assert alview.text_width([item], 30) == 20  # never narrower than 20
+
+
 def test_run_al_app_refuses_a_non_project(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="al init"):
         run_al_app(tmp_path)
 
 
+def test_run_al_app_opens_the_app(toy: dict, monkeypatch) -> None:
+    opened: list[Path] = []
+    monkeypatch.setattr(ActiveLearningApp, "run", lambda self: opened.append(self.project))
+    run_al_app(toy["project"])
+    assert opened == [toy["project"]]
+
+
 # ---------------------------------------------------------------------------- screen
 def test_fresh_project_says_what_to_run_next(toy: dict) -> None:
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=None)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            assert isinstance(screen, ActiveLearningScreen)
-            await _loaded(pilot, screen)
-            assert "CONTINUE" in _text(screen, "#al-decision")
-            assert "tunetui al train" in _text(screen, "#al-decision")
-            assert "labels 10/40" in _text(screen, "#al-summary")
-            assert _cells(screen.query_one("#al-rounds", DataTable))[0][2] == "no rounds"
-            items = _cells(screen.query_one("#al-items", DataTable))
-            assert len(items) == 1 and "tunetui al select" in items[0][0]
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        assert "CONTINUE" in _text(screen, "#al-decision")
+        assert "tunetui al train" in _text(screen, "#al-decision")
+        assert "labels 10/40" in _text(screen, "#al-summary")
+        assert _cells(screen.query_one("#al-rounds", DataTable))[0][2] == "no rounds"
+        items = _cells(screen.query_one("#al-items", DataTable))
+        assert len(items) == 1 and "tunetui al select" in items[0][0]
 
-    asyncio.run(scenario())
+    _on_screen(toy["project"], scenario)
 
 
 def test_rounds_curve_items_refresh_and_keys(toy: dict) -> None:
     batch = _rounds(toy, 2)
 
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=None)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            assert isinstance(screen, ActiveLearningScreen)
-            await _loaded(pilot, screen)
-            summary = _text(screen, "#al-summary")
-            assert "labels 18/40 (8 spent, 10 seed)" in summary and "in flight 6" in summary
-            rounds = _cells(screen.query_one("#al-rounds", DataTable))
-            assert [r[:2] for r in rounds] == [["0", "10"], ["1", "14"], ["2", "18"]]
-            assert rounds[0][3] == "-"  # no kappa before a second round
-            assert screen.query_one("#al-curve").border_title == "macro_f1 vs labels"
-            items = screen.query_one("#al-items", DataTable)
-            assert [r[0] for r in _cells(items)] == [r["id"] for r in batch]
-            assert items.border_title == "to label next: 6 of 6 in flight"
-            assert "tunetui al import" in str(items.border_subtitle)
-            assert batch[0]["id"] in _text(screen, "#al-item-text")
-            await pilot.press("down")
-            assert batch[1]["id"] in _text(screen, "#al-item-text")
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        app = screen.app
+        summary = _text(screen, "#al-summary")
+        assert "labels 18/40 (8 spent, 10 seed)" in summary and "in flight 6" in summary
+        rounds = _cells(screen.query_one("#al-rounds", DataTable))
+        assert [r[:2] for r in rounds] == [["0", "10"], ["1", "14"], ["2", "18"]]
+        assert rounds[0][3] == "-"  # no kappa before a second round
+        assert screen.query_one("#al-curve").border_title == "macro_f1 vs labels"
+        items = screen.query_one("#al-items", DataTable)
+        assert [r[0] for r in _cells(items)] == [r["id"] for r in batch]
+        assert items.border_title == "to label next: 6 of 6 in flight"
+        assert "tunetui al import" in str(items.border_subtitle)
+        assert batch[0]["id"] in _text(screen, "#al-item-text")
+        await pilot.press("down")
+        assert batch[1]["id"] in _text(screen, "#al-item-text")
 
-            # Two of the batch get labelled on disk; `r` shows it.
-            _label(toy, batch, 2)
-            await pilot.press("r")
-            await _loaded(pilot, screen, 2)
-            assert items.border_title == "to label next: 4 of 6 in flight"
-            assert _cells(items)[0][3] == toy["answers"][batch[0]["id"]]
-            assert "in flight 4" in _text(screen, "#al-summary")
+        # Two of the batch get labelled on disk; `r` shows it.
+        _label(toy, batch, 2)
+        await pilot.press("r")
+        await _loaded(pilot, screen, 2)
+        assert items.border_title == "to label next: 4 of 6 in flight"
+        assert _cells(items)[0][3] == toy["answers"][batch[0]["id"]]
+        assert "in flight 4" in _text(screen, "#al-summary")
 
-            assert app.focused is items
-            await pilot.press("tab")
-            assert app.focused is screen.query_one("#al-rounds", DataTable)
-            await pilot.press("tab")
-            assert app.focused is items
-            await pilot.press("q")
-        assert app.return_code == 0
+        assert app.focused is items
+        await pilot.press("tab")
+        assert app.focused is screen.query_one("#al-rounds", DataTable)
+        await pilot.press("tab")
+        assert app.focused is items
+        await pilot.press("q")
 
-    asyncio.run(scenario())
+    app = _on_screen(toy["project"], scenario)
+    assert app.return_code == 0
 
 
 def test_markup_in_the_data_is_shown_as_text(toy: dict) -> None:
@@ -195,76 +275,65 @@ def test_markup_in_the_data_is_shown_as_text(toy: dict) -> None:
     rows = [{"id": "[b]x1", "text": "[red]not red[/red] [/b] [link=x]", "guess": "[i]", "score": 1}]
     _write(toy["project"] / st.TO_LABEL_JSONL, rows)
 
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=None)
-        async with app.run_test(size=SIZE) as pilot:
-            await _loaded(pilot, app.screen)
-            row = _cells(app.screen.query_one("#al-items", DataTable))[0]
-            assert row[:2] == ["[b]x1", "[i]"] and row[4].startswith("[red]not red[/red]")
-            assert "[b]x1: [red]not red" in _text(app.screen, "#al-item-text")
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        row = _cells(screen.query_one("#al-items", DataTable))[0]
+        assert row[:2] == ["[b]x1", "[i]"] and row[4].startswith("[red]not red[/red]")
+        assert "[b]x1: [red]not red" in _text(screen, "#al-item-text")
 
-    asyncio.run(scenario())
+    _on_screen(toy["project"], scenario)
 
 
 def test_generation_project(tmp_path: Path) -> None:
-    """Task generate: no label set, a negative metric (neg_nll), long generated guesses."""
-    project = tmp_path / "gen"
-    project.mkdir()
-    state = st.new_state("generate", "text", "label", None, None, StopRules(), 0)
-    state.update(pool_size=50, seed_ids=["s0"], labelled={"s0": "an answer"}, in_flight=["p1"])
-    state["rounds"] = [
+    """Task generate: no label set, a negative metric (neg_nll), long generated guesses.
+
+    The rounds carry only the keys early versions wrote (no metrics, no run_dir)."""
+    rounds = [
         {"round": r, "n_labels": n, "metric_name": "neg_nll", "metric": m, "kappa": None}
         for r, (n, m) in enumerate([(1, -2.31), (6, -2.05)])
     ]
-    st.save_state(project, state)
+    project = _state_file(
+        tmp_path / "gen", task="generate", pool_size=50, seed_ids=["s0"],
+        labelled={"s0": "an answer"}, in_flight=["p1"], rounds=rounds,
+    )  # fmt: skip
     guess = "a long generated answer that goes on and on " * 3
     _write(project / st.TO_LABEL_JSONL, [{"id": "p1", "text": "q?", "guess": guess, "score": 2.5}])
 
-    async def scenario() -> None:
-        app = ActiveLearningApp(project, poll_s=None)
-        async with app.run_test(size=SIZE) as pilot:
-            await _loaded(pilot, app.screen)
-            assert "generate  ·  neg_nll" in _text(app.screen, "#al-title")
-            rounds = _cells(app.screen.query_one("#al-rounds", DataTable))
-            assert rounds[1][2:] == ["-2.0500", "-"]
-            item = _cells(app.screen.query_one("#al-items", DataTable))[0]
-            assert item[:3] == ["p1", "a long gene…", "2.500"]
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        assert "generate  ·  neg_nll" in _text(screen, "#al-title")
+        rounds = _cells(screen.query_one("#al-rounds", DataTable))
+        assert rounds[1][2:] == ["-2.0500", "-"]
+        item = _cells(screen.query_one("#al-items", DataTable))[0]
+        assert item[:3] == ["p1", "a long gene…", "2.500"]
 
-    asyncio.run(scenario())
+    _on_screen(project, scenario)
 
 
-def test_budget_reached_says_stop(toy: dict) -> None:
-    from tunetui.runner.al.project import train_round
-
+def test_budget_reached_says_stop_in_the_stop_colour(toy: dict) -> None:
     state = st.load_state(toy["project"])
-    state["rules"]["budget"] = 10
+    state.rules = StopRules(budget=10)
     st.save_state(toy["project"], state)
     train_round(toy["project"])
 
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=None)
-        async with app.run_test(size=SIZE) as pilot:
-            await _loaded(pilot, app.screen)
-            decision = app.screen.query_one("#al-decision", Static)
-            assert "STOP budget reached" in str(decision.render())
-            assert decision.has_class("al-stop")
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        decision = screen.query_one("#al-decision", Static)
+        assert "STOP budget reached" in str(decision.render())
+        assert decision.has_class("al-stop")
 
-    asyncio.run(scenario())
+    _on_screen(toy["project"], scenario)
 
 
 def test_changes_on_disk_are_picked_up_without_a_key(toy: dict) -> None:
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=0.05)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            await _loaded(pilot, screen)
-            time.sleep(0.01)  # a new mtime even on coarse file systems
-            _rounds(toy, 0)
-            await _loaded(pilot, screen, 2)
-            assert _cells(screen.query_one("#al-rounds", DataTable))[0][:2] == ["0", "10"]
-            assert screen.query_one("#al-items", DataTable).row_count == 6
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        _rounds(toy, 0)
+        # A coarse file system may keep the old mtime: move it on explicitly.
+        later = screen.view.mtimes[0] + 5
+        os.utime(toy["project"] / st.STATE_FILE, (later, later))
+        await _loaded(pilot, screen, 2)
+        await pilot_until(pilot, lambda: screen.view.mtimes[0] == later, what="the newest read")
+        assert _cells(screen.query_one("#al-rounds", DataTable))[0][:2] == ["0", "10"]
+        assert screen.query_one("#al-items", DataTable).row_count == 6
 
-    asyncio.run(scenario())
+    _on_screen(toy["project"], scenario, poll_s=0.05)
 
 
 def test_refresh_never_blocks_the_keyboard(toy: dict, monkeypatch) -> None:
@@ -279,60 +348,34 @@ def test_refresh_never_blocks_the_keyboard(toy: dict, monkeypatch) -> None:
         release.wait(10)
         return real(project)
 
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=None)
-        async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            await _loaded(pilot, screen)
-            monkeypatch.setattr(al_screen, "load_view", held)
-            await pilot.press("r", "tab", "r", "r")
-            assert app.focused is screen.query_one("#al-rounds", DataTable)
-            assert screen.loads == 1  # the read is still going on
-            release.set()
-            await _loaded(pilot, screen, 3)  # the held read, then one queued read for both r
-            await pilot.pause(0.2)
-            assert screen.loads == 3
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        monkeypatch.setattr(al_screen, "load_view", held)
+        await pilot.press("r", "tab", "r", "r")
+        assert screen.app.focused is screen.query_one("#al-rounds", DataTable)
+        assert screen.loads == 1  # the read is still going on
+        release.set()
 
-    asyncio.run(scenario())
+        def settled() -> bool:
+            worker = screen._worker
+            return worker is not None and worker.is_finished and not screen._again
+
+        # The held read, then exactly one queued read for both later `r`s.
+        await _loaded(pilot, screen, 3)
+        await pilot_until(pilot, settled, what="no read pending")
+        assert screen.loads == 3
+
+    _on_screen(toy["project"], scenario)
 
 
 def test_no_color_keeps_the_decision_in_words(toy: dict, monkeypatch) -> None:
-    from tunetui.runner.al.project import train_round
-
     train_round(toy["project"])
     monkeypatch.setenv("NO_COLOR", "1")
 
-    async def scenario() -> None:
-        app = ActiveLearningApp(toy["project"], poll_s=None)
-        assert app.no_color
-        async with app.run_test(size=SIZE) as pilot:
-            await _loaded(pilot, app.screen)
-            assert _text(app.screen, "#al-decision").startswith("CONTINUE keep going")
+    async def scenario(pilot: Any, screen: ActiveLearningScreen) -> None:
+        assert screen.app.no_color
+        assert _text(screen, "#al-decision").startswith("CONTINUE keep going")
 
-    asyncio.run(scenario())
-
-
-def test_run_al_app_opens_the_app(toy: dict, monkeypatch) -> None:
-    opened: list[Path] = []
-    monkeypatch.setattr(ActiveLearningApp, "run", lambda self: opened.append(self.project))
-    run_al_app(toy["project"])
-    assert opened == [toy["project"]]
-
-
-def test_next_step_follows_the_loop(toy: dict) -> None:
-    from tunetui.runner.al.project import train_round
-
-    project = toy["project"]
-    assert "tunetui al train" in next_step(project, load_view(project).status, [])
-    batch = _rounds(toy, 0)
-    view = load_view(project)
-    assert "tunetui al import" in next_step(project, view.status, view.items)
-    _label(toy, batch)
-    view = load_view(project)
-    assert "tunetui al train" in next_step(project, view.status, view.items)
-    train_round(project)
-    view = load_view(project)
-    assert "tunetui al select" in next_step(project, view.status, view.items)
+    _on_screen(toy["project"], scenario)
 
 
 def test_escape_inside_another_app_goes_back(toy: dict) -> None:
@@ -345,10 +388,10 @@ def test_escape_inside_another_app_goes_back(toy: dict) -> None:
     async def scenario() -> None:
         app = Host()
         async with app.run_test(size=SIZE) as pilot:
+            await pilot_until(pilot, lambda: isinstance(app.screen, ActiveLearningScreen))
             await _loaded(pilot, app.screen)
             await pilot.press("escape")
-            await pilot.pause(0.05)
-            assert not isinstance(app.screen, ActiveLearningScreen)
+            await pilot_until(pilot, lambda: not isinstance(app.screen, ActiveLearningScreen))
             assert app.is_running
 
     asyncio.run(scenario())
@@ -357,24 +400,25 @@ def test_escape_inside_another_app_goes_back(toy: dict) -> None:
 # ---------------------------------------------------------------------------- snapshot
 def _fixed_project(root: Path) -> Path:
     """state.json in the documented format with fixed numbers, and a to_label.jsonl."""
-    project = root / "demo-al"
-    project.mkdir()
-    state = st.new_state("classify", "text", "label", ["neg", "pos"], None, StopRules(120), 0)
-    state["created"] = 0.0
-    state["pool_size"] = 400
-    state["seed_ids"] = [f"s{i}" for i in range(20)]
-    state["labelled"] = {f"s{i}": "pos" for i in range(20)}
-    state["labelled"].update({f"x{i}": "neg" for i in range(60)})
-    state["in_flight"] = [f"x{i}" for i in range(60, 72)]
     curve = [(20, 0.612, None), (40, 0.705, 0.81), (60, 0.771, 0.9), (80, 0.802, 0.955)]
-    state["rounds"] = [
-        {
-            "round": r, "t": 0.0, "n_labels": n, "metric_name": "macro_f1", "metric": m,
-            "metrics": {"macro_f1": m}, "kappa": k, "run_dir": f"runs/round-{r:03d}",
-        }
-        for r, (n, m, k) in enumerate(curve)
-    ]  # fmt: skip
-    st.save_state(project, state)
+    labelled = {f"s{i}": "pos" for i in range(20)} | {f"x{i}": "neg" for i in range(60)}
+    project = _state_file(
+        root / "demo-al",
+        labels=["neg", "pos"],
+        rules={"budget": 120, "plateau_delta": 0.005, "plateau_rounds": 3, "kappa": 0.99,
+               "kappa_window": 3},
+        pool_size=400,
+        seed_ids=[f"s{i}" for i in range(20)],
+        labelled=labelled,
+        in_flight=[f"x{i}" for i in range(60, 72)],
+        rounds=[
+            {
+                "round": r, "t": 0.0, "n_labels": n, "metric_name": "macro_f1", "metric": m,
+                "metrics": {"macro_f1": m}, "kappa": k, "run_dir": f"runs/round-{r:03d}",
+            }
+            for r, (n, m, k) in enumerate(curve)
+        ],
+    )  # fmt: skip
     texts = [
         "The battery lasts two days but the screen scratches far too easily for the price",
         "Delivery was late.",
@@ -399,6 +443,6 @@ def test_snapshot(snap_compare, tmp_path: Path, monkeypatch) -> None:
 
     async def run_before(pilot) -> None:
         await _loaded(pilot, pilot.app.screen)
-        await pilot.pause(0.1)
+        await pilot.pause()  # let the plot and tables repaint once after the read
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -1,17 +1,17 @@
 """The active-learning screen: rounds, learning curve, stopping decision, items to label next.
 
-`ActiveLearningScreen(project_dir)` only *reads* an AL project directory (state.json through
-`al_status`, to_label.jsonl written by `tunetui al select`); the loop's steps stay in the
-CLI. Reading happens in a worker thread (`r`, and whenever state.json or to_label.jsonl
-change on disk), so a big state file never freezes the keyboard. A project with no rounds
-or no batch selected yet shows what to run next instead of empty panes.
+`ActiveLearningScreen(project_dir)` only *reads* an AL project directory; the loop's steps
+stay in the CLI. What it shows is worked out by the pure view model `tui.alview` (read,
+words, widths); this module only puts that into widgets. Reading happens in a worker
+thread (`r`, and whenever state.json or to_label.jsonl change on disk), so a big state file
+never freezes the keyboard. A project with no rounds or no batch selected yet shows what to
+run next instead of empty panes.
 
 `run_al_app(project_dir)` opens it as a standalone app (``tunetui al status DIR --tui``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,155 +24,23 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
+from tunetui.tui.alview import (
+    ALView,
+    clip,
+    decision,
+    fmt_num,
+    item_cells,
+    items_title,
+    load_view,
+    next_step,
+    project_mtimes,
+    summary_line,
+    text_width,
+    title,
+)
 
 # A cheap stat() of two files every POLL_S decides whether to re-read the project.
 POLL_S = 2.0
-MAX_ITEMS = 500  # to_label.jsonl is one batch; more than this is not read into the table
-
-
-@dataclass
-class ToLabelItem:
-    """One row of to_label.jsonl, plus the label it got since (None while in flight)."""
-
-    id: str
-    text: str
-    guess: str | None
-    score: float | None
-    label: str | None = None
-
-
-@dataclass
-class ALView:
-    """Everything the screen shows, read from disk in one go (in a worker thread)."""
-
-    status: dict[str, Any] | None = None
-    items: list[ToLabelItem] = field(default_factory=list)
-    items_note: str = ""  # why the items pane is empty, or a read problem
-    error: str | None = None  # the project could not be read at all
-    mtimes: tuple[float, float] = (0.0, 0.0)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def project_mtimes(project: Path) -> tuple[float, float]:
-    """Modification times of state.json and to_label.jsonl (0.0 when missing)."""
-    from tunetui.runner.al import state as st
-
-    return _mtime(project / st.STATE_FILE), _mtime(project / st.TO_LABEL_JSONL)
-
-
-def load_view(project_dir: str | Path) -> ALView:
-    """Read the project; problems become text on the screen, never an exception.
-
-    The files are hand-editable input (people fix labels in them), so anything that does
-    not parse is reported as damaged with the fix, instead of ending the app.
-    """
-    from tunetui.planner.errors import UserError
-    from tunetui.runner.al import state as st
-
-    project = Path(project_dir)
-    view = ALView(mtimes=project_mtimes(project))
-    try:
-        from tunetui.runner.al.status import al_status
-
-        view.status = al_status(project)
-        labelled = st.load_state(project)["labelled"]
-        _read_items(project, view, dict(labelled))
-    except UserError as err:
-        view.status, view.error = None, err.line()
-    except Exception as err:  # a hand-edited file must not end the app
-        view.status = None
-        view.error = f"{project / st.STATE_FILE} is damaged ({err!r}). Restore it or re-run init."
-    return view
-
-
-def _read_items(project: Path, view: ALView, labelled: dict[str, str]) -> None:
-    """to_label.jsonl into `view.items`; a missing or bad file only empties that pane."""
-    from tunetui.planner.errors import UserError
-    from tunetui.runner.al import state as st
-    from tunetui.runner.al.io import read_rows
-
-    path = project / st.TO_LABEL_JSONL
-    if not path.is_file():
-        view.items_note = f"no batch selected yet: tunetui al select {project} --k 50"
-        return
-    try:
-        rows = read_rows(path)
-    except UserError as err:
-        view.items_note = err.line()
-        return
-    for _, row in rows[:MAX_ITEMS]:
-        ident = str(row.get("id", ""))
-        score = row.get("score")
-        view.items.append(
-            ToLabelItem(
-                id=ident,
-                text=str(row.get("text", "")),
-                guess=None if row.get("guess") is None else str(row["guess"]),
-                score=float(score) if isinstance(score, (int, float)) else None,
-                label=labelled.get(ident),
-            )
-        )
-    if not view.items:
-        view.items_note = f"to_label.jsonl is empty: tunetui al select {project} --k 50"
-
-
-def next_step(project: Path, status: dict[str, Any], items: list[ToLabelItem]) -> str:
-    """The command that moves the loop on from where the project stands."""
-    if status["stop"]["stop"]:
-        return "a stopping rule fired: the labels so far are enough"
-    if any(i.label is None for i in items) or status["n_in_flight"]:
-        csv = project / "to_label.csv"
-        return f"label it, then: tunetui al import {project} {csv}"
-    if not status["rounds"] or status["rounds"][-1]["n_labels"] != status["n_labelled"]:
-        return f"next: tunetui al train {project}"
-    return f"next: tunetui al select {project} --k 50"
-
-
-# ---------------------------------------------------------------------------- text
-def summary_line(status: dict[str, Any]) -> str:
-    """``labels 25/40 (15 spent, 10 seed) · pool left 90 · in flight 5 · round 3``.
-
-    The budget counts every label, seed included (that is what the budget rule checks).
-    """
-    budget = status.get("budget")
-    labels = f"labels {status['n_labelled']}" + (f"/{budget}" if budget else "")
-    parts = [
-        f"{labels} ({status['n_spent']} spent, {status['n_seed']} seed)",
-        f"pool left {max(status['n_unlabelled'], 0)}",
-        f"in flight {status['n_in_flight']}",
-    ]
-    if not budget:
-        parts.append("no budget")
-    return " · ".join(parts)
-
-
-def decision_markup(status: dict[str, Any]) -> tuple[str, str]:
-    """(markup, css class): the word STOP/CONTINUE is spelled out, so colour is optional."""
-    stop = status["stop"]
-    if stop["stop"]:
-        return f"[b]STOP[/b] {escape(stop['reason'])}", "al-stop"
-    if not status["rounds"]:
-        return (
-            f"[b]CONTINUE[/b] no rounds yet: tunetui al train {escape(status['project'])}",
-            "al-continue",
-        )
-    return f"[b]CONTINUE[/b] {escape(stop['reason'])}", "al-continue"
-
-
-def fmt_num(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def clip(text: str, width: int) -> str:
-    """One line of at most `width` characters (newlines folded, an ellipsis when cut)."""
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
 # ---------------------------------------------------------------------------- screen
@@ -273,24 +141,19 @@ class ActiveLearningScreen(Screen[None]):
         """Put a freshly read view on screen (main thread)."""
         self.view = view
         self.loads += 1
-        decision = self.query_one("#al-decision", Static)
-        decision.remove_class("al-stop", "al-continue", "al-error")
+        decision_box = self.query_one("#al-decision", Static)
+        decision_box.remove_class("al-stop", "al-continue", "al-error")
         if view.error or view.status is None:
             self.query_one("#al-summary", Static).update("cannot read the project")
-            decision.update(f"[b]error:[/b] {escape(view.error or '')}")
-            decision.add_class("al-error")
+            decision_box.update(f"[b]error:[/b] {escape(view.error or '')}")
+            decision_box.add_class("al-error")
             return
         status = view.status
-        self.query_one("#al-title", Static).update(
-            escape(
-                f"Active learning  {self.project.name}  ·  {status['task']}"
-                + (f"  ·  {status['metric_name']}" if status["metric_name"] else "")
-            )
-        )
+        self.query_one("#al-title", Static).update(escape(title(self.project, status)))
         self.query_one("#al-summary", Static).update(summary_line(status))
-        markup, cls = decision_markup(status)
-        decision.update(markup)
-        decision.add_class(cls)
+        said = decision(status)
+        decision_box.update(f"[b]{said.word}[/b] {escape(said.reason)}")
+        decision_box.add_class(said.css)
         self._fill_rounds(status)
         self._draw_curve(status)
         self._fill_items(view)
@@ -330,44 +193,22 @@ class ActiveLearningScreen(Screen[None]):
         table = self.query_one("#al-items", DataTable)
         keep = table.cursor_row
         table.clear(columns=True)
-        left = [i for i in view.items if i.label is None]
+        table.border_title = items_title(view)
         if not view.items:
-            table.border_title = "to label next"
             table.border_subtitle = ""
             table.add_column("")
             table.add_row(Text(view.items_note))
             self._show_item_text(None)
             return
-        table.border_title = f"to label next: {len(left)} of {len(view.items)} in flight"
         if view.status is not None:
             table.border_subtitle = escape(next_step(self.project, view.status, view.items))
         table.add_columns("id", "guess", "score", "label", "text")
-        text_w = self._text_width(view.items)
+        text_w = text_width(view.items, self.size.width)
         for item in view.items:
-            table.add_row(  # Text, not str: a cell string would be read as markup
-                Text(clip(item.id, 12)),
-                Text(clip(item.guess or "-", 12)),
-                fmt_num(item.score, 3),
-                Text(clip(item.label, 10)) if item.label is not None else "·",
-                Text(clip(item.text, text_w)),
-            )
+            # Text, not str: a cell string would be read as markup.
+            table.add_row(*(Text(cell) for cell in item_cells(item, text_w)))
         table.move_cursor(row=min(keep, len(view.items) - 1))
         self._show_item_text(table.cursor_row)
-
-    def _text_width(self, items: list[ToLabelItem]) -> int:
-        """What is left of the screen width for the text column, so nothing scrolls sideways.
-
-        Each other column is as wide as its header or widest (clipped) cell, plus one cell
-        of padding each side; the table has a border and a vertical scrollbar.
-        """
-        widths = (
-            max(2, *(min(len(i.id), 12) for i in items)),
-            max(5, *(min(len(i.guess or "-"), 12) for i in items)),
-            5,
-            max(5, *(min(len(i.label or "·"), 10) for i in items)),
-        )
-        used = sum(w + 2 for w in widths) + 2 + 2 + 2  # text padding, border, scrollbar
-        return max(self.size.width - used, 20)
 
     def on_resize(self) -> None:
         """Re-clip the text column to the new width."""

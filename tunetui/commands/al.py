@@ -2,7 +2,11 @@
 
 init -> (select -> people label to_label.csv -> import -> train)* -> stop. `loop` runs the
 same steps unattended against a file of known labels (simulation, benchmarking). The work
-is in `tunetui.runner.al.project`; this module only parses options and prints.
+is in `tunetui.runner.al` (one module per verb); this module only parses options and prints.
+
+`status` and `import` need only the core install. `init`, `select`, `train` and `loop`
+compute (numpy, scikit-learn: the `al` extra); they check for it first, so a light
+install gets one line naming the extra instead of a traceback.
 """
 
 from __future__ import annotations
@@ -25,6 +29,21 @@ STRATEGY_HELP = "margin|entropy|mnlp|random|cluster-margin|kcenter|badge"
 
 def _echo_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, indent=1, default=str))
+
+
+def _need_al_extra() -> None:
+    """One line naming the extra when numpy or scikit-learn is not installed."""
+    import importlib.util
+
+    from tunetui.planner.errors import UserError
+
+    missing = [m for m in ("numpy", "sklearn") if importlib.util.find_spec(m) is None]
+    if missing:
+        names = " and ".join("scikit-learn" if m == "sklearn" else m for m in missing)
+        raise UserError(
+            f"this step of `tunetui al` needs {names} (not installed)",
+            "Install the extra: pip install 'tunetui[al]'.",
+        )
 
 
 @app.command()
@@ -50,7 +69,8 @@ def init(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create an AL project from a pool and seed labels."""
-    from tunetui.runner.al.project import init_project
+    _need_al_extra()
+    from tunetui.runner.al.create import init_project
     from tunetui.runner.al.stopping import StopRules
 
     rules = StopRules(budget, plateau_delta, plateau_rounds, kappa)
@@ -62,16 +82,16 @@ def init(
     summary = {
         "project": str(project),
         "task": task,
-        "pool": state["pool_size"],
-        "seed_labels": len(state["seed_ids"]),
-        "labels": state["labels"],
+        "pool": state.pool_size,
+        "seed_labels": len(state.seed_ids),
+        "labels": state.labels,
     }
     if as_json:
         _echo_json(summary)
         return
     typer.echo(
         f"created {project}: {summary['pool']} items, {summary['seed_labels']} seed labels"
-        + (f", labels {', '.join(state['labels'])}" if state["labels"] else "")
+        + (f", labels {', '.join(state.labels)}" if state.labels else "")
     )
     typer.echo(f"next: tunetui al train {project} && tunetui al select {project} --k 50")
 
@@ -85,7 +105,8 @@ def select_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Score the pool and write to_label.jsonl / to_label.csv."""
-    from tunetui.runner.al.project import select_batch
+    _need_al_extra()
+    from tunetui.runner.al.selection import select_batch
 
     rows = select_batch(project, k, strategy, model=model)
     if as_json:
@@ -110,7 +131,7 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Validate and merge human labels (all or nothing)."""
-    from tunetui.runner.al.project import import_labels
+    from tunetui.runner.al.labels import import_labels
 
     n = import_labels(project, labels_file)
     if as_json:
@@ -126,7 +147,8 @@ def train(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Retrain on all labels and record the held-out metric as a round."""
-    from tunetui.runner.al.project import train_round
+    _need_al_extra()
+    from tunetui.runner.al.rounds import train_round
 
     record = train_round(project, model)
     if as_json:
@@ -211,7 +233,8 @@ def loop(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Run select/label/train unattended against known labels until a rule stops it."""
-    from tunetui.runner.al.project import run_loop
+    _need_al_extra()
+    from tunetui.runner.al.loop import run_loop
 
     show = None if as_json else (lambda r: typer.echo(_round_line(r)))
     result = run_loop(project, oracle, rounds, k, strategy, budget, model, on_round=show)

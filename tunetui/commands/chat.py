@@ -29,7 +29,7 @@ def chat(
     Without --prompt and with stdin not a terminal, stdin is read as one prompt.
     """
     from tunetui.planner.errors import UserError
-    from tunetui.runner.infer.inference import resolve_target
+    from tunetui.runner.infer.target import resolve_target
 
     resolved = resolve_target(target, adapter)
     if prompt is None and not sys.stdin.isatty():

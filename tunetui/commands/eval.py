@@ -44,7 +44,7 @@ def eval_(
     """Evaluate on held-out data: perplexity of the reference answers, BLEU/ROUGE of greedy
     generations against them (Chinese is scored per character)."""
     from tunetui.runner.infer.evaluate import evaluate, parse_metrics
-    from tunetui.runner.infer.inference import resolve_target
+    from tunetui.runner.infer.target import resolve_target
 
     chosen = parse_metrics(metrics)
     resolved = resolve_target(target, adapter)
