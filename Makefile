@@ -31,6 +31,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/lint_imports.py
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -32,10 +32,41 @@ def _heavy(mods: set[str]) -> list[str]:
     [
         "import tunetui.cli",
         "import tunetui.planner.errors, tunetui.runner.events, tunetui.runner.recipe",
+        "import tunetui.runner.launcher, tunetui.runner.console, tunetui.runner.stopping",
     ],
 )
 def test_light_modules_stay_light(code: str) -> None:
     assert _heavy(_modules_after(code)) == []
+
+
+def test_the_tui_imports_textual_but_no_training_stack() -> None:
+    """The wizard and dashboard run in the user's SSH session: textual, never torch."""
+    mods = _modules_after("import tunetui.tui.app, tunetui.tui.dashboard")
+    assert "textual" in mods
+    assert [m for m in _heavy(mods) if not m.startswith("textual")] == []
+
+
+def _contract(name: str) -> list[str]:
+    from pathlib import Path
+
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    return next(c for c in contracts if c["name"] == name)["source_modules"]
+
+
+def test_every_light_runner_module_is_under_the_contracts() -> None:
+    """A new module beside the launcher must be placed: light (listed, so import-linter keeps
+    torch out of it) or in a heavy sub-package (train/, infer/, al/)."""
+    from pathlib import Path
+
+    runner = Path(__file__).parents[2] / "runner"
+    here = {f"tunetui.runner.{p.stem}" for p in runner.glob("*.py") if p.stem != "__init__"}
+    here.add("tunetui.runner.data")
+    light = _contract("the light runner never imports the training process or the inference tools")
+    assert sorted(here) == sorted(light)
+    assert set(light) <= set(_contract("nothing light imports torch and friends"))
 
 
 @pytest.mark.parametrize(
