@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,3 +71,34 @@ def hide_packages(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
         monkeypatch.setattr(importlib.util, "find_spec", find_spec)
 
     return _hide
+
+
+FAKE_WORKER = Path(__file__).resolve().parent / "runner" / "fake_worker.py"
+
+
+@pytest.fixture
+def fake_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Runs under ``tmp_path/runs`` trained by the fake worker (20 ms steps, no torch), with
+    the working directory at `tmp_path`. Returns ``write(name, max_steps=10, save_steps=5,
+    log_interval=None)``, which writes ``tmp_path/recipe.yaml`` for such a run and returns
+    its path; `log_interval` sets ``$TUNETUI_LOG_INTERVAL`` (seconds between progress lines).
+    """
+    from tunetui.runner import launcher, rundir
+
+    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
+    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE_WORKER}")
+    monkeypatch.setenv("FAKE_STEP_S", "0.02")
+    monkeypatch.chdir(tmp_path)
+
+    def write(
+        name: str, max_steps: int = 10, save_steps: int = 5, log_interval: float | None = None
+    ) -> Path:
+        if log_interval is not None:
+            monkeypatch.setenv("TUNETUI_LOG_INTERVAL", f"{log_interval:g}")
+        recipe = tmp_path / "recipe.yaml"
+        recipe.write_text(
+            f"name: {name}\ntraining:\n  max_steps: {max_steps}\n  save_steps: {save_steps}\n"
+        )
+        return recipe
+
+    return write

@@ -134,9 +134,13 @@ def _train(make_run, run_worker, **kw) -> list[dict]:
 
 
 def test_dora_trains_a_magnitude_vector(make_run, run_worker) -> None:
+    from safetensors import safe_open
+
     events = _train(make_run, run_worker, method="dora")
     adapter = Path(events[-1]["output"])
     assert json.loads((adapter / "adapter_config.json").read_text())["use_dora"] is True
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as weights:
+        assert any("lora_magnitude_vector" in key for key in weights.keys())  # noqa: SIM118
 
 
 def test_freeze_run_saves_a_full_model(make_run, run_worker) -> None:

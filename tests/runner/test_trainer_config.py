@@ -1,9 +1,10 @@
 """Each recipe field reaches the trl/peft config the trainer is built with.
 
-The worker's own `Worker.build_trainer` builds the trainer on the tiny random model (no
-training): learning rate, LoRA rank/alpha/dropout/targets, batch size, gradient accumulation,
-scheduler, precision flags and gradient checkpointing are read back from ``trainer.args``
-and the peft config. A field that stops reaching trl (a rename, a dropped key) fails here.
+The worker's own `Worker.build_trainer` builds the trainer for a `make_run` run dir on the
+tiny random model (no training). Learning rate, LoRA rank/alpha/dropout/targets, batch size,
+gradient accumulation, scheduler, precision flags and gradient checkpointing are read back
+from ``trainer.args`` and the peft config: a field that stops reaching trl (a rename, a
+dropped key) fails here.
 """
 
 from __future__ import annotations
@@ -17,28 +18,13 @@ from tunetui.runner.recipe import Recipe
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-# The demo dataset each stage trains on here (shipped with the project).
-DATA = {"sft": "identity", "dpo": "dpo_demo"}
 
-
-def _recipe(tiny_model_dir: Path, stage: str, method: str, lora: dict, training: dict) -> Recipe:
-    return Recipe.model_validate(
-        {
-            "stage": stage,
-            "method": method,
-            "model": {"name_or_path": str(tiny_model_dir)},
-            "data": {"datasets": [DATA[stage]], "cutoff_len": 64, "max_samples": 4},
-            "lora": lora,
-            "training": {"max_steps": 1, **training},
-        }
-    )
-
-
-def _build(recipe: Recipe, run_dir: Path) -> Any:
-    """The trainer exactly as the worker builds it for a run in `run_dir`."""
+def _build(run_dir: Path) -> Any:
+    """The trainer exactly as the worker builds it for the run in `run_dir` (no training)."""
+    from tunetui.runner.recipe_io import load_recipe
     from tunetui.runner.train.worker import Worker
 
-    run_dir.mkdir()
+    recipe = load_recipe(run_dir / "recipe.yaml")
     with EventWriter(run_dir / "events.jsonl") as writer:
         trainer, _, _ = Worker(run_dir, resume=False, writer=writer).build_trainer(recipe)
     return trainer
@@ -84,10 +70,9 @@ LORA_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(LORA_CASES))
-def test_lora_recipe_reaches_trl_and_peft(case: str, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_lora_recipe_reaches_trl_and_peft(case: str, make_run) -> None:
     stage, lora, modules, training = LORA_CASES[case]
-    recipe = _recipe(tiny_model_dir, stage, "lora", lora, training)
-    trainer = _build(recipe, tmp_path / case)
+    trainer = _build(make_run(case, stage, "lora", lora=lora, training=training))
     _assert_training_fields(trainer.args, training)
     config = trainer.model.peft_config["default"]
     assert (config.r, config.lora_alpha) == (lora["rank"], lora["alpha"])
@@ -99,13 +84,12 @@ def test_lora_recipe_reaches_trl_and_peft(case: str, tiny_model_dir: Path, tmp_p
     assert adapted == modules  # peft put adapters exactly there
 
 
-def test_dpo_beta_reaches_the_config(tiny_model_dir: Path, tmp_path: Path) -> None:
-    _, lora, _, training = LORA_CASES["dpo-lora"]
-    recipe = _recipe(tiny_model_dir, "dpo", "lora", lora, {**training, "pref_beta": 0.25})
-    assert _build(recipe, tmp_path / "beta").args.beta == pytest.approx(0.25)
+def test_dpo_beta_reaches_the_config(make_run) -> None:
+    run_dir = make_run("beta", "dpo", "lora", training={"pref_beta": 0.25})
+    assert _build(run_dir).args.beta == pytest.approx(0.25)
 
 
-def test_full_recipe_reaches_trl_without_an_adapter(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_full_recipe_reaches_trl_without_an_adapter(make_run) -> None:
     training = {
         "learning_rate": 1e-5,
         "batch_size": 1,
@@ -114,8 +98,7 @@ def test_full_recipe_reaches_trl_without_an_adapter(tiny_model_dir: Path, tmp_pa
         "precision": "bf16",
         "gradient_checkpointing": True,
     }
-    recipe = _recipe(tiny_model_dir, "sft", "full", {}, training)
-    trainer = _build(recipe, tmp_path / "full")
+    trainer = _build(make_run("full", "sft", "full", training=training))
     _assert_training_fields(trainer.args, training)
     assert not hasattr(trainer.model, "peft_config")
     assert all(p.requires_grad for p in trainer.model.parameters())
@@ -152,3 +135,14 @@ def test_a_field_trl_does_not_know_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(UnknownConfigField, match="SFTConfig has no field no_such_field"):
         _config_only(Recipe(), tmp_path, "cpu", no_such_field=1)
+
+
+def test_tensorboard_logs_go_to_the_run_dir(make_run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers 5 has no ``logging_dir`` field; the run dir reaches TensorBoard anyway."""
+    from transformers.integrations import TensorBoardCallback
+
+    monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # restored afterwards
+    run_dir = make_run("tb", report_to=["tensorboard"])
+    trainer = _build(run_dir)
+    board = [c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)]
+    assert [c.logging_dir for c in board] == [str(run_dir / "tensorboard")]
