@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:  # the light CLI imports the evaluator only when the command runs
+    from tunetui.runner.infer.evaluate import EvalResult
 
 app = typer.Typer(add_completion=False)
 
@@ -70,7 +74,12 @@ def eval_(
         payload = asdict(result)
         payload.pop("predictions")
         typer.echo(json.dumps(payload, indent=2))
-        return
+    else:
+        _print_table(result)
+
+
+def _print_table(result: EvalResult) -> None:
+    """The scores as a two-column table under a one-line header."""
     from rich.console import Console
     from rich.table import Table
 
