@@ -59,6 +59,7 @@ class Option:
     bounds: dict[str, float] = field(default_factory=dict)
     plans: bool = False
     type: type | None = None
+    aliases: tuple[str, ...] = ()  # more flags for the same option (``--seq``)
 
     @property
     def flag(self) -> str:
@@ -101,7 +102,7 @@ OPTIONS: tuple[Option, ...] = (
     _o("dataset_dir", "data.dataset_dir", None, "Folder with dataset_info.json.", type=str),
     _o("template", "data.template", "auto", "Chat template (auto = the tokenizer's)."),
     _o("cutoff_len", "data.cutoff_len", 1024, "Max tokens per sample (the sequence length).",
-       bounds={"ge": 16}, plans=True),
+       bounds={"ge": 16}, plans=True, aliases=("--seq",)),
     _o("packing", "data.packing", False, "Pack samples into full sequences.", kind="bool"),
     _o("val_size", "data.val_size", 0.0, "Fraction held out for evaluation.",
        bounds={"ge": 0.0, "lt": 1.0}),

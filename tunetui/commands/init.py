@@ -9,14 +9,14 @@ No torch import here: init must answer instantly.
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
 from typing import Any
 
 import typer
 
-from tunetui.options import OPTIONS, Option
+from tunetui.commands.params import with_options
+from tunetui.options import OPTIONS
 
 app = typer.Typer(add_completion=False)
 
@@ -69,35 +69,8 @@ def init(
 
 # The recipe flags are not written out here: each option of `tunetui.options` becomes a
 # typer option (its flag, help, type and help panel), so `init --headless` cannot drift from
-# the recipe schema, the wizard or the planner. typer reads the signature set below.
-_PANELS = {"model": "Model", "data": "Data", "method": "Adapter / quantization",
-           "training": "Training"}  # fmt: skip
-
-
-def _typer_option(option: Option) -> inspect.Parameter:
-    if option.kind == "bool":
-        decls, kind = [f"{option.flag}/--no-{option.flag[2:]}"], bool | None
-    elif option.kind == "list":
-        decls, kind = [option.flag], list[str] | None
-    else:
-        decls, kind = [option.flag], option.value_type | None
-    text = option.help
-    if option.choices and option.kind != "list":
-        text += " " + " | ".join(str(c) for c in option.choices)
-    info = typer.Option(None, *decls, help=text, rich_help_panel=_PANELS[option.section])
-    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=info,
-                             annotation=kind)  # fmt: skip
-
-
-def _derive_signature() -> None:
-    fixed = [p for p in inspect.signature(init).parameters.values() if p.kind != p.VAR_KEYWORD]
-    params = fixed + [_typer_option(o) for o in OPTIONS]
-    init.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
-    init.__annotations__ = {p.name: p.annotation for p in params}
-
-
-_derive_signature()
-app.command()(init)
+# the recipe schema, the wizard or the planner.
+app.command()(with_options(init, OPTIONS))
 
 
 def _check_data(recipe: object) -> str | None:
