@@ -20,6 +20,8 @@ from tunetui.runner.data.templates import ALIASES, TEMPLATES
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.recipe_io import recipe_from_dict
 
+from tunetui.options import LOGGERS, SCHEDULERS, STAGES
+
 # LLaMA-Factory key -> dotted recipe path (values copied as they are).
 _DIRECT = {
     "model_name_or_path": "model.name_or_path",
@@ -71,15 +73,17 @@ _IGNORED = {
     "eval_strategy",
 }
 
-_STAGES = {"sft", "pt", "dpo", "kto", "rm"}
-_SCHEDULERS = {
-    "linear": "linear",
-    "cosine": "cosine",
-    "constant": "constant",
-    "constant_with_warmup": "constant_with_warmup",
-    "cosine_with_min_lr": "cosine_with_min_lr",
+# LLaMA-Factory's stages that tunetui trains (its ORPO is stage dpo with pref_loss orpo).
+_STAGES = tuple(s for s in STAGES if s != "orpo")
+_OPTIMIZERS = {
+    "adamw_torch": "adamw",
+    "adamw_hf": "adamw",
+    "adamw_8bit": "adamw_8bit",
+    "paged_adamw_8bit": "paged_adamw",
+    "paged_adamw_32bit": "paged_adamw",
+    "sgd": "sgd",
 }
-_REPORT = {"none", "tensorboard", "wandb", "mlflow"}
+_ATTENTION = {"fa2": "flash_attention_2", "sdpa": "sdpa", "disabled": "eager"}
 
 
 @dataclass
@@ -120,8 +124,8 @@ def _targets(value: Any) -> str | list[str]:
     return "all" if names in (["all"], []) else names
 
 
-def convert(lf: dict[str, Any], source: str = "config") -> ImportResult:
-    """Map a parsed LLaMA-Factory YAML onto a recipe; unknown keys become warnings."""
+def _check_kind(lf: Any, source: str) -> None:
+    """Refuse what is not a LLaMA-Factory training YAML, saying what it is instead."""
     if not isinstance(lf, dict):
         raise UserError(
             f"{source}: expected a YAML mapping of LLaMA-Factory keys", "Check the file"
@@ -137,138 +141,163 @@ def convert(lf: dict[str, Any], source: str = "config") -> ImportResult:
             f"{source}: this is a LLaMA-Factory export/merge config, not a training one",
             "Merge adapters with `tunetui export`",
         )
-    tree: dict[str, Any] = {}
-    warn: list[str] = []
-    mapped: list[str] = []
-    handled = set(_DIRECT) | _IGNORED
-    for key, path in _DIRECT.items():
-        if key in lf and lf[key] is not None:
-            _set(tree, path, lf[key])
-            mapped.append(key)
 
-    stage = str(lf.get("stage", "sft"))
-    if stage not in _STAGES:
-        raise UserError(
-            f"{source}: stage '{stage}' is not supported", "Use sft, pt, dpo, kto or rm"
-        )
-    if stage == "dpo" and lf.get("pref_loss") == "orpo":
-        stage = "orpo"
-    tree["stage"] = stage
-    handled |= {"pref_loss"}
-    if lf.get("pref_loss") not in (None, "sigmoid", "orpo"):
-        warn.append(f"pref_loss: '{lf['pref_loss']}' is not supported; using DPO's sigmoid loss")
 
-    # method: finetuning_type + quantization_bit + use_dora
-    ftype = str(lf.get("finetuning_type", "lora"))
-    bits = lf.get("quantization_bit")
-    handled |= {"finetuning_type", "quantization_bit", "use_dora", "lora_target", "template"}
-    if ftype == "lora":
-        method = "dora" if lf.get("use_dora") else "lora"
-        if bits is not None:
-            if int(bits) not in (4, 8):
-                warn.append(f"quantization_bit: {bits} is not supported (4 or 8); using 4")
-                bits = 4
-            if method == "dora":
-                warn.append("use_dora with quantization_bit: tunetui's QLoRA is plain LoRA")
-            method = "qlora"
-            tree.setdefault("quantization", {})["bits"] = int(bits)
-    elif ftype in ("full", "freeze"):
-        method = ftype
-        if bits is not None:
-            warn.append(f"quantization_bit: {bits} needs LoRA; ignored for {ftype} fine-tuning")
-    else:
-        warn.append(f"finetuning_type: '{ftype}' is not supported; using lora")
-        method = "lora"
-    tree["method"] = method
-    if "lora_target" in lf:
-        _set(tree, "lora.targets", _targets(lf["lora_target"]))
+@dataclass
+class _Conversion:
+    """One conversion in progress: the source keys, the recipe tree being built, the
+    warnings, and every key some step took care of (the rest are warned about at the end)."""
 
-    if "dataset" in lf:
-        tree.setdefault("data", {})["datasets"] = _split(lf["dataset"])
-        handled.add("dataset")
-    if "eval_dataset" in lf:
-        handled.add("eval_dataset")
-        warn.append("eval_dataset: separate eval datasets are not supported; use val_size")
-    if "template" in lf:
-        tree.setdefault("data", {})["template"] = _template(lf["template"], warn)
+    lf: dict[str, Any]
+    source: str
+    tree: dict[str, Any] = field(default_factory=dict)
+    warn: list[str] = field(default_factory=list)
+    mapped: list[str] = field(default_factory=list)
+    handled: set[str] = field(default_factory=lambda: set(_DIRECT) | _IGNORED)
 
-    if "max_steps" in lf and lf["max_steps"] not in (None, -1, 0):
-        _set(tree, "training.max_steps", lf["max_steps"])
-    handled.add("max_steps")
-    if "lr_scheduler_type" in lf:
-        handled.add("lr_scheduler_type")
-        scheduler = _SCHEDULERS.get(str(lf["lr_scheduler_type"]))
-        if scheduler:
-            _set(tree, "training.lr_scheduler", scheduler)
+    def direct(self) -> None:
+        for key, path in _DIRECT.items():
+            if key in self.lf and self.lf[key] is not None:
+                _set(self.tree, path, self.lf[key])
+                self.mapped.append(key)
+
+    def stage(self) -> None:
+        lf = self.lf
+        stage = str(lf.get("stage", "sft"))
+        if stage not in _STAGES:
+            raise UserError(
+                f"{self.source}: stage '{stage}' is not supported", f"Use {', '.join(_STAGES)}"
+            )
+        if stage == "dpo" and lf.get("pref_loss") == "orpo":
+            stage = "orpo"
+        self.tree["stage"] = stage
+        self.handled.add("pref_loss")
+        if lf.get("pref_loss") not in (None, "sigmoid", "orpo"):
+            self.warn.append(
+                f"pref_loss: '{lf['pref_loss']}' is not supported; using DPO's sigmoid loss"
+            )
+
+    def method(self) -> None:
+        """finetuning_type + quantization_bit + use_dora -> method (and bits)."""
+        lf, warn = self.lf, self.warn
+        ftype = str(lf.get("finetuning_type", "lora"))
+        bits = lf.get("quantization_bit")
+        self.handled |= {"finetuning_type", "quantization_bit", "use_dora", "lora_target"}
+        if ftype == "lora":
+            method = "dora" if lf.get("use_dora") else "lora"
+            if bits is not None:
+                if int(bits) not in (4, 8):
+                    warn.append(f"quantization_bit: {bits} is not supported (4 or 8); using 4")
+                    bits = 4
+                if method == "dora":
+                    warn.append("use_dora with quantization_bit: tunetui's QLoRA is plain LoRA")
+                method = "qlora"
+                self.tree.setdefault("quantization", {})["bits"] = int(bits)
+        elif ftype in ("full", "freeze"):
+            method = ftype
+            if bits is not None:
+                warn.append(f"quantization_bit: {bits} needs LoRA; ignored for {ftype} fine-tuning")
         else:
-            warn.append(f"lr_scheduler_type: '{lf['lr_scheduler_type']}' not supported; cosine")
+            warn.append(f"finetuning_type: '{ftype}' is not supported; using lora")
+            method = "lora"
+        self.tree["method"] = method
+        if "lora_target" in lf:
+            _set(self.tree, "lora.targets", _targets(lf["lora_target"]))
 
-    # precision: bf16 / fp16 / pure_bf16
-    handled |= {"bf16", "fp16", "pure_bf16"}
-    if lf.get("bf16") or lf.get("pure_bf16"):
-        _set(tree, "training.precision", "bf16")
-        if lf.get("pure_bf16"):
-            warn.append("pure_bf16: mapped to bf16 mixed precision (weights stay fp32 master)")
-    elif lf.get("fp16"):
-        _set(tree, "training.precision", "fp16")
+    def data(self) -> None:
+        lf = self.lf
+        self.handled |= {"dataset", "eval_dataset", "template"}
+        if "dataset" in lf:
+            self.tree.setdefault("data", {})["datasets"] = _split(lf["dataset"])
+        if "eval_dataset" in lf:
+            self.warn.append("eval_dataset: separate eval datasets are not supported; use val_size")
+        if "template" in lf:
+            self.tree.setdefault("data", {})["template"] = _template(lf["template"], self.warn)
 
-    # optimizer
-    handled |= {"optim", "use_galore", "galore_target", "galore_rank", "galore_scale"}
-    handled |= {"galore_layerwise"}
-    if lf.get("use_galore"):
-        _set(tree, "training.optimizer", "galore")
-        for key in ("galore_rank", "galore_scale", "galore_layerwise", "galore_target"):
-            if key in lf:
-                warn.append(f"{key}: tunetui uses its own GaLore defaults; {lf[key]!r} not kept")
-    elif "optim" in lf:
-        optim = {
-            "adamw_torch": "adamw",
-            "adamw_hf": "adamw",
-            "adamw_8bit": "adamw_8bit",
-            "paged_adamw_8bit": "paged_adamw",
-            "paged_adamw_32bit": "paged_adamw",
-            "sgd": "sgd",
-        }.get(str(lf["optim"]))
-        if optim:
-            _set(tree, "training.optimizer", optim)
-        else:
-            warn.append(f"optim: '{lf['optim']}' not supported; using adamw")
+    def schedule(self) -> None:
+        lf = self.lf
+        self.handled |= {"max_steps", "lr_scheduler_type"}
+        if "max_steps" in lf and lf["max_steps"] not in (None, -1, 0):
+            _set(self.tree, "training.max_steps", lf["max_steps"])
+        if "lr_scheduler_type" in lf:
+            if str(lf["lr_scheduler_type"]) in SCHEDULERS:
+                _set(self.tree, "training.lr_scheduler", str(lf["lr_scheduler_type"]))
+            else:
+                self.warn.append(
+                    f"lr_scheduler_type: '{lf['lr_scheduler_type']}' not supported; cosine"
+                )
 
-    handled |= {"quantization_method", "flash_attn"}
-    if lf.get("quantization_method") not in (None, "bnb", "bitsandbytes"):
-        warn.append(
-            f"quantization_method: '{lf['quantization_method']}' not supported; bitsandbytes used"
-        )
-    if "flash_attn" in lf:
-        attn = {"fa2": "flash_attention_2", "sdpa": "sdpa", "disabled": "eager"}.get(
-            str(lf["flash_attn"])
-        )
-        if attn:
-            _set(tree, "model.attn_implementation", attn)
-        elif str(lf["flash_attn"]) != "auto":
-            warn.append(f"flash_attn: '{lf['flash_attn']}' not supported; using sdpa")
+    def precision(self) -> None:
+        """bf16 / fp16 / pure_bf16 -> training.precision."""
+        lf = self.lf
+        self.handled |= {"bf16", "fp16", "pure_bf16"}
+        if lf.get("bf16") or lf.get("pure_bf16"):
+            _set(self.tree, "training.precision", "bf16")
+            if lf.get("pure_bf16"):
+                self.warn.append(
+                    "pure_bf16: mapped to bf16 mixed precision (weights stay fp32 master)"
+                )
+        elif lf.get("fp16"):
+            _set(self.tree, "training.precision", "fp16")
 
-    if "report_to" in lf:
-        handled.add("report_to")
-        wanted = _split(lf["report_to"]) or ["none"]
-        kept = [r for r in wanted if r in _REPORT]
-        for r in wanted:
-            if r not in _REPORT:
-                warn.append(f"report_to: '{r}' is not supported (none, tensorboard, wandb, mlflow)")
-        tree["report_to"] = kept or ["none"]
+    def optimizer(self) -> None:
+        lf = self.lf
+        galore = ("galore_rank", "galore_scale", "galore_layerwise", "galore_target")
+        self.handled |= {"optim", "use_galore", *galore}
+        if lf.get("use_galore"):
+            _set(self.tree, "training.optimizer", "galore")
+            for key in galore:
+                if key in lf:
+                    self.warn.append(
+                        f"{key}: tunetui uses its own GaLore defaults; {lf[key]!r} not kept"
+                    )
+        elif "optim" in lf:
+            optim = _OPTIMIZERS.get(str(lf["optim"]))
+            if optim:
+                _set(self.tree, "training.optimizer", optim)
+            else:
+                self.warn.append(f"optim: '{lf['optim']}' not supported; using adamw")
 
-    if "output_dir" in lf:
-        name = Path(str(lf["output_dir"])).name or "run"
-        tree["name"] = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).lstrip(".-")
-        tree["name"] = tree["name"] or "run"
+    def runtime(self) -> None:
+        """Quantization backend, attention implementation, loggers and the run's name."""
+        lf, warn = self.lf, self.warn
+        self.handled |= {"quantization_method", "flash_attn", "report_to"}
+        if lf.get("quantization_method") not in (None, "bnb", "bitsandbytes"):
+            warn.append(
+                f"quantization_method: '{lf['quantization_method']}' not supported; "
+                "bitsandbytes used"
+            )
+        if "flash_attn" in lf:
+            attn = _ATTENTION.get(str(lf["flash_attn"]))
+            if attn:
+                _set(self.tree, "model.attn_implementation", attn)
+            elif str(lf["flash_attn"]) != "auto":
+                warn.append(f"flash_attn: '{lf['flash_attn']}' not supported; using sdpa")
+        if "report_to" in lf:
+            wanted = _split(lf["report_to"]) or ["none"]
+            for r in wanted:
+                if r not in LOGGERS:
+                    warn.append(f"report_to: '{r}' is not supported ({', '.join(LOGGERS)})")
+            self.tree["report_to"] = [r for r in wanted if r in LOGGERS] or ["none"]
+        if "output_dir" in lf:
+            name = Path(str(lf["output_dir"])).name or "run"
+            name = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).lstrip(".-")
+            self.tree["name"] = name or "run"
 
+
+def convert(lf: dict[str, Any], source: str = "config") -> ImportResult:
+    """Map a parsed LLaMA-Factory YAML onto a recipe; unknown keys become warnings."""
+    _check_kind(lf, source)
+    job = _Conversion(lf, source)
+    for step in (job.direct, job.stage, job.method, job.data, job.schedule, job.precision,
+                 job.optimizer, job.runtime):  # fmt: skip
+        step()
     for key in lf:
-        if key in handled:
-            continue
-        warn.append(f"{key}: not supported by tunetui, ignored (value {lf[key]!r})")
-    recipe = recipe_from_dict(tree, source=source)
+        if key not in job.handled:
+            job.warn.append(f"{key}: not supported by tunetui, ignored (value {lf[key]!r})")
+    recipe = recipe_from_dict(job.tree, source=source)
     ignored = sorted(_IGNORED & set(lf))
-    return ImportResult(recipe=recipe, warnings=warn, mapped=mapped, ignored=ignored)
+    return ImportResult(recipe=recipe, warnings=job.warn, mapped=job.mapped, ignored=ignored)
 
 
 def check_datasets(result: ImportResult) -> None:
