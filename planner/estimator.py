@@ -378,7 +378,6 @@ def _optimizer_bytes(model: ModelSpec, cfg: TrainConfig, n_train: int) -> tuple[
 def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     """Peak memory per GPU for training ``model`` with ``cfg`` (see the module docstring)."""
     counts = model.counts()
-    e = _act_bytes(cfg)
     n = cfg.n_gpus if cfg.parallel != "none" else 1
     shard_states = n if cfg.parallel in ("zero2", "zero3", "fsdp") else 1
     shard_weights = n if cfg.parallel in ("zero3", "fsdp") else 1
@@ -396,42 +395,11 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     if cfg.stage in ("dpo", "kto") and not cfg.is_adapter:
         reference = counts.total * 2 / shard_weights  # a frozen bf16 copy of the policy
 
-    # activations
-    layers = model.num_hidden_layers
-    trainable_layers = layers if cfg.method != "freeze" else min(cfg.freeze_layers, layers)
-    # freeze trains the *last* layers: the layers below need no backward, so save nothing
-    saved_layers = trainable_layers if cfg.method == "freeze" else layers
-    per_layer = layer_activation_bytes(model, cfg, trainable_layer=True)
-    res_e = residual_bytes(cfg)
-    vocab_out = 0 if cfg.stage == "rm" else model.vocab_size
-    logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 3 * e, "fused": 0}[cfg.loss_impl]
-    logits = tokens * vocab_out * logit_bytes + tokens * RMSNORM_FP32_BYTES * model.hidden_size
-    if cfg.gradient_checkpointing:
-        # only each layer's input stays; one layer is recomputed at a time during backward,
-        # after the loss backward has freed the logits, so the two spikes do not overlap
-        kept = min(saved_layers, 2) if cfg.activation_offloading else saved_layers
-        acts = tokens * kept * res_e * model.hidden_size
-        spike = max(logits, tokens * per_layer)
-    else:
-        acts = tokens * saved_layers * per_layer
-        spike = logits
-    if not cfg.is_adapter and cfg.precision != "fp32" and not cfg.pure:
-        acts += n_train * 2  # autocast caches bf16/fp16 copies of fp32 weights in forward
+    acts, spike, logits = _activations(model, cfg, tokens, n_train)
     head_grad = 0.0
     if cfg.method == "full":  # the lm_head (or tied embedding) grad appears with the logits
         head_grad = (counts.lm_head or counts.embed) * width / shard_states
-
-    # transient workspace: dequantised weights (QLoRA), ZeRO-3 gathered layers, DDP buckets
-    workspace = 0.0
-    biggest = max(i * o for _, i, o, _ in model.linears())
-    if cfg.weight_bits < 16:
-        workspace += biggest * e
-    if cfg.method == "dora":
-        workspace += biggest * 4  # W + scale*B@A materialised for the weight norm
-    if shard_weights > 1:
-        workspace += 2 * counts.per_layer * 2  # current + prefetched layer, gathered
-    if cfg.parallel == "ddp" and n > 1:
-        workspace += n_train * width  # gradient buckets
+    workspace = _workspace(model, cfg, n, shard_weights, n_train * width)
     resident = weights + adapters + opt_in + reference + workspace
     # gradients outlive the step when accumulating, and always under DDP/ZeRO/FSDP, whose
     # (sharded) gradient buffers stay allocated between steps
@@ -453,23 +421,78 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
         "logits": logits if phase == "forward" and spike == logits else 0.0,
         "workspace": workspace,
     }
+    return _device_totals(cfg, allocated, breakdown, opt_out, n_train, phase)
+
+
+def _activations(
+    model: ModelSpec, cfg: TrainConfig, tokens: int, n_train: float
+) -> tuple[float, float, float]:
+    """(activations kept for backward, the largest transient spike, logits) in bytes."""
+    e = _act_bytes(cfg)
+    layers = model.num_hidden_layers
+    trainable_layers = layers if cfg.method != "freeze" else min(cfg.freeze_layers, layers)
+    # freeze trains the *last* layers: the layers below need no backward, so save nothing
+    saved_layers = trainable_layers if cfg.method == "freeze" else layers
+    per_layer = layer_activation_bytes(model, cfg, trainable_layer=True)
+    vocab_out = 0 if cfg.stage == "rm" else model.vocab_size
+    logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 3 * e, "fused": 0}[cfg.loss_impl]
+    logits = tokens * vocab_out * logit_bytes + tokens * RMSNORM_FP32_BYTES * model.hidden_size
+    if cfg.gradient_checkpointing:
+        # only each layer's input stays; one layer is recomputed at a time during backward,
+        # after the loss backward has freed the logits, so the two spikes do not overlap
+        kept = min(saved_layers, 2) if cfg.activation_offloading else saved_layers
+        acts = tokens * kept * residual_bytes(cfg) * model.hidden_size
+        spike = max(logits, tokens * per_layer)
+    else:
+        acts = tokens * saved_layers * per_layer
+        spike = logits
+    if not cfg.is_adapter and cfg.precision != "fp32" and not cfg.pure:
+        acts += n_train * 2  # autocast caches bf16/fp16 copies of fp32 weights in forward
+    return acts, spike, logits
+
+
+def _workspace(
+    model: ModelSpec, cfg: TrainConfig, n: int, shard_weights: int, grad_bytes: float
+) -> float:
+    """Transient buffers: dequantised weights (QLoRA), DoRA's merged weight, ZeRO-3/FSDP
+    gathered layers, DDP gradient buckets."""
+    workspace = 0.0
+    biggest = max(i * o for _, i, o, _ in model.linears())
+    if cfg.weight_bits < 16:
+        workspace += biggest * _act_bytes(cfg)
+    if cfg.method == "dora":
+        workspace += biggest * 4  # W + scale*B@A materialised for the weight norm
+    if shard_weights > 1:
+        workspace += 2 * model.counts().per_layer * 2  # current + prefetched layer, gathered
+    if cfg.parallel == "ddp" and n > 1:
+        workspace += grad_bytes  # gradient buckets
+    return workspace
+
+
+def _device_totals(
+    cfg: TrainConfig,
+    allocated: float,
+    breakdown: dict[str, float],
+    opt_out: float,
+    n_train: float,
+    phase: str,
+) -> Estimate:
+    """Add what lies outside the allocator's count: on CPU the Python/torch runtime, on a
+    GPU the caching allocator's fragmentation and the CUDA context."""
     notes: list[str] = []
     if opt_out:
         breakdown["paged_optimizer"] = opt_out
         notes.append("paged AdamW states live in unified memory and can spill to host RAM")
     if cfg.device == "cpu":
-        runtime = CPU_RUNTIME_GIB * GIB
-        breakdown = {k: v for k, v in breakdown.items()}
-        breakdown["runtime"] = runtime
-        alloc = allocated
-        total = alloc + runtime + opt_out
+        breakdown["runtime"] = CPU_RUNTIME_GIB * GIB
+        total = allocated + breakdown["runtime"] + opt_out
         out_bd = {k: v / GIB for k, v in breakdown.items() if v}
-        return Estimate(alloc / GIB, alloc / GIB, total / GIB, out_bd, n_train, "cpu", phase, notes)
+        a = allocated / GIB
+        return Estimate(a, a, total / GIB, out_bd, n_train, "cpu", phase, notes)
     reserved = allocated * (1 + FRAGMENTATION) + RESERVED_BLOCK_GIB * GIB
-    ctx = (cuda_context_gib(cfg.compute_capability)) * GIB
     breakdown["fragmentation"] = reserved - allocated
-    breakdown["cuda_context"] = ctx
-    total = reserved + ctx + opt_out
+    breakdown["cuda_context"] = cuda_context_gib(cfg.compute_capability) * GIB
+    total = reserved + breakdown["cuda_context"] + opt_out
     out_bd = {k: v / GIB for k, v in breakdown.items() if v}
     return Estimate(
         allocated / GIB, reserved / GIB, total / GIB, out_bd, n_train, "cuda", phase, notes
