@@ -16,7 +16,7 @@ from tunetui.options import TARGET_PRESETS, default
 from .errors import UserError
 from .estimator import TrainConfig, estimate
 from .models import ModelSpec, resolve_model
-from .recommender import TARGET_FRACTION, Candidate, recommend
+from .recommender import TARGET_FRACTION, Candidate, Recommendation, recommend
 from .timing import estimate_time, flops_per_token, mfu_penalty
 
 PLAN_VERSION = 1
@@ -160,6 +160,38 @@ def _targets(value: str | None) -> str | tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _check_sizes(**sizes: int | None) -> None:
+    for name, value in sizes.items():
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be >= 1, got {value}", f"Pass {flag} 1 or more")
+
+
+def _as_asked(
+    spec: ModelSpec, cfg: TrainConfig, hw: Hardware, rec: Recommendation, effective_batch: int
+) -> tuple[Candidate, list[Candidate], str | None]:
+    """The configuration the user asked for, with the recommender's picks as alternatives
+    (their speed relative to it), and a suggestion when it does not fit but they do."""
+    chosen = Candidate(cfg, estimate(spec, cfg), hw.free_gib, "as asked", effective_batch)
+    alternatives = [c for c in ([rec.best] if rec.best else []) + rec.alternatives][:3]
+    ref = flops_per_token(spec, cfg) * mfu_penalty(cfg)
+    for alt in alternatives:
+        alt.relative_speed = ref / (flops_per_token(spec, alt.cfg) * mfu_penalty(alt.cfg))
+    suggestion = rec.suggestion
+    if not chosen.fits and rec.best is not None:
+        suggestion = (
+            f"the recommended set-up fits: {rec.best.label}, batch {rec.best.cfg.batch_size}"
+        )
+    return chosen, alternatives, suggestion
+
+
+def _recommended(rec: Recommendation) -> tuple[Candidate, list[Candidate], str | None]:
+    """The recommender's pick; when nothing fits, the last (smallest) configuration tried."""
+    if rec.best is not None:
+        return rec.best, rec.alternatives, rec.suggestion
+    return rec.tried[-1], [], rec.suggestion
+
+
 def _model_dict(spec: ModelSpec) -> dict[str, Any]:
     c = spec.counts()
     return {
@@ -176,6 +208,8 @@ def _model_dict(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+# Longer than 60 lines only because its signature lists every planned option by name (the
+# option vocabulary's, so a recipe's plan request is passed as it is); the body is short.
 def build_plan(
     model: str | None = None,
     *,
@@ -207,10 +241,7 @@ def build_plan(
     The keywords are the option vocabulary's names (`tunetui.options`), so a recipe's
     `runner.flags.plan_request` is passed as it is.
     """
-    sizes = (("--gpus", gpus), ("--cutoff-len", cutoff_len), ("--batch", batch), ("--rank", rank))
-    for flag, value in sizes:
-        if value is not None and value < 1:
-            raise UserError(f"{flag} must be >= 1, got {value}", f"Pass {flag} 1 or more")
+    _check_sizes(gpus=gpus, cutoff_len=cutoff_len, batch=batch, rank=rank, grad_accum=grad_accum)
     spec = resolve_model(model, params)
     hw = resolve_hardware(gpu, gpus, probe_result)
     if precision == "bf16" and hw.device == "cuda" and not hw.bf16:
@@ -231,22 +262,11 @@ def build_plan(
         n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
         device=hw.device, lora_rank=rank or default("rank"), attn=attn, parallel=parallel,
     )  # fmt: skip
-    suggestion = rec.suggestion
     if explicit:
         cfg = _explicit_config({**flags, "parallel": parallel}, seq_len, stage, hw, attn)
-        chosen = Candidate(cfg, estimate(spec, cfg), hw.free_gib, "as asked", effective_batch)
-        alternatives = [c for c in ([rec.best] if rec.best else []) + rec.alternatives][:3]
-        ref = flops_per_token(spec, cfg) * mfu_penalty(cfg)
-        for alt in alternatives:
-            alt.relative_speed = ref / (flops_per_token(spec, alt.cfg) * mfu_penalty(alt.cfg))
-        if not chosen.fits and rec.best is not None:
-            suggestion = (
-                f"the recommended set-up fits: {rec.best.label}, batch {rec.best.cfg.batch_size}"
-            )
-    elif rec.best is not None:
-        chosen, alternatives = rec.best, rec.alternatives
+        chosen, alternatives, suggestion = _as_asked(spec, cfg, hw, rec, effective_batch)
     else:
-        chosen, alternatives = rec.tried[-1], []
+        chosen, alternatives, suggestion = _recommended(rec)
     est = chosen.estimate
     over = est.total_gib - hw.free_gib
     recommendation = chosen.to_dict()
