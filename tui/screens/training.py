@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Input, Select
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.widgets.form import row
@@ -25,63 +26,26 @@ class TrainingScreen(WizardStep):
         s = self.state
         yield self.title_bar()
         with VerticalScroll(classes="form"):
-            yield row("run name", Input(s["name"], id="name", compact=True))
-            yield row("epochs", Input(_opt(s["epochs"]), type="number", id="epochs", compact=True))
-            yield row(
-                "max steps",
-                Input(
-                    _opt(s["max_steps"]),
-                    type="integer",
-                    placeholder="(epochs)",
-                    id="max-steps",
-                    compact=True,
-                ),
-            )
-            yield row(
-                "learning rate",
-                Input(_opt(s["lr"]), placeholder=self._lr_hint(), id="lr", compact=True),
-            )
-            yield row(
-                "scheduler",
-                Select(
-                    [(x, x) for x in SCHEDULERS],
-                    value=s["scheduler"],
-                    allow_blank=False,
-                    id="scheduler",
-                    compact=True,
-                ),
-            )
-            yield row(
-                "eval every",
-                Input(
-                    _opt(s["eval_steps"]),
-                    type="integer",
-                    placeholder="(no eval)",
-                    id="eval-steps",
-                    compact=True,
-                ),
-            )
-            yield row(
-                "save every",
-                Input(_opt(s["save_steps"]), type="integer", id="save-steps", compact=True),
-            )
-            yield row(
-                "output dir",
-                Input(
-                    s["output_dir"] or "", placeholder="runs/<name>", id="output-dir", compact=True
-                ),
-            )
-            yield row(
-                "logger",
-                Select(
-                    [(x, x) for x in LOGGERS],
-                    value=s["report_to"][0],
-                    allow_blank=False,
-                    id="logger",
-                    compact=True,
-                ),
-            )
+            yield self._field("run name", "name")
+            yield self._field("epochs", "epochs", type="number")
+            yield self._field("max steps", "max_steps", type="integer", placeholder="(epochs)")
+            yield self._field("learning rate", "lr", placeholder=self._lr_hint())
+            yield row("scheduler", self._choice("scheduler", SCHEDULERS, s["scheduler"]))
+            yield self._field("eval every", "eval_steps", type="integer", placeholder="(no eval)")
+            yield self._field("save every", "save_steps", type="integer")
+            yield self._field("output dir", "output_dir", placeholder="runs/<name>")
+            yield row("logger", self._choice("logger", LOGGERS, s["report_to"][0]))
         yield self.footer()
+
+    def _field(self, label: str, name: str, **kw: str) -> Widget:
+        """A labelled input for option `name` (its id: the name with dashes)."""
+        box = Input(_opt(self.state[name]), id=name.replace("_", "-"), compact=True, **kw)
+        return row(label, box)
+
+    @staticmethod
+    def _choice(id: str, choices: tuple[str, ...], value: str) -> Select[str]:
+        return Select([(x, x) for x in choices], value=value, allow_blank=False, id=id,
+                      compact=True)  # fmt: skip
 
     def _lr_hint(self) -> str:
         """The rate the recipe gets when the field is empty: it follows stage and method."""
