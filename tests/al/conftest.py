@@ -1,28 +1,13 @@
-"""Toy data for the active-learning tests: two obvious classes, hand-made sentences."""
+"""Fixtures for the active-learning tests, on the toy text of `toytext`."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import pytest
-
-POS = ["great", "wonderful", "excellent", "superb", "lovely", "brilliant"]
-NEG = ["awful", "terrible", "boring", "dreadful", "bad", "poor"]
-FILL = ["movie", "film", "plot", "acting", "story", "cast", "score", "ending"]
-
-
-def _sentence(rng: random.Random, label: str) -> str:
-    words = POS if label == "pos" else NEG
-    return (
-        f"the {rng.choice(FILL)} was {rng.choice(words)} and {rng.choice(FILL)} {rng.choice(words)}"
-    )
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+from al.toytext import sentence as _sentence
+from al.toytext import write_jsonl as _write
 
 
 @pytest.fixture

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from al.toytext import sentence as _sentence
+from al.toytext import write_jsonl as _write
 from textual.widgets import DataTable, Static
 from tunetui.planner.errors import UserError
 from tunetui.runner.al import state as st
@@ -37,19 +39,6 @@ from tunetui.tui.screens.active_learning import ActiveLearningApp, ActiveLearnin
 from waiting import pilot_until
 
 SIZE = (80, 24)
-POS = ["great", "wonderful", "excellent", "superb", "lovely", "brilliant"]
-NEG = ["awful", "terrible", "boring", "dreadful", "bad", "poor"]
-FILL = ["movie", "film", "plot", "acting", "story", "cast", "score", "ending"]
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def _sentence(rng: random.Random, label: str) -> str:
-    words = POS if label == "pos" else NEG
-    return f"the {rng.choice(FILL)} was {rng.choice(words)} and {rng.choice(FILL)} is fine"
 
 
 @pytest.fixture
