@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +174,10 @@ class EventTail(TextTail):
     def poll(self, max_bytes: int = 4 << 20) -> list[dict[str, Any]]:
         return [e for e in map(parse_line, self.lines(max_bytes)) if e is not None]
 
-    def follow(self, interval: float = 0.25, stop_on_terminal: bool = True) -> Iterator[dict]:
-        """Blocking generator for console views; stops after a terminal event."""
-        while True:
-            events = self.poll()
-            yield from events
-            if stop_on_terminal and any(e.get("type") in TERMINAL_TYPES for e in events):
-                return
-            if not events:
-                time.sleep(interval)
+
+class LogTail(TextTail):
+    """Non-blocking follower of train.log for the dashboard's log pane: new complete lines
+    since the last poll, carriage returns split (a progress bar's states become lines)."""
+
+    def poll(self, max_bytes: int = 1 << 20) -> list[str]:
+        return self.lines(max_bytes, split_cr=True)

@@ -256,3 +256,21 @@ def find_checkpoint(run_dir: Path) -> Path | None:
         if step.isdigit() and (path / "trainer_state.json").is_file():
             found.append((int(step), path))
     return max(found)[1] if found else None
+
+
+def plan_gib(run_dir: Path) -> float | None:
+    """The memory the run was planned to need (GiB), from its plan.json; None without one.
+
+    The one reader of plan.json's estimate: the worker's ``end`` event, the console's
+    "peak memory vs plan" and the dashboard's device panels all compare against it.
+    `planner.plan.build_plan` writes ``{"estimate": {"total_gib": ...}}``;
+    ``{"available": false}`` (no estimate) and a missing file give None.
+    """
+    plan = read_json(Path(run_dir) / PLAN_FILE)
+    estimate = plan.get("estimate")
+    for holder in (estimate if isinstance(estimate, dict) else {}, plan):
+        for key in ("total_gib", "reserved_gib"):
+            value = holder.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+    return None

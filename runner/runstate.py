@@ -21,23 +21,19 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import psutil
 from tunetui.runner.events import TERMINAL_TYPES, EventTail, parse_line
-from tunetui.runner.rundir import (
-    EVENTS_FILE,
-    LOG_FILE,
-    PLAN_FILE,
-    RUN_FILE,
-    STOP_FILE,
-    read_json,
-)
+from tunetui.runner.progress import RunProgress, number
+from tunetui.runner.rundir import EVENTS_FILE, LOG_FILE, RUN_FILE, STOP_FILE, read_json
 
 STATES = ("running", "stopping", "finished", "stopped", "failed", "crashed", "unknown")
 ACTIVE_STATES = ("running", "stopping")
+# States in which `run` and `attach` exit 1: the run did not get where it was going.
+FAILED_STATES = ("failed", "crashed")
 _TERMINAL_STATE = {"end": "finished", "stopped": "stopped", "error": "failed"}
 # psutil's create_time and ours come from the same clock but are rounded differently.
 _START_TOLERANCE_S = 2.0
@@ -64,16 +60,23 @@ class RunState:
     message: str | None = None
     output: str | None = None
     last_event: dict[str, Any] | None = field(default=None, repr=False)
+    # The fold of the events read: all of them when the caller passed them, else the
+    # recent ones (`recent_events`, no device samples), which is all `runs` shows.
+    progress: RunProgress = field(default_factory=RunProgress, repr=False)
 
     @property
     def active(self) -> bool:
         return self.state in ACTIVE_STATES
 
+    @property
+    def exit_code(self) -> int:
+        """What `run` and `attach` exit with for a run in this state: 1 failed or crashed."""
+        return 1 if self.state in FAILED_STATES else 0
+
     def to_json(self) -> dict[str, Any]:
-        """The ``tunetui runs --json`` object for this run (no raw event)."""
-        data = asdict(self)
-        data.pop("last_event", None)
-        return data
+        """The ``tunetui runs --json`` object for this run (no raw event, no fold)."""
+        hidden = ("last_event", "progress")
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
 
 
 def current_host() -> str:
@@ -101,6 +104,21 @@ def process_alive(info: dict[str, Any]) -> bool:
         return not run_dir or any(run_dir in part for part in proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
+
+
+def worker_gone(run_dir: Path) -> bool:
+    """True only when run.json names a worker on this host and it is no longer running.
+
+    Unknown stays "not gone": no pid yet (still launching), another host (shared disk).
+    Views that follow a run use it to notice a worker killed without a final event.
+    """
+    info = read_json(Path(run_dir) / RUN_FILE)
+    pid = info.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if info.get("host") not in (None, "", current_host()):
+        return False
+    return not process_alive(info)
 
 
 def drain(tail: EventTail) -> list[dict[str, Any]]:
@@ -249,36 +267,17 @@ def _of_current_attempt(event: dict[str, Any] | None, info: dict[str, Any]) -> b
 def _fill_progress(
     state: RunState, events: list[dict[str, Any]], attempt: list[dict[str, Any]]
 ) -> None:
-    """Step, total and the latest loss, looking back across attempts where needed."""
-    for event in reversed(events):
-        if state.total_steps is None and event.get("type") == "start":
-            state.total_steps = _int(event.get("total_steps"))
-        if state.step is None and event.get("step") is not None:
-            state.step = _int(event.get("step"))
-        if state.loss is None and event.get("type") == "log" and event.get("loss") is not None:
-            state.loss = _float(event.get("loss"))
-        if state.total_steps is not None and state.step is not None and state.loss is not None:
-            break
+    """Step, total and the latest loss from the one fold of events (`RunProgress`)."""
+    progress = state.progress
+    progress.run_name = state.name
+    progress.apply_all(events)
+    if progress.events_seen:
+        state.step, state.total_steps = progress.step, progress.total_steps
+    state.loss = progress.loss
     end = next((e for e in reversed(attempt) if e.get("type") == "end"), None)
-    if end is not None:
-        metrics = end.get("metrics") or {}
-        final = metrics.get("train_loss") if isinstance(metrics, dict) else None
-        if final is not None and state.loss is None:
-            state.loss = _float(final)
-
-
-def plan_gib(run_dir: Path) -> float | None:
-    """The planner's total estimate from plan.json, if the plan has one."""
-    plan = read_json(Path(run_dir) / PLAN_FILE)
-    for key in ("total_gib", "peak_gib", "estimate_gib"):
-        if isinstance(plan.get(key), (int, float)):
-            return float(plan[key])
-    estimate = plan.get("estimate")
-    if isinstance(estimate, dict):
-        for key in ("total_gib", "reserved_gib"):
-            if isinstance(estimate.get(key), (int, float)):
-                return float(estimate[key])
-    return None
+    metrics = end.get("metrics") if end is not None else None
+    if state.loss is None and isinstance(metrics, dict):
+        state.loss = number(metrics.get("train_loss"))  # nothing logged: the final mean
 
 
 def log_tail(run_dir: Path, lines: int = 15) -> str:
@@ -307,17 +306,3 @@ def _first_number(*values: Any) -> float | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None

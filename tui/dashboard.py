@@ -19,16 +19,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Log, ProgressBar, Static
-from tunetui.runner.events import EVENTS_FILE, EventTail
-from tunetui.tui.runfiles import (
-    LOG_FILE,
-    LogTail,
-    live_state,
-    plan_estimate_gib,
-    process_gone,
-    request_stop,
-)
-from tunetui.tui.runview import RunView, format_duration
+from tunetui.runner.events import EVENTS_FILE, EventTail, LogTail
+from tunetui.runner.progress import RunProgress
+from tunetui.runner.rundir import LOG_FILE, plan_gib
+from tunetui.runner.runstate import read_state, worker_gone
+from tunetui.runner.stopping import StopResult, request_stop
+from tunetui.tui.runview import progress_line, status_text
 from tunetui.tui.widgets.charts import CurveChart
 from tunetui.tui.widgets.devices import DevicePanel
 from tunetui.tui.widgets.textline import TextLine
@@ -40,68 +36,24 @@ READ_BUDGET_S = 0.05  # reading/folding per tick; a big replay continues after a
 ALIVE_S = 2.0  # how often to check that the worker process still exists
 LOG_LINES = 5000
 LOG_TAIL_BYTES = 512 << 10  # of train.log shown when a view opens
-# Until the worker's first event (or a resumed attempt's `start`): loading takes a while.
-WAITING_TEXT = "waiting for the worker to load the model and data…"
-STATUS_LABEL = {"stopping": "stopping (saving a checkpoint)"}
-
-STATUS_STYLE = {
-    "waiting": "dim",
-    "running": "bold green",
-    "stopping": "bold yellow",
-    "stopped": "bold yellow",
-    "error": "bold red",
-    "finished": "bold cyan",
-    "crashed": "bold red",
-}
 
 
-def progress_line(view: RunView, plan_gib: float | None = None) -> str:
-    """``step 120/500 · ep 0.24/1 · 1,234 tok/s · ETA 3m05s · loss 1.234``.
+def live_state(run_dir: Path) -> str | None:
+    """``"running"`` or ``"stopping"`` while a worker of this run is alive, else None.
 
-    A finished run ends with its measured peak memory next to the plan's estimate.
-    Before the attempt's first event there is nothing to count: say what is going on.
+    The runner's `read_state` is the one judge: after `run --resume` the events file still
+    ends with the earlier attempt's ``stopped``/``error`` until the new worker writes its
+    ``start``, so "any final event" would call a live run over.
     """
-    if view.status == "waiting":
-        return WAITING_TEXT
-    total = f"/{view.total_steps}" if view.total_steps else ""
-    parts = [f"step {view.step}{total}"]
-    if view.epoch is not None:
-        epochs = f"/{view.num_epochs:g}" if view.num_epochs else ""
-        parts.append(f"ep {view.epoch:.2f}{epochs}")
-    if view.tokens_per_s is not None:
-        parts.append(f"{view.tokens_per_s:,.0f} tok/s")
-    if not view.finished:
-        parts.append(f"ETA {format_duration(view.eta_s)}")
-    if view.loss is not None:
-        parts.append(f"loss {view.loss:.4g}")
-    if view.eval_loss:
-        parts.append(f"eval {view.eval_loss[-1][1]:.4g}")
-    if view.peak_mem_gib is not None:
-        plan = f" (plan {plan_gib:.1f})" if plan_gib is not None else ""
-        parts.append(f"peak {view.peak_mem_gib:.1f} GiB{plan}")
-    return " · ".join(parts)
+    state = read_state(run_dir)
+    return state.state if state.active else None
 
 
-def _short(path: str, run_dir: Path) -> str:
-    """A path inside the run folder as ``<run>/...``: the header line is 80 columns."""
-    try:
-        return str(Path(run_dir.name) / Path(path).resolve().relative_to(run_dir.resolve()))
-    except ValueError:
-        return path
-
-
-def status_text(view: RunView, run_dir: Path) -> str:
-    """Header line: run name, state and what happens next."""
-    name = view.run_name or run_dir.name
-    style = STATUS_STYLE.get(view.status, "")
-    extra = ""
-    if view.status == "finished" and view.output:
-        extra = f"  output: {_short(view.output, run_dir)}"
-    elif view.status == "stopped" and view.checkpoints:
-        extra = f"  saved {Path(view.checkpoints[-1]).name}"
-    desc = " ".join(x for x in (view.stage, view.method, view.model) if x)
-    label = STATUS_LABEL.get(view.status, view.status)
-    return f"[b]{name}[/b]  [{style}]{label}[/]  {desc}{extra}"
+def stop_message(result: StopResult) -> str:
+    """What the dashboard says after `s`: `request_stop` never waits here (UI thread)."""
+    if not (result.stop_file or result.signalled):
+        return f"the run is not running ({result.state.state})"
+    return "stop requested: a checkpoint is saved at the next step, then the run stops"
 
 
 class ConfirmStop(ModalScreen[bool]):
@@ -149,15 +101,16 @@ class DashboardScreen(Screen[str]):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.poll_s = poll_s
-        self.view = RunView()
+        self.view = RunProgress(run_name=self.run_dir.name)
         self.events = EventTail(self.run_dir / EVENTS_FILE)
         self.log_tail = LogTail(self.run_dir / LOG_FILE)
-        self.plan_gib = plan_estimate_gib(self.run_dir)
+        self.plan_gib = plan_gib(self.run_dir)
         self._charts_dirty = True
         self._last_chart = 0.0
         self._panels: dict[str, DevicePanel] = {}
         self._texts: dict[str, str] = {}
         self._replaying = False
+        self.replayed = False  # the history is shown (tests and benchmarks wait for it)
         self._last_alive = time.monotonic()
         self._restarted = False
         self._error_shown = False
@@ -191,7 +144,7 @@ class DashboardScreen(Screen[str]):
     def replay(self) -> None:
         """Fold what the file already holds in a thread: a long run's history (tens of MB)
         must not freeze the screen. Following takes over from where this stops."""
-        view = RunView()
+        view = RunProgress(run_name=self.run_dir.name)
         while batch := self.events.poll(max_bytes=1 << 20):
             if self.events.restarted:
                 view.reset()
@@ -199,13 +152,14 @@ class DashboardScreen(Screen[str]):
         live = live_state(self.run_dir)  # reads files: here, off the UI thread
         self.app.call_from_thread(self._replayed, view, live)
 
-    def _replayed(self, view: RunView, live: str | None = None) -> None:
+    def _replayed(self, view: RunProgress, live: str | None = None) -> None:
         self.view = view
         self._follow_runner(live)
         self._replaying = False
         self._charts_dirty, self._restarted = True, True
         self._show([])
         self.poll()
+        self.replayed = True
 
     # -- polling -------------------------------------------------------------------------
     def poll(self) -> None:
@@ -255,7 +209,7 @@ class DashboardScreen(Screen[str]):
 
     def _check_alive(self) -> None:
         """A worker that died without `end`/`error`/`stopped` would otherwise look running."""
-        if not process_gone(self.run_dir):
+        if not worker_gone(self.run_dir):
             return
         late = self.events.poll()  # it may have written its last events just before exiting
         self.view.apply_all(late)
@@ -370,7 +324,7 @@ class DashboardScreen(Screen[str]):
 
         def _answer(yes: bool | None) -> None:
             if yes:
-                message = request_stop(self.run_dir)
+                message = stop_message(request_stop(self.run_dir, wait_s=0.0))
                 self.notify(message)
                 if message.startswith("stop requested"):
                     self.view.mark_stopping()

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tunetui.runner import console, launcher, rundir
+from tunetui.runner import console, consoleview, launcher, rundir
 from tunetui.runner.events import read_events
+from waiting import wait_until
 
 FAKE = Path(__file__).parents[1] / "runner" / "fake_worker.py"
 
@@ -74,9 +75,16 @@ def test_attach_while_loading_says_so(tmp_path: Path) -> None:
         created = psutil.Process(worker.pid).create_time()
         rundir.write_json(run / "run.json", {"pid": worker.pid, "pid_create_time": created})
         (run / "events.jsonl").write_text("")
-        threading.Timer(0.5, worker.kill).start()
         out = io.StringIO()
+
+        def kill_once_waiting() -> None:  # the worker dies while the view waits for it
+            wait_until(lambda: "waiting for the worker" in out.getvalue(), what="the header")
+            worker.kill()
+
+        killer = threading.Thread(target=kill_once_waiting, daemon=True)
+        killer.start()
         code = console.follow(run, out=out, poll_s=0.02)
+        killer.join(timeout=5)
     finally:
         worker.kill()
         worker.wait()
@@ -86,7 +94,7 @@ def test_attach_while_loading_says_so(tmp_path: Path) -> None:
 
 
 def test_end_reports_last_loss_and_mean(tmp_path: Path) -> None:
-    view = console.ConsoleView(tmp_path, io.StringIO(), log_interval=0)
+    view = consoleview.ConsoleView(tmp_path, io.StringIO(), log_interval=0)
     view.handle({"type": "start", "t": 0.0, "total_steps": 2})
     view.handle({"type": "log", "t": 1.0, "step": 1, "loss": 5.0})
     view.handle({"type": "log", "t": 2.0, "step": 2, "loss": 3.5})
@@ -114,10 +122,7 @@ def test_attach_mid_run_shows_where_it_is(cli, env: Path, monkeypatch) -> None:
     code, out, _ = cli("run", str(env), "--detach")
     assert code == 0
     run = env.parent / "runs" / "acc"
-    deadline = time.monotonic() + 20
-    while not any(e["type"] == "log" for e in read_events(run / "events.jsonl")):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: any(e["type"] == "log" for e in read_events(run / "events.jsonl")))
     code, out, _ = cli("attach", "acc", "--headless")
     assert code == 0
     lines = out.splitlines()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from tunetui.runner import launcher, rundir
 from tunetui.runner.events import read_events
+from waiting import pilot_until, replayed_dashboard, wait_until
 
 FAKE = Path(__file__).parents[1] / "runner" / "fake_worker.py"
 HEAVY = ("torch", "transformers", "peft", "trl", "datasets", "bitsandbytes")
@@ -28,11 +28,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return recipe
 
 
-def _wait_done(run_dir: Path, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(e["type"] in ("end", "stopped", "error") for e in _events(run_dir)):
-        assert time.monotonic() < deadline, "run did not finish"
-        time.sleep(0.05)
+def _wait_done(run_dir: Path) -> None:
+    final = ("end", "stopped", "error")
+    wait_until(lambda: any(e["type"] in final for e in _events(run_dir)), what="a final event")
 
 
 def _events(run_dir: Path) -> list[dict]:
@@ -117,7 +115,8 @@ def test_runs_table_and_json(cli, env: Path, monkeypatch) -> None:
         "dead": "crashed",
     }
     assert rows["ok"]["step"] == 10 and rows["ok"]["total_steps"] == 10
-    assert rows["ok"]["loss"] is not None and rows["ok"]["duration_s"] >= 0
+    assert rows["ok"]["loss"] == round(3.0 * 0.97**10, 4)  # the fake's last logged loss
+    assert rows["ok"]["duration_s"] >= 0
     code, out, _ = cli("runs")
     assert code == 0 and "finished" in out and "10/10" in out and "crashed" in out
 
@@ -186,10 +185,48 @@ def test_stop_wait_blocks_until_stopped(cli, env: Path, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_STEPS", "100")
     assert cli("run", str(env), "--detach")[0] == 0
     run_dir = Path(rundir.runs_root()) / "cli"
-    deadline = time.monotonic() + 20
-    while not any(e["type"] == "log" for e in _events(run_dir)):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(lambda: any(e["type"] == "log" for e in _events(run_dir)), what="a step")
     code, out, _ = cli("stop", "cli", "--wait")
     assert code == 0 and "cli is stopped at step" in out and "run --resume cli" in out
     assert _events(run_dir)[-1]["type"] == "stopped"
+
+
+def test_run_and_attach_in_a_pipe_exit_1_when_the_run_fails(cli, env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_FAIL_AT", "3")
+    code, out, _ = cli("run", str(env), "--name", "bad")  # captured stdout: not a terminal
+    assert code == 1 and "failed: fake failure at step 3" in out
+    code, out, _ = cli("attach", "bad")
+    assert code == 1 and out.startswith("run bad: failed")
+
+
+def _dashboard_until_the_end(run_dir: Path) -> str:
+    """`run_dashboard` as a user who watches the run to its end, then quits (headless)."""
+    from tunetui.tui.dashboard import DashboardApp
+
+    async def watch_then_quit(pilot) -> None:
+        screen = await replayed_dashboard(pilot)
+        await pilot_until(pilot, lambda: screen.view.finished, what="the run's end")
+        pilot.app.exit("quit")
+
+    app = DashboardApp(run_dir, poll_s=0.05)
+    return app.run(headless=True, size=(80, 24), auto_pilot=watch_then_quit) or "quit"
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`run` and `attach` believe they are in a terminal and open the dashboard."""
+    monkeypatch.setattr("tunetui.commands.run._interactive", lambda: True)
+    monkeypatch.setattr("tunetui.tui.dashboard.run_dashboard", _dashboard_until_the_end)
+
+
+def test_run_in_a_terminal_exits_with_the_runs_outcome(cli, env: Path, terminal, monkeypatch):
+    """The dashboard path used to exit 0 whatever happened to the run."""
+    assert cli("run", str(env), "--name", "ok")[0] == 0
+    monkeypatch.setenv("FAKE_FAIL_AT", "3")
+    code, out, err = cli("run", str(env), "--name", "bad")
+    assert code == 1, out + err
+    assert cli("attach", "bad")[0] == 1
+    monkeypatch.setenv("FAKE_FAIL_AT", "0")
+    monkeypatch.setenv("FAKE_DIE_AT", "2")  # no final event: the dashboard finds it gone
+    assert cli("run", str(env), "--name", "dead")[0] == 1
+    assert cli("attach", "ok")[0] == 0

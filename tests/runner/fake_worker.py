@@ -71,6 +71,7 @@ def main(argv: list[str]) -> int:
             method=recipe.get("method", "lora"),
             model="fake",
             total_steps=total,
+            step=first,  # like the real worker: the step this attempt starts from
             pid=os.getpid(),
             device="cpu",
             resumed_from=f"checkpoint-{first}" if resume and first else None,

@@ -8,12 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from tunetui.runner import console, launcher, rundir
+from tunetui.runner import console, consoleview, launcher, rundir
 from tunetui.runner.events import read_events
+from tunetui.runner.progress import RunProgress, format_duration
+from waiting import wait_until
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 
@@ -60,7 +61,7 @@ def test_pipe_mode_prints_plain_lines_and_summary(env: Path) -> None:
 
 
 def test_pipe_mode_is_throttled_by_training_time(tmp_path: Path) -> None:
-    view = console.ConsoleView(tmp_path, io.StringIO(), log_interval=10)
+    view = consoleview.ConsoleView(tmp_path, io.StringIO(), log_interval=10)
     view.handle({"type": "start", "t": 0.0, "total_steps": 100})
     for step in range(1, 100):
         view.handle({"type": "log", "t": float(step), "step": step, "loss": 1.0})
@@ -101,10 +102,22 @@ def test_attach_to_finished_run_replays_summary(env: Path) -> None:
     assert "finished: step 12" in text
 
 
-def test_tty_mode_draws_a_bar(env: Path) -> None:
+def test_tty_mode_draws_a_bar_then_the_outcome(env: Path) -> None:
     out = FakeTTY()
     assert _follow(launcher.start_run(env), out) == 0
-    assert "finished: step 12" in out.getvalue()
+    text = out.getvalue()
+    assert "\x1b[" in text  # a live display, not plain lines
+    bar = [line for line in text.splitlines() if "━" in line]
+    assert bar and "12/12" in bar[-1] and "loss" in bar[-1]  # the bar's last state
+    assert not any(line.startswith("step ") for line in text.splitlines())  # no step lines
+    assert text.rfind("finished: step 12") > text.rfind("━")
+
+
+def test_tty_mode_exits_1_when_the_run_fails(env: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_FAIL_AT", "4")
+    out = FakeTTY()
+    assert _follow(launcher.start_run(env), out) == 1
+    assert "failed: fake failure at step 4" in out.getvalue()
 
 
 def _attach_subprocess(run: str) -> subprocess.Popen[str]:
@@ -117,24 +130,31 @@ def _attach_subprocess(run: str) -> subprocess.Popen[str]:
     )
 
 
+def _rest(follower: subprocess.Popen[str]) -> str:
+    """Everything the follower prints until it exits. (`communicate` would read the pipe
+    itself and lose what `readline` already buffered.)"""
+    rest = follower.stdout.read()
+    follower.wait(timeout=30)
+    return rest
+
+
 def _wait_until_following(follower: subprocess.Popen[str]) -> list[str]:
-    """Lines up to the follower's "following ..." header (its Ctrl+C handling is set up
-    right after; a fixed sleep is not enough on a loaded machine)."""
+    """Lines up to the follower's "following ..." header: its Ctrl+C handler is set up
+    before that line is printed, so a SIGINT from then on is the follower's to handle."""
     seen = []
     while True:
         line = follower.stdout.readline()
         assert line, "the follower exited early: " + "".join(seen)
         seen.append(line)
         if line.startswith("following "):
-            time.sleep(0.5)
             return seen
 
 
 def _wait_for_log(run_dir: Path) -> None:
-    deadline = time.monotonic() + 20
-    while not any(e["type"] == "log" for e in read_events(run_dir / "events.jsonl")):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: any(e["type"] == "log" for e in read_events(run_dir / "events.jsonl")),
+        what="the first log event",
+    )
 
 
 def test_ctrl_c_stops_with_checkpoint_and_says_so(env: Path, monkeypatch) -> None:
@@ -145,7 +165,7 @@ def test_ctrl_c_stops_with_checkpoint_and_says_so(env: Path, monkeypatch) -> Non
     follower = _attach_subprocess("con")
     head = _wait_until_following(follower)
     follower.send_signal(signal.SIGINT)
-    rest, _ = follower.communicate(timeout=30)
+    rest = _rest(follower)
     text = "".join(head) + rest
     assert follower.returncode == 0, text
     assert text.splitlines()[1].startswith("step ")  # where it was, right after attaching
@@ -164,9 +184,9 @@ def test_second_ctrl_c_detaches_and_leaves_it_running(env: Path, monkeypatch) ->
         follower = _attach_subprocess("con")
         head = _wait_until_following(follower)
         follower.send_signal(signal.SIGINT)
-        time.sleep(0.3)
+        wait_until(lambda: (launch.run_dir / "STOP").exists(), what="the first Ctrl+C's stop")
         follower.send_signal(signal.SIGINT)
-        rest, _ = follower.communicate(timeout=30)
+        rest = _rest(follower)
         text = "".join(head) + rest
         assert follower.returncode == 130, text
         assert "stopping: saving a checkpoint" in text and "detached; the run goes on" in text
@@ -202,12 +222,33 @@ def test_long_history_is_read_in_full_before_following(tmp_path: Path) -> None:
 
 
 def test_eta_from_the_step_rate_when_the_worker_gives_none() -> None:
-    p = console.Progress()
-    p.update({"type": "start", "t": 0.0, "total_steps": 100})
-    p.update({"type": "log", "t": 10.0, "step": 10})
+    p = RunProgress()
+    p.apply({"type": "start", "t": 0.0, "total_steps": 100})
+    p.apply({"type": "log", "t": 10.0, "step": 10})
     assert p.eta_s is None
-    p.update({"type": "log", "t": 20.0, "step": 20})
+    p.apply({"type": "log", "t": 20.0, "step": 20})
     assert p.eta_s == pytest.approx(80.0)  # 1 step/s, 80 steps left
-    p.update({"type": "log", "t": 21.0, "step": 21, "eta_s": 5.0})
+    p.apply({"type": "log", "t": 21.0, "step": 21, "eta_s": 5.0})
     assert p.eta_s == 5.0  # the worker's own estimate wins
-    assert console.fmt_duration(3725) == "1:02:05" and console.fmt_duration(None) == "-"
+    assert consoleview.status_text(p) == "step 21/100  21%  eta 5s"
+
+
+def test_one_duration_format() -> None:
+    assert format_duration(None) == "--" and format_duration(float("nan")) == "--"
+    assert format_duration(42) == "42s" and format_duration(185) == "3m05s"
+    assert format_duration(3725) == "1h02m"
+
+
+def test_log_interval_zero_from_the_environment_prints_every_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(console.LOG_INTERVAL_ENV, "0")
+    view = consoleview.make_view(tmp_path, io.StringIO())
+    view.handle({"type": "start", "t": 0.0, "total_steps": 3})
+    for step in (1, 2, 3):
+        view.handle({"type": "log", "t": 0.1 * step, "step": step, "loss": 1.0})
+    assert [line.split()[1] for line in view.out.getvalue().splitlines()[1:]] == [
+        "1/3",
+        "2/3",
+        "3/3",
+    ]

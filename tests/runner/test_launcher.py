@@ -1,8 +1,8 @@
 """The launcher with a fake worker: detached runs survive their parent, stop, resume, crash.
 
 The fake worker (tests/runner/fake_worker.py) speaks the real worker's protocol without
-torch, so these tests take seconds. One end-to-end test with the real worker on a tiny
-model is at the bottom (skipped until the worker exists).
+torch, so these tests take seconds. One end-to-end test with the real worker
+(`tunetui.runner.train.worker`) on a tiny random-init model is at the bottom.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from tunetui.planner.errors import UserError
 from tunetui.runner import launcher, rundir, stopping
 from tunetui.runner.events import read_events
 from tunetui.runner.runstate import process_alive, read_state
+from waiting import wait_until as wait_for
 
 FAKE = Path(__file__).with_name("fake_worker.py")
 
@@ -35,14 +34,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("name: fake\ntraining:\n  max_steps: 20\n  save_steps: 5\n")
     return recipe
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def finish(launch: launcher.Launch, timeout: float = 30.0) -> int:
@@ -190,10 +181,6 @@ def test_overwrite_refuses_a_running_run(env: Path, monkeypatch: pytest.MonkeyPa
         launch.process.wait()
 
 
-@pytest.mark.skipif(
-    not (Path(launcher.__file__).with_name("worker.py")).exists(),
-    reason="the real worker (runner/worker.py) is not there yet",
-)
 def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end on a tiny random-init model: run -> stop -> resume continues the steps.
 
@@ -210,18 +197,19 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
     recipe.write_text(
         f"name: tiny\nmodel:\n  name_or_path: {model_dir}\n"
         "data:\n  cutoff_len: 64\n"
-        "training:\n  max_steps: 4\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 100\n"
+        "training:\n  max_steps: 40\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 100\n"
         "  precision: fp32\n"
     )
     launch = launcher.start_run(recipe)
     log = launch.run_dir / "train.log"
+
+    def first_step() -> bool:
+        assert launch.process.poll() is None, log.read_text()[-3000:]
+        return "log" in kinds(launch.run_dir)
+
     # Tiny steps take milliseconds on an idle machine: freeze the worker at its first log
     # so the stop lands mid-run however fast or loaded the machine is.
-    deadline = time.monotonic() + 180
-    while "log" not in kinds(launch.run_dir):
-        assert launch.process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, "no training step in 180 s"
-        time.sleep(0.005)
+    wait_for(first_step, timeout=180, what="the first training step", interval=0.005)
     os.kill(launch.process.pid, signal.SIGSTOP)
     try:
         stopping.request_stop(launch.run_dir, wait_s=0)
@@ -229,12 +217,12 @@ def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
         os.kill(launch.process.pid, signal.SIGCONT)
     assert launch.process.wait(timeout=120) == 0, log.read_text()[-3000:]
     stopped = read_events(launch.run_dir / "events.jsonl")[-1]
-    assert stopped["type"] == "stopped" and 1 <= stopped["step"] < 4
+    assert stopped["type"] == "stopped" and 1 <= stopped["step"] < 40
     assert rundir.find_checkpoint(launch.run_dir) is not None
     again = launcher.resume_run(launch.run_dir)
     assert again.process.wait(timeout=180) == 0, log.read_text()[-3000:]
     events = read_events(launch.run_dir / "events.jsonl")
-    assert events[-1]["type"] == "end" and events[-1]["step"] == 4
+    assert events[-1]["type"] == "end" and events[-1]["step"] == 40
     after = [e["step"] for e in events[len(again.history) :] if e["type"] == "log"]
     assert after and min(after) == stopped["step"] + 1
     assert read_state(launch.run_dir).state == "finished"

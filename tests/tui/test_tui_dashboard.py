@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 from textual.widgets import Log, Static
 from tui_fixtures import append, event, training_events, write_run
-from tunetui.tui.dashboard import WAITING_TEXT, DashboardApp, DashboardScreen, progress_line
-from tunetui.tui.runfiles import LogTail, list_runs, plan_estimate_gib
+from tunetui.runner.events import LogTail
+from tunetui.runner.progress import RunProgress
+from tunetui.runner.rundir import plan_gib
+from tunetui.runner.runstate import RunState
+from tunetui.runner.stopping import StopResult
+from tunetui.tui.dashboard import DashboardApp, DashboardScreen
+from tunetui.tui.runview import WAITING_TEXT, progress_line
 from tunetui.tui.widgets.textline import TextLine
+from waiting import pilot_until, replayed_dashboard
 
 GPU_MISSING_FIELDS = event("gpu", 31, gpus=[{"index": 1, "util": 40}])
 
@@ -29,9 +35,7 @@ def test_panels_show_progress_gpus_and_log(run_dir: Path) -> None:
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
-            screen = app.screen
-            assert isinstance(screen, DashboardScreen)
+            screen = await replayed_dashboard(pilot)
             assert screen.view.step == 30  # the truncated last line is not an event
             assert "step 30/50" in _text(screen, "#progress-text")
             assert "ETA 6m40s" in _text(screen, "#progress-text")
@@ -48,18 +52,18 @@ def test_follows_appends_completed_partial_line_and_truncation(run_dir: Path) ->
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
-            screen = app.screen
+            screen = await replayed_dashboard(pilot)
+            assert screen.view.step == 30
             # Complete the partial line with garbage: still skipped; then a real step.
             append(run_dir, raw='ep":99}\n')
             append(run_dir, event("log", 40, step=31, loss=1.2))
-            await pilot.pause(0.3)
-            assert screen.view.step == 31
+            await pilot_until(pilot, lambda: screen.view.step == 31, what="step 31")
+            assert screen.view.loss == 1.2
             # A --resume that rewrites the file: the view starts over.
             write_run(run_dir, [event("start", 50, run="demo", total_steps=10, resumed_from="c")])
-            await pilot.pause(0.3)
-            assert screen.view.step == 0 and screen.view.total_steps == 10
-            assert screen.view.resumed_from == "c"
+            await pilot_until(pilot, lambda: screen.view.total_steps == 10, what="the restart")
+            assert screen.view.step == 0 and screen.view.resumed_from == "c"
+            assert screen.view.train_loss == []  # the old attempt's curve is gone
 
     asyncio.run(scenario())
 
@@ -78,8 +82,7 @@ def test_error_panel_shows_traceback_tail_and_log_path(tmp_path: Path) -> None:
         run_dir = write_run(tmp_path / "bad", events)
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
-            panel = app.screen.query_one("#error-panel", Static)
+            panel = (await replayed_dashboard(pilot)).query_one("#error-panel", Static)
             assert panel.display
             text = str(panel.render())
             assert "CUDA out of memory" in text and "RuntimeError: OOM" in text
@@ -90,25 +93,27 @@ def test_error_panel_shows_traceback_tail_and_log_path(tmp_path: Path) -> None:
 
 def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path, monkeypatch) -> None:
     asked: list[Path] = []
-    monkeypatch.setattr(
-        "tunetui.tui.dashboard.request_stop", lambda d: asked.append(d) or "stop requested"
-    )
+
+    def fake_stop(run_dir: Path, wait_s: float) -> StopResult:
+        asked.append(run_dir)
+        return StopResult(RunState(run_dir.name, str(run_dir), "running"), stop_file=True)
+
+    monkeypatch.setattr("tunetui.tui.dashboard.request_stop", fake_stop)
 
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.1)
+            screen = await replayed_dashboard(pilot)
             await pilot.press("l")
-            assert app.screen.has_class("log-full")
+            assert screen.has_class("log-full")
             await pilot.press("l")
             await pilot.press("s")
             assert app.screen.__class__.__name__ == "ConfirmStop"
             await pilot.press("n")  # no: nothing is sent
             assert asked == []
             await pilot.press("s", "y")
-            await pilot.pause(0.05)
-            assert asked == [run_dir]
-            assert "stopping (saving a checkpoint)" in _text(app.screen, "#run-status")
+            await pilot_until(pilot, lambda: asked == [run_dir], what="the stop request")
+            assert "stopping (saving a checkpoint)" in _text(screen, "#run-status")
             await pilot.press("d")
         assert app.return_value == "detached"
 
@@ -116,13 +121,11 @@ def test_keys_log_toggle_stop_confirm_and_detach(run_dir: Path, monkeypatch) -> 
 
 
 def test_progress_line_without_totals() -> None:
-    from tunetui.tui.runview import RunView
-
-    assert progress_line(RunView()) == WAITING_TEXT  # before the first event
-    started = RunView()
+    assert progress_line(RunProgress()) == WAITING_TEXT  # before the first event
+    started = RunProgress()
     started.apply(event("start", 1))
     assert progress_line(started) == "step 0 · ETA --"
-    done = RunView()
+    done = RunProgress()
     done.apply(event("end", 1, step=3, peak_mem_gib=1.64))
     assert progress_line(done, 2.6) == "step 3 · peak 1.6 GiB (plan 2.6)"
 
@@ -140,11 +143,8 @@ def test_log_tail_partial_and_carriage_returns(tmp_path: Path) -> None:
     assert tail.poll() == ["new"] and tail.restarted
 
 
-def test_plan_estimate_and_run_listing(run_dir: Path) -> None:
-    assert plan_estimate_gib(run_dir) == 12.5
-    runs = list_runs(run_dir.parent)
-    assert [r.name for r in runs] == ["demo"]
-    assert runs[0].step == 30
+def test_plan_estimate_is_read_from_plan_json(run_dir: Path) -> None:
+    assert plan_gib(run_dir) == 12.5
 
 
 def test_a_worker_gone_without_end_shows_crashed(tmp_path: Path, monkeypatch) -> None:
@@ -164,9 +164,8 @@ def test_a_worker_gone_without_end_shows_crashed(tmp_path: Path, monkeypatch) ->
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.4)
-            screen = app.screen
-            assert screen.view.status == "crashed"
+            screen = await replayed_dashboard(pilot)
+            await pilot_until(pilot, lambda: screen.view.status == "crashed", what="crashed")
             panel = screen.query_one("#error-panel", Static)
             assert panel.display and "without an end event" in str(panel.render())
             # A resume records a live worker and appends a new start: live again.
@@ -177,8 +176,8 @@ def test_a_worker_gone_without_end_shows_crashed(tmp_path: Path, monkeypatch) ->
             me = {**info, "pid": os.getpid(), "pid_create_time": psutil.Process().create_time()}
             (run_dir / "run.json").write_text(json.dumps(me))
             append(run_dir, event("start", 60, run="demo", resumed_from="checkpoint-5"))
-            await pilot.pause(0.2)
-            assert screen.view.status == "running" and not panel.display
+            await pilot_until(pilot, lambda: screen.view.status == "running", what="the resume")
+            assert not panel.display
 
     asyncio.run(scenario())
 
@@ -201,11 +200,9 @@ def test_a_long_history_replays_without_freezing(tmp_path: Path) -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("l")  # keys work while the history is read
-            for _ in range(200):
-                await pilot.pause(0.05)
-                if app.screen.view.step == 20000:
-                    break
-            assert app.screen.view.step == 20000 and app.screen.has_class("log-full")
+            screen = await replayed_dashboard(pilot)  # 20000 steps: in a thread, in batches
+            assert screen.view.step == 20000
+            assert screen.has_class("log-full")
 
     asyncio.run(scenario())
 
@@ -219,8 +216,7 @@ def test_many_gpus_get_one_line_each(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.3)
-            panels = app.screen._panels
+            panels = (await replayed_dashboard(pilot))._panels
             assert len(panels) == 8 and all(p.compact for p in panels.values())
             assert "GPU 7  util 57%" in panels["GPU 7"].query_one(".device-summary", TextLine).text
 

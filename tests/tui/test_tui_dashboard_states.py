@@ -11,10 +11,11 @@ import psutil
 import pytest
 from tui_fixtures import T0, append, event, training_events, write_run
 from tunetui.runner.runstate import current_host
-from tunetui.tui.dashboard import WAITING_TEXT, DashboardApp, DashboardScreen
-from tunetui.tui.runfiles import live_state
+from tunetui.tui.dashboard import DashboardApp, DashboardScreen, live_state
+from tunetui.tui.runview import WAITING_TEXT
 from tunetui.tui.widgets.charts import step_ticks, value_labels
 from tunetui.tui.widgets.textline import TextLine
+from waiting import pilot_until, replayed_dashboard
 
 
 def _text(screen: DashboardScreen, selector: str) -> str:
@@ -50,16 +51,14 @@ def test_resumed_run_waits_for_the_new_start_instead_of_showing_the_old_stop(
     async def scenario() -> None:
         app = DashboardApp(resumed_run, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.3)
-            screen = app.screen
-            assert isinstance(screen, DashboardScreen)
+            screen = await replayed_dashboard(pilot)
             header = _text(screen, "#run-status")
             assert "waiting" in header and "stopped" not in header and "ckpt-30" not in header
             assert _text(screen, "#progress-text") == WAITING_TEXT  # no old ETA
             assert screen.check_action("stop", ())  # a live run can be stopped
             append(resumed_run, event("start", 101, run="r", total_steps=50))
             append(resumed_run, event("log", 102, step=31, loss=1.2, eta_s=95))
-            await pilot.pause(0.3)
+            await pilot_until(pilot, lambda: screen.view.step == 31, what="step 31")
             assert "running" in _text(screen, "#run-status")
             progress = _text(screen, "#progress-text")
             assert "step 31/50" in progress and "ETA 1m35s" in progress
@@ -76,8 +75,8 @@ def test_a_stop_in_progress_reads_stopping(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.3)
-            assert "stopping (saving a checkpoint)" in _text(app.screen, "#run-status")
+            screen = await replayed_dashboard(pilot)
+            assert "stopping (saving a checkpoint)" in _text(screen, "#run-status")
 
     asyncio.run(scenario())
 
@@ -91,12 +90,11 @@ def test_ended_run_hides_stop_and_says_why(tmp_path: Path, monkeypatch) -> None:
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.3)
-            screen = app.screen
+            screen = await replayed_dashboard(pilot)
             assert "finished" in _text(screen, "#run-status")
             assert screen.check_action("stop", ()) is False  # not in the footer
             await pilot.press("s")
-            await pilot.pause(0.05)
+            await pilot_until(pilot, lambda: said, what="a notification")
             assert screen is app.screen  # no confirmation asked
             assert any("already ended (finished)" in m for m in said)
 
@@ -109,8 +107,7 @@ def test_first_frame_says_what_it_waits_for(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = DashboardApp(run_dir, poll_s=0.05)
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
-            screen = app.screen
+            screen = await replayed_dashboard(pilot)
             assert "waiting" in _text(screen, "#run-status")
             assert _text(screen, "#progress-text") == WAITING_TEXT
             assert not screen.query_one("#percentage").display  # no "--%"

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from tui_fixtures import FixedServices
 from tunetui.tui.app import TuneApp
+from tunetui.tui.dashboard import DashboardScreen
+from tunetui.tui.screens.review import ReviewScreen
 from tunetui.tui.services import Services
+from waiting import pilot_until, replayed_dashboard
 
 FAKE_WORKER = Path(__file__).resolve().parents[1] / "runner" / "fake_worker.py"
 
@@ -20,12 +23,18 @@ class LaunchingServices(FixedServices):
         return Services().launch(recipe_path)
 
 
-async def _until(pilot, check, seconds: float = 20.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        await pilot.pause(0.05)
-        if check():
-            return
-    raise AssertionError("condition not reached")
+async def _launch_from_review(pilot) -> DashboardScreen:
+    """Go to the review step, launch with ctrl+r once it is idle, return the dashboard."""
+    app = pilot.app
+    app.go(6)
+
+    def review_idle() -> bool:
+        busy = any(w.is_running for w in app.workers)
+        return isinstance(app.screen, ReviewScreen) and not busy
+
+    await pilot_until(pilot, review_idle, what="the review step")
+    await pilot.press("ctrl+r")
+    return await replayed_dashboard(pilot)
 
 
 def _setup(tmp_path: Path, monkeypatch, steps: int, step_s: float) -> None:
@@ -43,13 +52,8 @@ def test_launch_from_review_follows_the_run_to_its_end(tmp_path: Path, monkeypat
         app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
         app.state["name"] = "launched"
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
-            app.go(6)
-            await pilot.pause(0.2)
-            await pilot.press("ctrl+r")
-            await _until(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
-            screen = app.screen
-            await _until(pilot, lambda: screen.view.status == "finished")
+            screen = await _launch_from_review(pilot)
+            await pilot_until(pilot, lambda: screen.view.status == "finished", what="the end")
             assert screen.view.step == 6 and screen.run_dir.name == "launched"
 
     asyncio.run(scenario())
@@ -63,15 +67,10 @@ def test_stop_key_checkpoints_and_stops_a_real_worker(tmp_path: Path, monkeypatc
         app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
         app.state["name"] = "to-stop"
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
-            app.go(6)
-            await pilot.pause(0.2)
-            await pilot.press("ctrl+r")
-            await _until(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
-            screen = app.screen
-            await _until(pilot, lambda: screen.view.step >= 2)
+            screen = await _launch_from_review(pilot)
+            await pilot_until(pilot, lambda: screen.view.step >= 2, what="step 2")
             await pilot.press("s", "y")
-            await _until(pilot, lambda: screen.view.status == "stopped")
+            await pilot_until(pilot, lambda: screen.view.status == "stopped", what="the stop")
             assert screen.view.checkpoints and screen.view.step < 400
 
     asyncio.run(scenario())

@@ -7,31 +7,40 @@ with ``pytest tests/tui/test_tui_snapshots.py --snapshot-update`` after a delibe
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 from tui_fixtures import FixedServices, event, training_events, write_run
 from tunetui.tui.app import TuneApp
-from tunetui.tui.dashboard import DashboardApp
+from tunetui.tui.dashboard import DashboardApp, DashboardScreen
+from waiting import pilot_until
 
 SIZE = (80, 24)
 
 
-async def settle(pilot) -> None:
-    """Wait for worker threads (probe, plan, data stats) and their screen updates."""
-    app = pilot.app
-    quiet = 0
-    for _ in range(300):
-        await pilot.pause(0.05)
-        busy = any(w.is_running for w in app.workers)
-        quiet = 0 if busy else quiet + 1
-        if quiet >= 4:
-            break
-    from textual.widgets import Input
+QUIET_S = 0.2  # a worker's result may start the next worker: idle this long means done
 
+
+async def settle(pilot) -> None:
+    """Wait until the screen stops changing: worker threads (probe, plan, data stats) are
+    done and shown, and a dashboard has replayed its run."""
+    app = pilot.app
+    last_busy = time.monotonic()
+
+    def quiet() -> bool:
+        nonlocal last_busy
+        screen = app.screen
+        replaying = isinstance(screen, DashboardScreen) and not screen.replayed
+        if replaying or any(w.is_running for w in app.workers):
+            last_busy = time.monotonic()
+        return time.monotonic() - last_busy >= QUIET_S
+
+    await pilot_until(pilot, quiet, timeout=15, what="the screen to settle")
     for field in app.screen.query(Input):  # a blinking cursor would make pictures random
         field.cursor_blink = False
-    await pilot.pause(0.1)
+    await pilot.pause()  # one repaint without the cursor
 
 
 def at_step(step: int):

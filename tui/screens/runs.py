@@ -1,5 +1,8 @@
 """The runs screen: past and running runs; Enter opens a run's dashboard (a finished run
-is replayed from its events.jsonl)."""
+is replayed from its events.jsonl).
+
+Rows are the runner's `read_state`, the same state `tunetui runs` prints, newest first.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from tunetui.tui.runfiles import RunSummary, list_runs
+from tunetui.runner.rundir import list_run_dirs
+from tunetui.runner.runstate import RunState, read_state
 
 
 class RunsScreen(Screen[None]):
@@ -22,7 +26,7 @@ class RunsScreen(Screen[None]):
     def __init__(self, root: Path | None = None) -> None:
         super().__init__()
         self.root = root
-        self.runs: list[RunSummary] = []
+        self.runs: list[RunState] = []
 
     def compose(self) -> ComposeResult:
         yield Static("Runs (Enter opens the dashboard)", classes="step-title")
@@ -37,11 +41,11 @@ class RunsScreen(Screen[None]):
     def action_reload(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear()
-        self.runs = list_runs(self.root)
+        self.runs = [read_state(path) for path in reversed(list_run_dirs(self.root))]
         for r in self.runs:
-            step = f"{r.step}/{r.total_steps}" if r.total_steps else str(r.step)
+            step = f"{r.step or 0}/{r.total_steps}" if r.total_steps else str(r.step or 0)
             loss = "--" if r.loss is None else f"{r.loss:.4g}"
-            table.add_row(r.name, r.status, step, loss)
+            table.add_row(r.name, r.state, step, loss)
         if not self.runs:
             table.add_row("no runs yet", "", "", "")
         table.focus()
@@ -49,4 +53,4 @@ class RunsScreen(Screen[None]):
     @on(DataTable.RowSelected)
     def _open(self, event: DataTable.RowSelected) -> None:
         if 0 <= event.cursor_row < len(self.runs):
-            self.app.open_dashboard(self.runs[event.cursor_row].path)  # type: ignore[attr-defined]
+            self.app.open_dashboard(Path(self.runs[event.cursor_row].path))  # type: ignore[attr-defined]

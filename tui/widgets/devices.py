@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
-from tunetui.tui.runview import DeviceHistory
+from tunetui.runner.progress import DeviceHistory
 from tunetui.tui.widgets.textline import TextLine
 
 BARS = "▁▂▃▄▅▆▇█"

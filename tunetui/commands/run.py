@@ -7,9 +7,16 @@ to save a checkpoint and stop. Heavy imports happen inside the worker, never her
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from tunetui.runner.events import EventTail
 
 app = typer.Typer(add_completion=False)
 
@@ -41,7 +48,6 @@ def run(
     """Train a recipe in its own process and follow it (survives SSH drops)."""
     from tunetui.planner.errors import UserError
     from tunetui.runner import launcher
-    from tunetui.runner.console import watch
     from tunetui.runner.rundir import (
         PLAN_FILE,
         find_checkpoint,
@@ -84,6 +90,37 @@ def run(
         process=launch.process,
     )
     raise typer.Exit(code)
+
+
+def watch(
+    run_dir: Path,
+    *,
+    headless: bool = False,
+    tail: EventTail | None = None,
+    history: list[dict[str, Any]] | None = None,
+    process: subprocess.Popen[bytes] | None = None,
+) -> int:
+    """Follow a run with the best view available; returns the exit code for `run`/`attach`.
+
+    The TUI dashboard in an interactive terminal (unless ``headless``), else the console
+    view (`runner.console.follow`). The choice is made here, in the CLI, because the runner
+    must never import the TUI. Both end the same way: 1 when the run failed or crashed,
+    0 when it finished, stopped, or is still running after the user left the dashboard.
+    """
+    if _interactive() and not headless:
+        from tunetui.runner.runstate import read_state
+        from tunetui.tui.dashboard import run_dashboard
+
+        run_dashboard(run_dir)  # returns when the user quits or detaches
+        return read_state(run_dir).exit_code
+    from tunetui.runner.console import follow
+
+    return follow(run_dir, tail=tail, history=history, process=process)
+
+
+def _interactive() -> bool:
+    """A person at a terminal (keys in, screen out): the dashboard can be shown."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _run_not_recipe(target: str) -> Exception:

@@ -27,7 +27,7 @@ _STATE_STYLE = {
 @app.command()
 def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List runs with their state, progress and final loss."""
-    from tunetui.runner.console import fmt_duration
+    from tunetui.runner.progress import format_duration
     from tunetui.runner.rundir import list_run_dirs, runs_root
     from tunetui.runner.runstate import read_state
 
@@ -53,7 +53,7 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
             progress,
             f"{s.loss:.4f}" if s.loss is not None else "-",
             started,
-            fmt_duration(s.duration_s),
+            format_duration(s.duration_s) if s.duration_s is not None else "-",
         )
     console = Console()
     console.print(table)
