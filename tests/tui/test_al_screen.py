@@ -1,8 +1,8 @@
-"""The active-learning screen and its view model, on real AL projects (toy text data).
+"""The active-learning screen, on real AL projects (toy text data), and one snapshot.
 
-The view model (`tui.alview`) is tested with plain calls; Pilot tests cover what only the
-screen does (widgets, keys, refresh, colour classes). Projects are built with the
-`runner.al` API (init, train, select, import), so both see the files the CLI really writes.
+Pilot tests cover what only the screen does (widgets, keys, refresh, colour classes); the
+view model (`tui.alview`) has plain tests in tests/al/test_alview.py. Projects are built
+with the `runner.al` API (init, train, select, import), the files the CLI really writes.
 The snapshot and the generation project write state.json as a raw JSON object in the
 documented format, so the picture never depends on the classifier and a file written by an
 earlier version is shown to load. Update the snapshot with
@@ -14,26 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from al.toytext import sentence as _sentence
+from al.toytext import label_batch as _label
+from al.toytext import run_rounds as _rounds
+from al.toytext import toy_project
 from al.toytext import write_jsonl as _write
 from textual.widgets import DataTable, Static
 from tunetui.planner.errors import UserError
 from tunetui.runner.al import state as st
-from tunetui.runner.al.create import init_project
-from tunetui.runner.al.labels import import_labels
 from tunetui.runner.al.rounds import train_round
-from tunetui.runner.al.selection import select_batch
-from tunetui.runner.al.status import al_status
 from tunetui.runner.al.stopping import StopRules
-from tunetui.tui import alview
-from tunetui.tui.alview import clip, load_view, next_step
 from tunetui.tui.screens import active_learning as al_screen
 from tunetui.tui.screens.active_learning import ActiveLearningApp, ActiveLearningScreen, run_al_app
 from waiting import pilot_until
@@ -43,34 +38,7 @@ SIZE = (80, 24)
 
 @pytest.fixture
 def toy(tmp_path: Path) -> dict:
-    """A fresh AL project on 60 two-class sentences (12 seed labels), and the answers."""
-    rng = random.Random(0)
-    answers = {f"x{i}": rng.choice(["pos", "neg"]) for i in range(60)}
-    pool = _write(
-        tmp_path / "pool.jsonl", [{"id": i, "text": _sentence(rng, y)} for i, y in answers.items()]
-    )
-    seed = _write(
-        tmp_path / "seed.jsonl",
-        [{"text": _sentence(rng, y), "label": y} for y in ["pos", "neg"] * 6],
-    )
-    project = tmp_path / "proj"
-    init_project(project, pool, seed, rules=StopRules(budget=40))
-    return {"project": project, "answers": answers, "tmp": tmp_path}
-
-
-def _label(toy: dict, rows: list[dict], n: int | None = None) -> int:
-    """Answer the first `n` selected items through a label file, as a person would."""
-    done = [{"id": r["id"], "label": toy["answers"][r["id"]]} for r in rows[:n]]
-    return import_labels(toy["project"], _write(toy["tmp"] / "labels.jsonl", done))
-
-
-def _rounds(toy: dict, n: int, k: int = 4) -> list[dict]:
-    """Train, then `n` x (select k, label them, train); finally select the next batch."""
-    train_round(toy["project"])
-    for _ in range(n):
-        _label(toy, select_batch(toy["project"], k))
-        train_round(toy["project"])
-    return select_batch(toy["project"], 6)
+    return toy_project(tmp_path)
 
 
 def _state_file(project: Path, **fields: Any) -> Path:
@@ -120,82 +88,7 @@ def _cells(table: DataTable) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-# ---------------------------------------------------------------------------- view model
-def test_load_view_fresh_project_has_no_rounds_and_no_batch(toy: dict) -> None:
-    view = load_view(toy["project"])
-    assert view.error is None
-    assert view.status is not None and view.status["rounds"] == []
-    assert view.items == []
-    assert "tunetui al select" in view.items_note
-
-
-def test_load_view_reads_problems_as_text(tmp_path: Path, toy: dict) -> None:
-    assert "not an active-learning project" in (load_view(tmp_path / "nowhere").error or "")
-    (toy["project"] / st.TO_LABEL_JSONL).write_text('{"id": "x1"}\nnot json\n')
-    view = load_view(toy["project"])
-    assert view.error is None and "line 2" in view.items_note
-    (toy["project"] / st.STATE_FILE).write_text('{"version": 1}')
-    assert "damaged" in (load_view(toy["project"]).error or "")
-
-
-def test_clip_folds_lines_and_marks_the_cut() -> None:
-    assert clip("a\nb  c", 10) == "a b c"
-    assert clip("abcdefghij", 5) == "abcd…"
-
-
-def test_next_step_follows_the_loop(toy: dict) -> None:
-    project = toy["project"]
-
-    def step() -> str:
-        view = load_view(project)
-        assert view.status is not None
-        return next_step(project, view.status, view.items)
-
-    assert "tunetui al train" in step()
-    batch = _rounds(toy, 0)
-    assert "tunetui al import" in step()
-    _label(toy, batch)
-    assert "tunetui al train" in step()
-    train_round(project)
-    assert "tunetui al select" in step()
-
-
-def test_decision_is_spelled_out_for_each_case(toy: dict) -> None:
-    project = toy["project"]
-    fresh = alview.decision(al_status(project))
-    assert (fresh.word, fresh.css) == ("CONTINUE", "al-continue")
-    assert fresh.reason == f"no rounds yet: tunetui al train {project}"
-    train_round(project)
-    going = alview.decision(al_status(project))
-    assert (going.word, going.reason) == ("CONTINUE", "keep going: no stopping rule fired")
-    state = st.load_state(project)
-    state.rules = StopRules(budget=10)
-    st.save_state(project, state)
-    stop = alview.decision(al_status(project))
-    assert (stop.word, stop.css) == ("STOP", "al-stop")
-    assert stop.reason.startswith("budget reached")
-
-
-def test_summary_counts_seed_spent_and_budget(toy: dict) -> None:
-    _rounds(toy, 1)
-    status = al_status(toy["project"])
-    line = alview.summary_line(status)
-    # pool 70 (60 items + the 10 seed texts kept as labelled) - 14 labelled - 6 in flight
-    assert line == "labels 14/40 (4 spent, 10 seed) · pool left 50 · in flight 6"
-    status["budget"] = None
-    assert alview.summary_line(status).endswith("· no budget")
-
-
-def test_item_cells_clip_each_column_to_the_screen_width() -> None:
-    item = alview.ToLabelItem(id="p1", text="word " * 40, guess="g" * 30, score=2.5)
-    width = alview.text_width([item], 80)
-    cells = alview.item_cells(item, width)
-    assert cells[:4] == ("p1", "g" * 11 + "…", "2.500", "·")
-    assert len(cells[4]) == width and cells[4].endswith("…")
-    assert width == 80 - (2 + 2) - (12 + 2) - (5 + 2) - (5 + 2) - 6
-    assert alview.text_width([item], 30) == 20  # never narrower than 20
-
-
+# ---------------------------------------------------------------------------- app
 def test_run_al_app_refuses_a_non_project(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="al init"):
         run_al_app(tmp_path)
