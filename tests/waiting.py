@@ -51,3 +51,19 @@ async def replayed_dashboard(pilot: Any) -> Any:
 
     await pilot_until(pilot, ready, what="the dashboard's replay")
     return pilot.app.screen
+
+
+def follow_to_the_end(launch: Any, out: Any, **options: Any) -> int:
+    """`runner.console.follow` on a run the launcher just started, polling every 20 ms,
+    until the run ends; returns the exit code (the text is in ``out``)."""
+    from tunetui.runner.console import follow
+
+    return follow(
+        launch.run_dir,
+        tail=launch.tail,
+        history=launch.history,
+        process=launch.process,
+        out=out,
+        poll_s=0.02,
+        **options,
+    )

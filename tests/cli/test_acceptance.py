@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,33 +17,18 @@ from pathlib import Path
 import pytest
 from tunetui.runner import console, consoleview, launcher, rundir
 from tunetui.runner.events import read_events
-from waiting import wait_until
-
-FAKE = Path(__file__).parents[1] / "runner" / "fake_worker.py"
+from waiting import follow_to_the_end, wait_until
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
-    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
-    monkeypatch.setenv("FAKE_STEP_S", "0.02")
-    monkeypatch.setenv(console.LOG_INTERVAL_ENV, "0")
-    monkeypatch.chdir(tmp_path)
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("name: acc\ntraining:\n  max_steps: 10\n  save_steps: 3\n")
-    return recipe
+def env(fake_runs) -> Path:
+    """A recipe for the fake worker, runs under tmp_path/runs (conftest `fake_runs`)."""
+    return fake_runs("acc", save_steps=3, log_interval=0)
 
 
 def _follow(launch: launcher.Launch) -> tuple[int, str]:
     out = io.StringIO()
-    code = console.follow(
-        launch.run_dir,
-        tail=launch.tail,
-        history=launch.history,
-        process=launch.process,
-        out=out,
-        poll_s=0.02,
-    )
+    code = follow_to_the_end(launch, out)
     return code, out.getvalue()
 
 

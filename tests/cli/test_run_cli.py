@@ -8,24 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from tunetui.runner import launcher, rundir
+from tunetui.runner import rundir
 from tunetui.runner.events import read_events
 from waiting import pilot_until, replayed_dashboard, wait_until
 
-FAKE = Path(__file__).parents[1] / "runner" / "fake_worker.py"
 HEAVY = ("torch", "transformers", "peft", "trl", "datasets", "bitsandbytes")
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
-    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
-    monkeypatch.setenv("FAKE_STEP_S", "0.02")
-    monkeypatch.setenv("TUNETUI_LOG_INTERVAL", "0")
-    monkeypatch.chdir(tmp_path)
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("name: cli\ntraining:\n  max_steps: 10\n  save_steps: 5\n")
-    return recipe
+def env(fake_runs) -> Path:
+    """A recipe for the fake worker, runs under tmp_path/runs (conftest `fake_runs`)."""
+    return fake_runs("cli", log_interval=0)
 
 
 def _wait_done(run_dir: Path) -> None:

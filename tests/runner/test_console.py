@@ -14,37 +14,19 @@ import pytest
 from tunetui.runner import console, consoleview, launcher, rundir
 from tunetui.runner.events import read_events
 from tunetui.runner.progress import RunProgress, format_duration
+from waiting import follow_to_the_end as _follow
 from waiting import wait_until
-
-FAKE = Path(__file__).with_name("fake_worker.py")
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
-    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
-    monkeypatch.setenv("FAKE_STEP_S", "0.02")
-    monkeypatch.chdir(tmp_path)
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("name: con\ntraining:\n  max_steps: 12\n  save_steps: 5\n")
-    return recipe
+def env(fake_runs) -> Path:
+    """A recipe for the fake worker, runs under tmp_path/runs (conftest `fake_runs`)."""
+    return fake_runs("con", max_steps=12)
 
 
 class FakeTTY(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def _follow(launch: launcher.Launch, out: io.StringIO, **kw) -> int:
-    return console.follow(
-        launch.run_dir,
-        tail=launch.tail,
-        history=launch.history,
-        process=launch.process,
-        out=out,
-        poll_s=0.02,
-        **kw,
-    )
 
 
 def test_pipe_mode_prints_plain_lines_and_summary(env: Path) -> None:

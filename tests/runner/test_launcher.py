@@ -21,19 +21,11 @@ from tunetui.runner.events import read_events
 from tunetui.runner.runstate import process_alive, read_state
 from waiting import wait_until as wait_for
 
-FAKE = Path(__file__).with_name("fake_worker.py")
-
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Runs under tmp_path/runs, the fake worker, 20 fast steps; returns a recipe path."""
-    monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
-    monkeypatch.setenv(launcher.WORKER_ENV, f"{sys.executable} {FAKE}")
-    monkeypatch.setenv("FAKE_STEP_S", "0.02")
-    monkeypatch.chdir(tmp_path)
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("name: fake\ntraining:\n  max_steps: 20\n  save_steps: 5\n")
-    return recipe
+def env(fake_runs) -> Path:
+    """A recipe for the fake worker, runs under tmp_path/runs (conftest `fake_runs`)."""
+    return fake_runs("fake", max_steps=20)
 
 
 def finish(launch: launcher.Launch, timeout: float = 30.0) -> int:

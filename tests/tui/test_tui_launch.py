@@ -37,20 +37,23 @@ async def _launch_from_review(pilot) -> DashboardScreen:
     return await replayed_dashboard(pilot)
 
 
-def _setup(tmp_path: Path, monkeypatch, steps: int, step_s: float) -> None:
+def _app(tmp_path: Path, monkeypatch, name: str, steps: int) -> TuneApp:
+    """The wizard with fixed planner answers, naming its run `name`; the fake worker trains
+    `steps` steps of 50 ms under tmp_path/runs."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUNETUI_WORKER", f"{sys.executable} {FAKE_WORKER}")
     monkeypatch.setenv("TUNETUI_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("FAKE_STEPS", str(steps))
-    monkeypatch.setenv("FAKE_STEP_S", str(step_s))
+    monkeypatch.setenv("FAKE_STEP_S", "0.05")
+    app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
+    app.state["name"] = name
+    return app
 
 
 def test_launch_from_review_follows_the_run_to_its_end(tmp_path: Path, monkeypatch) -> None:
-    _setup(tmp_path, monkeypatch, steps=6, step_s=0.05)
+    app = _app(tmp_path, monkeypatch, "launched", steps=6)
 
     async def scenario() -> None:
-        app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
-        app.state["name"] = "launched"
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await _launch_from_review(pilot)
             await pilot_until(pilot, lambda: screen.view.status == "finished", what="the end")
@@ -61,11 +64,9 @@ def test_launch_from_review_follows_the_run_to_its_end(tmp_path: Path, monkeypat
 
 
 def test_stop_key_checkpoints_and_stops_a_real_worker(tmp_path: Path, monkeypatch) -> None:
-    _setup(tmp_path, monkeypatch, steps=400, step_s=0.05)
+    app = _app(tmp_path, monkeypatch, "to-stop", steps=400)
 
     async def scenario() -> None:
-        app = TuneApp(services=LaunchingServices(real_data=False), runs_root=tmp_path / "runs")
-        app.state["name"] = "to-stop"
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await _launch_from_review(pilot)
             await pilot_until(pilot, lambda: screen.view.step >= 2, what="step 2")

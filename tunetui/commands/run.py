@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import subprocess
 
     from tunetui.runner.events import EventTail
+    from tunetui.runner.launcher import Launch
 
 app = typer.Typer(add_completion=False)
 
@@ -46,36 +47,17 @@ def run(
     ),
 ) -> None:
     """Train a recipe in its own process and follow it (survives SSH drops)."""
-    from tunetui.planner.errors import UserError
-    from tunetui.runner import launcher
-    from tunetui.runner.rundir import (
-        PLAN_FILE,
-        find_checkpoint,
-        find_run,
-        is_run_dir,
-        read_json,
-        runs_root,
-    )
-
     if resume:
         if name or output or overwrite:
+            from tunetui.planner.errors import UserError
+
             raise UserError(
                 "--resume continues an existing run in place",
                 "Drop --name/--output/--overwrite, or start a new run from a recipe",
             )
-        run_dir = find_run(target)
-        had_checkpoint = find_checkpoint(run_dir)
-        launch = launcher.resume_run(run_dir)
-        where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
-        typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
+        launch = _resume(target)
     else:
-        if not Path(target).is_file() and is_run_dir(runs_root() / target):
-            raise _run_not_recipe(target)
-        launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
-        typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
-        line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
-        if line:
-            typer.echo(line)
+        launch = _start(target, name, output, overwrite)
     if detach:
         typer.echo(
             f"running in the background. Follow: tunetui attach {launch.name} · "
@@ -90,6 +72,34 @@ def run(
         process=launch.process,
     )
     raise typer.Exit(code)
+
+
+def _resume(target: str) -> Launch:
+    """Start the next attempt of run ``target`` and say where it continues from."""
+    from tunetui.runner import launcher
+    from tunetui.runner.rundir import find_checkpoint, find_run
+
+    run_dir = find_run(target)
+    had_checkpoint = find_checkpoint(run_dir)
+    launch = launcher.resume_run(run_dir)
+    where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
+    typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
+    return launch
+
+
+def _start(target: str, name: str | None, output: Path | None, overwrite: bool) -> Launch:
+    """Start a new run of recipe ``target`` and print the planner's verdict on it."""
+    from tunetui.runner import launcher
+    from tunetui.runner.rundir import PLAN_FILE, is_run_dir, read_json, runs_root
+
+    if not Path(target).is_file() and is_run_dir(runs_root() / target):
+        raise _run_not_recipe(target)
+    launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
+    typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
+    line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
+    if line:
+        typer.echo(line)
+    return launch
 
 
 def watch(
