@@ -116,7 +116,11 @@ def estimate_time(
 
 
 def format_duration(seconds: float) -> str:
-    """``42s``, ``17m``, ``3.2h``, ``2.1d``: short enough for a table cell."""
+    """``42s``, ``17m``, ``3.2h``, ``2.1d``: short enough for a table cell.
+
+    The format of *estimates*, which are ranges spanning seconds to weeks (a 70B epoch on a
+    CPU); measured run durations use `runner.progress.format_duration` (``1h02m``), which
+    the planner cannot import and whose precision an estimate does not have."""
     if seconds < 90:
         return f"{seconds:.0f}s"
     if seconds < 90 * 60:

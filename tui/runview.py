@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tunetui.runner.progress import RunProgress, format_duration
 
-__all__ = ["STATUS_STYLE", "WAITING_TEXT", "format_duration", "progress_line", "status_text"]
+__all__ = ["STATUS_STYLE", "WAITING_TEXT", "progress_line", "status_text"]
 
 # Until the worker's first event (or a resumed attempt's `start`): loading takes a while.
 WAITING_TEXT = "waiting for the worker to load the model and data…"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError
-from tunetui.tui.runview import format_duration
+from tunetui.planner.timing import format_duration
 
 
 @dataclass
