@@ -13,7 +13,6 @@ one-line message is in the ``error`` event), 1 a crash (full traceback in train.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.events import EVENTS_FILE, EventWriter
-from tunetui.runner.rundir import find_checkpoint
+from tunetui.runner.rundir import find_checkpoint, plan_gib
 
 if TYPE_CHECKING:
     from tunetui.runner.recipe import Recipe
@@ -33,23 +32,6 @@ if TYPE_CHECKING:
 
 OUTPUT_ADAPTER = "adapter"
 OUTPUT_MODEL = "model"
-
-
-def plan_gib(run_dir: Path) -> float | None:
-    """The planner's total estimate from ``plan.json`` (None when absent or unavailable)."""
-    try:
-        plan = json.loads((run_dir / "plan.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(plan, dict):
-        return None
-    for holder in (plan.get("estimate"), plan):
-        if isinstance(holder, dict):
-            for key in ("total_gib", "reserved_gib", "vram_gib"):
-                value = holder.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    return round(float(value), 3)
-    return None
 
 
 def peak_memory(device: str) -> dict[str, Any]:

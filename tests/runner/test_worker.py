@@ -178,7 +178,8 @@ def test_crash_is_an_error_event_with_traceback_and_exit_1(make_run, run_worker)
 
 
 def test_plan_gib_is_read_from_plan_json(tmp_path: Path) -> None:
-    from tunetui.runner.train.worker import plan_gib
+    """The reader the ``end`` event's plan_gib comes from (rundir's, shared with the console)."""
+    from tunetui.runner.rundir import plan_gib
 
     assert plan_gib(tmp_path) is None
     (tmp_path / "plan.json").write_text(json.dumps({"estimate": {"total_gib": 3.21}}))
