@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from tunetui.planner.errors import UserError, did_you_mean
 from tunetui.runner.recipe import Recipe
+from tunetui.runner.userfiles import read_text
 
 HEADER = "# tunetui recipe: train with `tunetui run {name}`. Unknown keys are errors.\n"
 
@@ -184,10 +185,7 @@ def load_recipe(path: str | Path) -> Recipe:
             f"recipe file '{path}' not found",
             hint or f"Check the path, or write one with `tunetui init --headless -o {path}`",
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read recipe '{path}': {exc}", "Check the file") from None
+    text = read_text(path, "recipe")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -198,6 +196,10 @@ def load_recipe(path: str | Path) -> Recipe:
             f"{name}{where}: YAML syntax error: {problem}",
             "Fix the indentation/quoting there (keys are `key: value`)",
         ) from None
+    if data is None:  # an empty file must not train every default for hours
+        raise UserError(
+            f"recipe {path} is empty", f"Write one with `tunetui init --headless -o {path}`"
+        )
     recipe = recipe_from_dict(data, source=name)
     return anchor_paths(recipe, path.parent.absolute())
 

@@ -11,12 +11,12 @@ Light module: stdlib only.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from tunetui.planner.errors import UserError, unknown
+from tunetui.runner.userfiles import read_json_object
 
 Formatting = Literal["alpaca", "sharegpt"]
 DATA_SUFFIXES = (".json", ".jsonl", ".txt", ".csv")
@@ -107,15 +107,7 @@ def load_dataset_info(folder: Path) -> dict[str, dict[str, Any]]:
     path = folder / "dataset_info.json"
     if not path.is_file():
         return {}
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"{path} line {exc.lineno}: bad JSON ({exc.msg})", "Fix dataset_info.json"
-        ) from None
-    if not isinstance(info, dict):
-        raise UserError(f"{path}: must be a JSON object of name -> entry", "Fix dataset_info.json")
-    return info
+    return read_json_object(path, "dataset_info.json", "Fix dataset_info.json")
 
 
 def _files_of(target: Path, name: str) -> list[Path]:

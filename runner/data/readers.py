@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError
+from tunetui.runner.userfiles import read_text
 
 Record = tuple[int, Any]
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path.name}: not UTF-8 text ({exc.reason})", "Save it as UTF-8") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}", "Check the file") from None
+    return read_text(path, "dataset", "Check data.datasets and data.dataset_dir")
 
 
 def _bad_json(path: Path, exc: json.JSONDecodeError, line: int | None = None) -> UserError:

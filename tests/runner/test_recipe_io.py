@@ -96,9 +96,12 @@ def test_missing_file_suggests_close_name(tmp_path: Path) -> None:
         load_recipe(tmp_path / "recipe.yml")
 
 
-def test_empty_file_is_defaults(tmp_path: Path) -> None:
+def test_empty_file_is_refused_not_a_default_run(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("")
+    with pytest.raises(UserError, match="r.yaml is empty"):
+        load_recipe(path)
+    path.write_text("{}\n")  # an explicit empty mapping: every default, on purpose
     assert load_recipe(path) == Recipe()
 
 

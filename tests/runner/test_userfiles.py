@@ -1,0 +1,59 @@
+"""Files that are not what they should be: one line naming the file and the fix, every time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tunetui.planner.errors import UserError
+from tunetui.runner.userfiles import read_json_object, read_text
+
+
+def test_reads_utf8_and_drops_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes("\ufeffhello é\n".encode())
+    assert read_text(path) == "hello é\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"line one\nline two \xff\xfe bad\n", "is not UTF-8 text (byte 18, line 2)"),
+        (b"PK\x03\x04\x00\x00binary", "is a binary file, not text (NUL byte at line 1)"),
+    ],
+)
+def test_not_text_names_the_file_and_where(tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "data.json"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as err:
+        read_text(path, "dataset")
+    assert err.value.problem == f"dataset {path} {needle}"
+    assert "UTF-8" in (err.value.fix or "")
+
+
+def test_a_folder_and_a_missing_file_say_so(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="is a folder, not a file"):
+        read_text(tmp_path, "recipe")
+    with pytest.raises(UserError, match=r"recipe .*nope\.yaml not found"):
+        read_text(tmp_path / "nope.yaml", "recipe")
+
+
+def test_json_object_errors_name_the_line_and_the_shape(tmp_path: Path) -> None:
+    path = tmp_path / "info.json"
+    path.write_text('{\n  "a": 1,\n  "b": \n}\n')
+    with pytest.raises(UserError, match=r"info\.json line 4: bad JSON"):
+        read_json_object(path, "dataset_info.json", "Fix it")
+    path.write_text("[1, 2]")
+    with pytest.raises(UserError, match="must be a JSON object"):
+        read_json_object(path, "dataset_info.json", "Fix it")
+    path.write_text('{"a": 1}')
+    assert read_json_object(path, "dataset_info.json", "Fix it") == {"a": 1}
+
+
+def test_an_empty_recipe_is_refused(tmp_path: Path) -> None:
+    from tunetui.runner.recipe_io import load_recipe
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text("\n# nothing here\n")
+    with pytest.raises(UserError, match="is empty"):
+        load_recipe(path)
