@@ -173,21 +173,19 @@ def test_overwrite_refuses_a_running_run(env: Path, monkeypatch: pytest.MonkeyPa
         launch.process.wait()
 
 
-def test_real_worker_run_stop_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_worker_run_stop_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
+) -> None:
     """End to end on a tiny random-init model: run -> stop -> resume continues the steps.
 
     Most of its time is two interpreter start-ups importing torch/transformers/trl; the
     timeouts are generous for a loaded CI machine."""
-    pytest.importorskip("torch")
-    from tunetui.runner.train.tiny import make_tiny_model
-
     monkeypatch.setenv(rundir.RUNS_ENV, str(tmp_path / "runs"))
     monkeypatch.delenv(launcher.WORKER_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    model_dir = make_tiny_model(tmp_path / "tiny")
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(
-        f"name: tiny\nmodel:\n  name_or_path: {model_dir}\n"
+        f"name: tiny\nmodel:\n  name_or_path: {tiny_model_dir}\n"
         "data:\n  cutoff_len: 64\n"
         "training:\n  max_steps: 40\n  batch_size: 1\n  grad_accum: 1\n  save_steps: 100\n"
         "  precision: fp32\n"
