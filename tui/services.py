@@ -54,7 +54,8 @@ class PlanInfo:
     total_gib: float | None = None
     breakdown_gib: dict[str, float] = field(default_factory=dict)
     gpu_gib: float | None = None
-    time_text: str = ""
+    speed_text: str = ""  # throughput, and the whole run's duration when known
+    device: str = "cuda"  # what the memory is: "cpu" plans are sized against RAM
     recommendation: dict[str, Any] = field(default_factory=dict)
     alternatives: list[dict[str, Any]] = field(default_factory=list)
     peak_tflops: float | None = None  # of the planned GPU; None = CPU or unknown
@@ -93,6 +94,13 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return out if out == out and out >= 0 else None  # NaN and NA sentinels (-1)
+
+
+def _local(entry: Any, folder: Path) -> bool:
+    """A dataset_info.json entry whose data is on this disk (hub-only entries have no
+    ``file_name``; a listed file may also simply not be there)."""
+    name = entry.get("file_name") if isinstance(entry, dict) else None
+    return isinstance(name, str) and (folder / name).exists()
 
 
 class Services:
@@ -183,10 +191,16 @@ class Services:
             return PlanInfo(error=err.line())
 
     # -- data ----------------------------------------------------------------------------
-    def dataset_names(self, dataset_dir: str | None) -> list[str]:
+    def dataset_names(self, dataset_dir: str | None) -> tuple[list[str], int]:
+        """The datasets of a dataset_info.json that can be used here (a local file that
+        exists), and how many others it lists. LLaMA-Factory's own list has ~100 entries,
+        most on a hub: listing those would offer what the run cannot read."""
         from tunetui.runner.data.dataset_info import data_dir_of, load_dataset_info
 
-        return sorted(load_dataset_info(data_dir_of(dataset_dir)))
+        folder = data_dir_of(dataset_dir)
+        info = load_dataset_info(folder)
+        usable = sorted(name for name, entry in info.items() if _local(entry, folder))
+        return usable, len(info) - len(usable)
 
     def data_info(self, recipe: Any, n: int = 3) -> DataInfo:
         """Formats, 3 previews and length stats, without loading a model (worker thread)."""
@@ -210,15 +224,15 @@ class Services:
         return Path(start_run(recipe_path).run_dir)
 
 
-def time_text(time_info: dict[str, Any]) -> str:
-    """``120-260 tok/s, ~25m-55m`` from the plan's time estimate (the total when the plan
-    knows how many tokens: a step budget)."""
+def speed_text(time_info: dict[str, Any]) -> str:
+    """``120-260 tok/s, whole run ~25m-55m`` from the plan's time estimate: a throughput,
+    and the run's duration only when the plan knows how many tokens (a step budget)."""
     rate, total = time_info.get("tokens_per_s"), time_info.get("seconds_total")
     if not isinstance(rate, (list, tuple)) or len(rate) != 2 or not all(rate):
         return ""
     text = f"{rate[0]:,.0f}-{rate[1]:,.0f} tok/s"
     if total:
-        text += f", ~{format_duration(total[0])}-{format_duration(total[1])}"
+        text += f", whole run ~{format_duration(total[0])}-{format_duration(total[1])}"
     return text
 
 
@@ -231,7 +245,8 @@ def plan_info_from_dict(plan: dict[str, Any]) -> PlanInfo:
         total_gib=_float(est.get("total_gib")),
         breakdown_gib={str(k): float(v) for k, v in (est.get("breakdown_gib") or {}).items()},
         gpu_gib=_float(hw.get("memory_free_gib")),
-        time_text=time_text(plan.get("time") or {}),
+        speed_text=speed_text(plan.get("time") or {}),
+        device=str(hw.get("device") or "cuda"),
         recommendation=dict(plan.get("recommendation") or {}),
         alternatives=list(plan.get("alternatives") or []),
     )

@@ -17,6 +17,8 @@ from tunetui.runner.recipe import Recipe
 
 from tunetui.options import BY_NAME, METHODS, OPTIONS, default
 
+CPU_KEY = "cpu"  # the planner's ``gpu="cpu"``: plan for this host's CPU and RAM
+
 
 def _defaults() -> dict[str, Any]:
     # lr stays None (unset) so the recipe picks it by stage and method, as `init` does.
@@ -27,10 +29,12 @@ def _defaults() -> dict[str, Any]:
 class WizardState:
     """Everything the user chose so far: the hardware planned for, and option values."""
 
-    # hardware: the GPU planned for (probed or picked from the catalog)
+    # hardware: what the plan is for. `gpu_key` is the planner's ``gpu`` argument: ``"cpu"``
+    # for this machine's CPU (RAM, CPU throughput), a catalog key for a GPU of another
+    # machine, None for this machine's probed GPU (the planner probes it itself).
     gpu_name: str | None = None
     gpu_memory_gib: float | None = None
-    gpu_key: str | None = None  # catalog key when planning for a GPU we do not have
+    gpu_key: str | None = None
     gpu_count: int = 1
     # where the review screen saves the recipe
     recipe_path: str = "recipe.yaml"
@@ -43,6 +47,18 @@ class WizardState:
         if name not in BY_NAME:  # a typo'd name must fail loudly, not write a dead key
             raise KeyError(f"unknown option {name!r}")
         self.values[name] = value
+
+    @property
+    def target_text(self) -> str:
+        """What the plan is for, in words every later step shows: a plan for a catalog GPU
+        must never be mistaken for one of this machine (the run trains here)."""
+        if self.gpu_name is None:
+            return ""
+        if self.gpu_key == CPU_KEY:
+            return "this machine's CPU"
+        name = self.gpu_name.replace("NVIDIA ", "").replace("GeForce ", "")
+        where = "this machine" if self.gpu_key is None else "another machine (catalog)"
+        return f"{name}, {where}"
 
     def set_method(self, method: str) -> None:
         """QLoRA implies 4-bit unless 8 was chosen; other methods have no quantized base."""

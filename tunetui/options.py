@@ -60,6 +60,10 @@ class Option:
     plans: bool = False
     type: type | None = None
     aliases: tuple[str, ...] = ()  # more flags for the same option (``--seq``)
+    # The methods the option means something for (empty: every method). The wizard shows a
+    # LoRA rank only for adapters, the trainable layers only for freeze, the bits only for
+    # qlora: a control that changes nothing must not be on screen.
+    methods: tuple[str, ...] = ()
 
     @property
     def flag(self) -> str:
@@ -112,17 +116,20 @@ OPTIONS: tuple[Option, ...] = (
        "Also learn the prompt (default: responses only).", kind="bool"),
     _o("mask_history", "data.mask_history", False,
        "Learn only the last answer of a conversation, not every turn.", kind="bool"),
-    _o("rank", "lora.rank", 8, "LoRA rank.", bounds={"ge": 1, "le": 4096}, plans=True),
-    _o("alpha", "lora.alpha", 16, "LoRA alpha.", bounds={"ge": 1}),
-    _o("dropout", "lora.dropout", 0.05, "LoRA dropout.", bounds={"ge": 0.0, "lt": 1.0}),
+    _o("rank", "lora.rank", 8, "LoRA rank.", bounds={"ge": 1, "le": 4096}, plans=True,
+       methods=ADAPTER_METHODS),
+    _o("alpha", "lora.alpha", 16, "LoRA alpha.", bounds={"ge": 1}, methods=ADAPTER_METHODS),
+    _o("dropout", "lora.dropout", 0.05, "LoRA dropout.", bounds={"ge": 0.0, "lt": 1.0},
+       methods=ADAPTER_METHODS),
     _o("targets", "lora.targets", "all",
-       "LoRA target modules: all | attn | qv, or module names a,b.", kind="csv", plans=True),
+       "LoRA target modules: all | attn | qv, or module names a,b.", kind="csv", plans=True,
+       methods=ADAPTER_METHODS),
     _o("trainable_layers", "freeze.trainable_layers", 2,
-       "freeze: train the last N decoder layers.", bounds={"ge": 1}),
+       "freeze: train the last N decoder layers.", bounds={"ge": 1}, methods=("freeze",)),
     _o("train_embeddings", "freeze.train_embeddings", False,
-       "freeze: also train the embeddings.", kind="bool"),
+       "freeze: also train the embeddings.", kind="bool", methods=("freeze",)),
     _o("bits", "quantization.bits", None, "Quantized base weights (qlora), bits:",
-       choices=BITS, plans=True, type=int),
+       choices=BITS, plans=True, type=int, methods=("qlora",)),
     _o("epochs", "training.epochs", 1.0, "Epochs.", bounds={"gt": 0}, plans=True),
     _o("max_steps", "training.max_steps", None, "Optimizer steps (overrides epochs).",
        bounds={"ge": 1}, plans=True, type=int),
@@ -164,6 +171,12 @@ OPTIONS: tuple[Option, ...] = (
 )  # fmt: skip
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}
+
+
+def applies(name: str, method: str) -> bool:
+    """Whether option `name` means anything for `method` (see `Option.methods`)."""
+    methods = BY_NAME[name].methods
+    return not methods or method in methods
 
 
 def default(name: str) -> Any:

@@ -20,7 +20,7 @@ def test_plan_is_the_cli_plan_and_says_when_it_does_not_fit(cli) -> None:
     plan = services.plan(state.plan_request())
     assert plan.error == "" and plan.fits is True
     assert abs(sum(plan.breakdown_gib.values()) - plan.total_gib) < 0.05
-    assert plan.recommendation.get("method") and "tok/s" in plan.time_text
+    assert plan.recommendation.get("method") and "tok/s" in plan.speed_text
     code, out, err = cli(
         "plan", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "rtx-4090", "--method", "qlora",
         "--bits", "4", "--rank", "8", "--batch", "2", "--grad-accum", "4", "--grad-ckpt",

@@ -5,27 +5,33 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import Checkbox, Input, Select, Static
+from textual.widgets import Checkbox, Input, OptionList, Select, Static
 from tui_fixtures import FixedServices
 from tunetui.runner.recipe_io import load_recipe
 from tunetui.tui.app import TuneApp
+from waiting import pilot_until
 
 
 async def _wait(pilot, app: TuneApp, screen_name: str) -> None:
-    for _ in range(50):
-        await pilot.pause(0.05)
-        if type(app.screen).__name__ == screen_name:
-            return
-    raise AssertionError(f"never reached {screen_name}; at {type(app.screen).__name__}")
+    """Until step `screen_name` is shown with its widgets mounted (a screen is current a
+    moment before its composed widgets are)."""
+
+    def shown() -> bool:
+        screen = app.screen
+        return type(screen).__name__ == screen_name and screen.is_mounted
+
+    await pilot_until(pilot, shown, what=screen_name)
+    await pilot.pause()
 
 
 async def _settle(pilot, app: TuneApp) -> None:
     """Let worker threads (probe, plan, data stats) finish and their updates land."""
-    for _ in range(100):
-        await pilot.pause(0.05)
-        if not any(w.is_running for w in app.workers):
-            await pilot.pause(0.05)
-            return
+    await pilot_until(pilot, lambda: not any(w.is_running for w in app.workers), what="workers")
+    await pilot.pause()  # the workers' call_from_thread updates
+
+
+def _text(app: TuneApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
 
 
 def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch, cli) -> None:
@@ -38,7 +44,8 @@ def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch, cli) -> No
             await _wait(pilot, app, "HardwareScreen")
             await _settle(pilot, app)
             assert "RTX 4090" in str(app.screen.query_one("#hw-text", Static).render())
-            await pilot.press("down", "enter")  # plan for the A100 instead
+            # this machine: the RTX 4090, then its CPU; the catalog under its heading
+            await pilot.press("down", "down", "enter")  # plan for the A100 instead
             await _wait(pilot, app, "ModelScreen")
             assert app.state.gpu_key == "a100-80g"
             app.screen.query_one("#model", Input).value = "llama-3.1-8b"
@@ -60,7 +67,7 @@ def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch, cli) -> No
             app.screen.query_one("#name", Input).value = "llama-qlora"
             app.screen.query_one("#max-steps", Input).value = "200"
             app.screen.query_one("#lr", Input).value = "1e-4"
-            await pilot.pause(0.05)
+            await pilot_until(pilot, lambda: app.state["lr"] == 1e-4, what="the typed lr")
             # Back and forth: nothing typed is lost.
             await pilot.press("escape")
             await _wait(pilot, app, "MethodScreen")
@@ -71,8 +78,7 @@ def test_wizard_end_to_end_writes_recipe(tmp_path: Path, monkeypatch, cli) -> No
             await pilot.press("ctrl+n")
             await _wait(pilot, app, "ReviewScreen")
             await pilot.press("ctrl+s")
-            await pilot.pause(0.1)
-            assert app.saved_recipe is not None
+            await pilot_until(pilot, lambda: app.saved_recipe is not None, what="the save")
 
     asyncio.run(scenario())
     recipe = load_recipe(tmp_path / "recipe.yaml")
@@ -118,14 +124,110 @@ def test_vram_bar_turns_red_and_says_by_how_much(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_no_gpu_offers_catalog(tmp_path: Path) -> None:
+def test_no_gpu_plans_for_this_machines_cpu_and_says_so_on_every_step(tmp_path: Path) -> None:
+    services = FixedServices(gpus=False)
+
+    async def scenario() -> None:
+        app = TuneApp(services=services)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            text = _text(app, "#hw-text")
+            assert "No GPU found" in text and "NVML" in text and "train on the CPU" in text
+            listing = app.screen.query_one("#gpu-list", OptionList)
+            assert listing.highlighted == 0
+            assert "this machine: CPU, 16 cores, 126 GiB RAM" in str(
+                listing.get_option_at_index(0).prompt
+            )
+            assert app.state.gpu_key == "cpu"  # the planner's gpu="cpu": RAM and CPU speed
+            for step in range(2, 7):
+                app.go(step)
+                await _settle(pilot, app)
+                assert "planning for: this machine's CPU" in _text(app, "#step-title"), step
+                if step == 4:
+                    assert services.plans[-1]["gpu"] == "cpu"
+                    assert "GiB free RAM" in _text(app, "#vram-bar")
+
+    asyncio.run(scenario())
+
+
+def test_a_catalog_gpu_is_another_machine_on_every_later_step(tmp_path: Path) -> None:
     async def scenario() -> None:
         app = TuneApp(services=FixedServices(gpus=False))
         async with app.run_test(size=(80, 24)) as pilot:
             await _settle(pilot, app)
-            text = str(app.screen.query_one("#hw-text", Static).render())
-            assert "No GPU found" in text and "NVML" in text
-            assert app.state.gpu_key == "a100-80g"  # first catalog entry preselected
+            listing = app.screen.query_one("#gpu-list", OptionList)
+            assert listing.get_option_at_index(1).disabled  # the catalog's heading
+            await pilot.press("down", "enter")  # the heading is skipped: the first GPU
+            await _wait(pilot, app, "ModelScreen")
+            assert app.state.gpu_key == "a100-80g"
+            title = _text(app, "#step-title")
+            assert "planning for: A100 80GB, another machine (catalog)" in title
+            await pilot.press("escape")
+            await _wait(pilot, app, "HardwareScreen")
+            await pilot.press("home", "enter")  # back to this machine's CPU
+            await _wait(pilot, app, "ModelScreen")
+            assert "planning for: this machine's CPU" in _text(app, "#step-title")
+
+    asyncio.run(scenario())
+
+
+METHOD_CONTROLS = {
+    "lora": {"rank"},
+    "dora": {"rank"},
+    "qlora": {"rank", "bits"},
+    "full": set(),
+    "freeze": {"trainable-layers"},
+}
+
+
+def test_method_step_shows_only_the_controls_of_the_chosen_method(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices())
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            app.go(4)
+            await _wait(pilot, app, "MethodScreen")
+            for method, shown in METHOD_CONTROLS.items():
+                app.screen.query_one("#method", Select).value = method
+                await pilot_until(pilot, lambda m=method: app.state["method"] == m, what=method)
+                for name in ("rank", "bits", "trainable-layers"):
+                    field = app.screen.query_one(f"#{name}-field")
+                    assert field.display == (name in shown), (method, name)
+                for name in ("optim", "precision", "batch", "grad-accum", "cutoff-len"):
+                    assert app.screen.query_one(f"#{name}-field").display, (method, name)
+            app.screen.query_one("#trainable-layers", Input).value = "4"
+            await pilot_until(pilot, lambda: app.state["trainable_layers"] == 4, what="layers")
+            assert app.state.to_recipe().freeze.trainable_layers == 4
+
+    asyncio.run(scenario())
+
+
+def test_optimizer_and_precision_are_chosen_in_the_wizard(tmp_path: Path) -> None:
+    services = FixedServices()
+
+    async def scenario() -> None:
+        app = TuneApp(services=services)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(pilot, app)
+            app.go(4)
+            await _wait(pilot, app, "MethodScreen")
+            await _settle(pilot, app)
+            app.screen.query_one("#optim", Select).value = "adamw_8bit"
+            app.screen.query_one("#precision", Select).value = "fp16"
+            await pilot_until(
+                pilot,
+                lambda: (
+                    services.plans[-1]["optim"] == "adamw_8bit"
+                    and services.plans[-1]["precision"] == "fp16"
+                ),
+                what="a plan with the chosen optimizer and precision",
+            )
+            recipe = app.state.to_recipe()
+            assert (recipe.training.optimizer, recipe.training.precision) == ("adamw_8bit", "fp16")
+            # the recommendation's optimizer reaches the screen too
+            await pilot.press("ctrl+r")
+            await pilot_until(pilot, lambda: app.state["optim"] == "adamw", what="ctrl+r")
+            assert app.screen.query_one("#optim", Select).value == "adamw"
 
     asyncio.run(scenario())
 

@@ -10,6 +10,7 @@ same code cannot hide a difference.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tui_fixtures import FixedServices
 from tunetui.runner.recipe_io import save_recipe
 from tunetui.tui.app import TuneApp
 from tunetui.tui.state import WizardState
+from waiting import pilot_until
 
 from tunetui.options import METHODS, STAGES
 
@@ -53,19 +55,27 @@ def test_typed_fields_reach_the_recipe_like_flags(cli, tmp_path: Path, monkeypat
     async def scenario() -> None:
         app = TuneApp(services=FixedServices(real_data=False))
         async with app.run_test(size=(80, 24)) as pilot:
-            app.go(3)
-            await pilot.pause()
+
+            async def step(n: int) -> None:
+                app.go(n)
+                await pilot_until(pilot, lambda: n == app.screen.STEP and app.screen.is_mounted)
+                await pilot.pause()
+
+            def typed(**values: object) -> Callable[[], bool]:
+                return lambda: all(app.state[k] == v for k, v in values.items())
+
+            await step(3)
             app.screen.query_one("#cutoff-len", Input).value = "512"
-            app.go(4)
-            await pilot.pause()
+            await pilot_until(pilot, typed(cutoff_len=512), what="cutoff_len")
+            await step(4)
             app.screen.query_one("#rank", Input).value = "32"
             app.screen.query_one("#grad-accum", Input).value = "2"
-            app.go(5)
-            await pilot.pause()
+            await pilot_until(pilot, typed(rank=32, grad_accum=2), what="rank, grad_accum")
+            await step(5)
             app.screen.query_one("#name", Input).value = "typed"
             app.screen.query_one("#max-steps", Input).value = "7"
             app.screen.query_one("#lr", Input).value = "3e-5"
-            await pilot.pause()
+            await pilot_until(pilot, typed(name="typed", max_steps=7, lr=3e-5), what="step 5")
             save_recipe(app.state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
 
     asyncio.run(scenario())

@@ -171,14 +171,15 @@ class FixedServices:
                 "overhead": 1.0,
             },
             gpu_gib=gpu,
-            time_text="~12m00s",
+            speed_text="1,200-2,400 tok/s",
+            device="cpu" if options.get("gpu") == "cpu" else "cuda",
             recommendation=rec,
             alternatives=[{**rec, "method": "lora", "bits": None}],
         )
 
-    def dataset_names(self, dataset_dir: str | None) -> list[str]:
+    def dataset_names(self, dataset_dir: str | None) -> tuple[list[str], int]:
         if not self.real_data:
-            return ["dpo_demo", "identity", "sharegpt_demo"]
+            return ["dpo_demo", "identity", "sharegpt_demo"], 0
         return self._real.dataset_names(dataset_dir)
 
     def data_info(self, recipe, n: int = 3):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
+from textual import events, on
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
@@ -47,13 +47,24 @@ class WizardStep(Screen[None]):
         return self.tapp.services
 
     def title_bar(self) -> Static:
+        return Static(self._title_text(), classes="step-title", id="step-title")
+
+    def _title_text(self) -> str:
+        """The steps, and after the first one what the plan is for: every estimate on
+        these steps is for that target, so it stays in sight (a catalog GPU says so)."""
         from tunetui.tui.app import STEPS
 
         names = "  ".join(
             f"[reverse] {i + 1} {title} [/]" if i + 1 == self.STEP else f"{i + 1} {title}"
             for i, (title, _) in enumerate(STEPS)
         )
-        return Static(names, classes="step-title")
+        target = self.state.target_text if self.STEP > 1 else ""
+        return f"{names}\nplanning for: [b]{target}[/b]" if target else names
+
+    @on(events.ScreenResume)
+    def _retitle(self) -> None:
+        # The target may have been changed on step 1 since this screen was composed.
+        self.query_one("#step-title", Static).update(self._title_text())
 
     def footer(self) -> Footer:
         return Footer()

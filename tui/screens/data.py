@@ -1,6 +1,10 @@
 """Step 3: the data. Datasets by name from a dataset_info.json folder (default: the
 shipped demos), the stage and the cutoff length.
 
+Only the datasets that can be read here are listed (a real LLaMA-Factory folder names ~100,
+most of them on a hub), and the whole step scrolls (PageDown), so the format, lengths and
+previews stay reachable on 80x24.
+
 Format detection, three previews and length statistics are computed in a worker thread
 from the files alone (no model load), a moment after typing stops.
 """
@@ -35,6 +39,15 @@ def data_text(info: DataInfo, cutoff_len: int) -> str:
     return "\n".join(lines)
 
 
+def known_text(names: list[str], hidden: int) -> str:
+    """The usable datasets, and how many entries were left out (on a hub, or missing)."""
+    left = f"; {hidden} more in dataset_info.json are on a hub or missing here" if hidden else ""
+    return (
+        f"available here: {', '.join(names) or 'none'}{left}"
+        " (or paths to .json/.jsonl files, comma-separated)"
+    )
+
+
 class DataScreen(WizardStep):
     STEP = 3
     TITLE = "Data"
@@ -42,7 +55,7 @@ class DataScreen(WizardStep):
     def compose(self) -> ComposeResult:
         s = self.state
         yield self.title_bar()
-        with Vertical(classes="form"):
+        with VerticalScroll(classes="form", id="data-form"):
             yield row("datasets", Input(",".join(s["dataset"]), id="dataset", compact=True))
             yield row(
                 "dataset dir",
@@ -69,7 +82,7 @@ class DataScreen(WizardStep):
                 yield Label("template", classes="inline-label")
                 yield Input(s["template"], placeholder="auto", id="template", compact=True)
             yield Static("", id="known", classes="hint")
-            with VerticalScroll(classes="panel", id="data-box"):
+            with Vertical(classes="panel", id="data-box"):
                 yield Static("reading data…", id="data-info")
         yield self.footer()
 
@@ -104,7 +117,7 @@ class DataScreen(WizardStep):
             return
         state = self.state
         try:
-            known = ", ".join(self.services.dataset_names(state["dataset_dir"]))
+            known = known_text(*self.services.dataset_names(state["dataset_dir"]))
             info = self.services.data_info(state.to_recipe())
         except UserError as err:
             info = DataInfo(error=err.line())
@@ -114,11 +127,7 @@ class DataScreen(WizardStep):
         if get_current_worker().is_cancelled:
             return
         text = data_text(info, state["cutoff_len"])
-        self.app.call_from_thread(
-            self._show,
-            f"available: {known} (or paths to .json/.jsonl files, comma-separated)",
-            text,
-        )
+        self.app.call_from_thread(self._show, known, text)
 
     def _show(self, known: str, text: str) -> None:
         self.query_one("#known", Static).update(known)

@@ -1,8 +1,12 @@
-"""Step 4: the method. The recommendation, its alternatives, and a VRAM bar that follows
-every change (method, bits, rank, batch, sequence length, checkpointing).
+"""Step 4: the method. The recommendation, its alternatives, and a memory bar that follows
+every change (method, bits, optimizer, precision, rank, batch, sequence length,
+checkpointing).
 
-Each change asks the planner again in an exclusive worker thread: the newest request
-wins, typing never waits for the estimate.
+Only the controls that mean something for the chosen method are shown (the options
+table's `Option.methods`): a 4-bit selector next to full fine-tuning, or a LoRA rank next
+to freeze, would suggest a choice that changes nothing. Each change asks the planner again
+in an exclusive worker thread: the newest request wins, typing never waits for the
+estimate.
 """
 
 from __future__ import annotations
@@ -10,39 +14,56 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.widgets import Checkbox, Input, Select, Static
+from textual.containers import Grid, Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
 from tunetui.planner.errors import UserError
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.services import PlanInfo
-from tunetui.tui.widgets.form import row
 from tunetui.tui.widgets.vram_bar import VramBar
 
-from tunetui.options import ADAPTER_METHODS, METHODS
+from tunetui.options import ADAPTER_METHODS, BY_NAME, applies
 
-BITS = [("4-bit", 4), ("8-bit", 8)]
-# The size fields, each an option of `tunetui.options` (its widget id: the name with dashes).
-SIZES = (
+# The method's controls, in screen order: (label, option name). Choices come from the
+# option's own `choices`; the rest are whole numbers typed in.
+FIELDS = (
+    ("method", "method"),
+    ("optimizer", "optim"),
+    ("precision", "precision"),
+    ("base weights", "bits"),
     ("LoRA rank", "rank"),
+    ("train layers", "trainable_layers"),
     ("batch size", "batch"),
     ("grad accum", "grad_accum"),
     ("seq length", "cutoff_len"),
 )
+SELECTS = tuple(name for _, name in FIELDS if BY_NAME[name].choices)
+SIZES = tuple(name for _, name in FIELDS if name not in SELECTS)
 
 
 def _id(name: str) -> str:
     return name.replace("_", "-")
 
 
+def _choice_label(name: str, value: object) -> str:
+    return f"{value}-bit" if name == "bits" else str(value)
+
+
 def describe_choice(rec: dict) -> str:
-    """``qlora 4-bit r16, batch 4x4, seq 2048, ckpt`` from a recommendation dict."""
+    """``qlora 4-bit r16, adamw_8bit, bf16, batch 4x4, seq 2048, ckpt, 5.1 GiB``.
+
+    The optimizer and precision are part of it: two alternatives that differ only there
+    (``full + 8-bit Adam``) must not read the same.
+    """
     if not rec:
         return "—"
-    parts = [str(rec.get("method", "?"))]
-    if rec.get("bits"):
+    method = str(rec.get("method", "?"))
+    parts = [method]
+    if rec.get("bits") and method == "qlora":
         parts[0] += f" {rec['bits']}-bit"
-    if rec.get("rank") and rec.get("method") in ADAPTER_METHODS:
+    if rec.get("rank") and method in ADAPTER_METHODS:
         parts.append(f"r{rec['rank']}")
+    parts += [str(rec[k]) for k in ("optim", "precision") if rec.get(k)]
     parts.append(f"batch {rec.get('batch', '?')}x{rec.get('grad_accum', '?')}")
     parts.append(f"seq {rec.get('cutoff_len', '?')}")
     if rec.get("grad_ckpt"):
@@ -68,42 +89,58 @@ class MethodScreen(WizardStep):
         yield self.title_bar()
         with Vertical(classes="form"):
             yield Static("asking the planner…", id="recommended", classes="hint")
-            with Horizontal(classes="row", id="method-row"):
-                yield Select(
-                    [(m, m) for m in METHODS],
-                    value=s["method"],
-                    allow_blank=False,
-                    id="method",
-                    compact=True,
-                )
-                yield Select(BITS, value=s["bits"] or 4, allow_blank=False, id="bits", compact=True)
-            for label, name in SIZES:
-                yield row(label, Input(str(s[name]), type="integer", id=_id(name), compact=True))
+            with Grid(id="method-grid"):
+                for label, name in FIELDS:
+                    field = Horizontal(Label(label), self._control(name), id=f"{_id(name)}-field",
+                                       classes="field")  # fmt: skip
+                    field.display = applies(name, s["method"])
+                    yield field
             yield Checkbox(ckpt_label(s["grad_ckpt"]), s["grad_ckpt"], id="grad-ckpt", compact=True)
             yield VramBar("", id="vram-bar")
         yield self.footer()
 
+    def _control(self, name: str) -> Widget:
+        """The widget for option `name` (id: the name with dashes), showing its state."""
+        value = self.state[name]
+        if name in SELECTS:
+            choices = [(_choice_label(name, c), c) for c in BY_NAME[name].choices or ()]
+            if value is None:  # bits of a method with no quantized base: qlora's default
+                value = choices[0][1]
+            return Select(choices, value=value, allow_blank=False, id=_id(name), compact=True)
+        return Input(str(value), type="integer", id=_id(name), compact=True)
+
     def on_mount(self) -> None:
         self.plan: PlanInfo = PlanInfo()
-        self._sync_bits()
 
     def on_screen_resume(self) -> None:
-        # The model, GPU or cutoff may have changed on another step.
-        self.query_one("#cutoff-len", Input).value = str(self.state["cutoff_len"])
+        # The model, GPU or cutoff may have changed on another step. After a refresh: on
+        # the first show the grid's fields may not be mounted yet when this arrives.
+        self.call_after_refresh(self._resumed)
+
+    def _resumed(self) -> None:
+        with self.prevent(Input.Changed):  # showing the state must not write it back
+            self.query_one("#cutoff-len", Input).value = str(self.state["cutoff_len"])
         self.replan()
 
-    def _sync_bits(self) -> None:
-        self.query_one("#bits", Select).disabled = self.state["method"] != "qlora"
+    def _show_applicable(self) -> None:
+        """Show the controls that apply to the chosen method, hide the others."""
+        method = self.state["method"]
+        for _, name in FIELDS:
+            self.query_one(f"#{_id(name)}-field").display = applies(name, method)
 
     @on(Select.Changed)
     def _select(self, event: Select.Changed) -> None:
-        if event.select.id == "method":
+        name = (event.select.id or "").replace("-", "_")
+        if name == "method":
             self.state.set_method(str(event.value))
             if self.state["method"] == "qlora":
                 self.state["bits"] = int(self.query_one("#bits", Select).value)  # type: ignore[arg-type]
-            self._sync_bits()
-        elif event.select.id == "bits" and self.state["method"] == "qlora":
-            self.state["bits"] = int(event.value)  # type: ignore[arg-type]
+            self._show_applicable()
+        elif name == "bits":
+            if self.state["method"] == "qlora":
+                self.state["bits"] = int(event.value)  # type: ignore[arg-type]
+        elif name in SELECTS:
+            self.state[name] = str(event.value)
         self.replan()
 
     @on(Input.Changed)
@@ -143,13 +180,13 @@ class MethodScreen(WizardStep):
         s = self.state
         s.apply_recommendation(self.plan.recommendation)
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
-            self.query_one("#method", Select).value = s["method"]
-            if s["bits"]:
-                self.query_one("#bits", Select).value = s["bits"]
-            for _, name in SIZES:
+            for name in SELECTS:
+                if s[name] is not None:
+                    self.query_one(f"#{_id(name)}", Select).value = s[name]
+            for name in SIZES:
                 self.query_one(f"#{_id(name)}", Input).value = str(s[name])
             ckpt = self.query_one("#grad-ckpt", Checkbox)
             ckpt.value = s["grad_ckpt"]
             ckpt.label = ckpt_label(s["grad_ckpt"])
-        self._sync_bits()
+        self._show_applicable()
         self.replan()

@@ -2,12 +2,15 @@
 
 The YAML is rebuilt from `WizardState` every time the screen shows, with the same
 `dump_recipe` that `tunetui init --headless` writes, so what is shown is what is saved.
+What Save, Launch and Copy did is said on a status line above the buttons, not in a
+toast: toasts open bottom right, over the very buttons the user is about to press.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -38,6 +41,7 @@ class ReviewScreen(WizardStep):
         with Vertical(classes="form"):
             yield TextArea("", read_only=True, id="recipe-yaml", language=None)
             yield Static("", id="command", classes="hint")
+            yield Static("", id="status", classes="hint")
             with Horizontal(id="review-actions"):
                 yield Input(self.state.recipe_path, id="recipe-path", compact=True)
                 yield Button("Save", id="save", compact=True)
@@ -89,11 +93,17 @@ class ReviewScreen(WizardStep):
             path = Path(save_recipe(self.state.to_recipe(), target, overwrite=overwrite))
         except (UserError, ValueError) as err:
             line = err.line() if isinstance(err, UserError) else str(err).splitlines()[0]
-            self.notify(line, severity="error", timeout=8)
+            self.say(line, error=True)
             return None
         self.tapp.saved_recipe = path
-        self.notify(f"saved {path}")
+        self.say(f"saved {path} · start it with Launch, or: tunetui run {path}")
         return path
+
+    def say(self, text: str, error: bool = False) -> None:
+        """Report what an action did on the status line (errors in bold, with a bell)."""
+        self.query_one("#status", Static).update(Text(text, style="bold" if error else ""))
+        if error:
+            self.app.bell()
 
     def action_save(self) -> None:
         self.save()
@@ -112,10 +122,10 @@ class ReviewScreen(WizardStep):
         try:
             run_dir = self.services.launch(path)
         except UserError as err:
-            self.app.call_from_thread(self.notify, err.line(), severity="error", timeout=8)
+            self.app.call_from_thread(self.say, err.line(), True)
             return
         self.app.call_from_thread(self.tapp.open_dashboard, run_dir)
 
     def action_copy_command(self) -> None:
         self.app.copy_to_clipboard(self.command)
-        self.notify("copied (OSC 52): " + self.command, timeout=6)
+        self.say("copied (OSC 52): " + self.command)

@@ -1,4 +1,5 @@
-"""The VRAM bar: the estimate's terms stacked against the GPU's memory.
+"""The memory bar: the estimate's terms stacked against the planned device's free memory
+(the GPU's, or RAM for a CPU plan: the bar says which).
 
 Each term has its own fill character as well as its own colour so the bar reads the same
 in monochrome (NO_COLOR) and in 16 colours. A plan that does not fit says by how much in
@@ -45,16 +46,17 @@ def render_bar(plan: PlanInfo, width: int = 60) -> Text:
     if plan.gpu_gib and used < width:
         out.append("·" * (width - used), style="dim")
     out.append("\n")
-    gpu = f" / {plan.gpu_gib:.1f} GiB" if plan.gpu_gib else " GiB"
-    out.append(f"{plan.total_gib:.1f}{gpu}  ")
+    memory = "RAM" if plan.device == "cpu" else "GPU memory"
+    free = f" / {plan.gpu_gib:.1f} GiB free {memory}" if plan.gpu_gib else f" GiB {memory}"
+    out.append(f"{plan.total_gib:.1f}{free}  ")
     if plan.fits is True:
         pct = 100 * plan.total_gib / plan.gpu_gib if plan.gpu_gib else 0
         out.append(f"fits ({pct:.0f}%)", style="bold green")
     elif plan.fits is False:
         out.append(f"DOES NOT FIT: {plan.over_gib:.1f} GiB over", style="bold red reverse")
     out.append("\n")
-    if plan.time_text:
-        out.append(f"time: {plan.time_text}\n")
+    if plan.speed_text:
+        out.append(f"throughput: {plan.speed_text}\n")
     for i, (name, gib) in enumerate(terms.items()):
         fill, colour = FILLS[i % len(FILLS)]
         out.append(fill, style=colour)
