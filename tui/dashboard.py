@@ -85,6 +85,27 @@ class ConfirmStop(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class FollowingLog(Log):
+    """train.log's pane: follows the end unless the user scrolled back.
+
+    Textual's Log follows only while the view sits at the very end. When the pane shrinks
+    under the text (a device panel appears, the full-height log is toggled off), the end
+    moves down without the view and a plain Log stops following for good: after attaching
+    to a resumed run it kept showing the old attempt's last line. Here following is a
+    state that only scrolling changes (back: off; to the end: on), and a resize keeps it.
+    """
+
+    following = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.following = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        if self.following:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+
+
 class DashboardScreen(Screen[str]):
     """Progress, curves, device panels, errors and the train.log tail of one run."""
 
@@ -128,7 +149,7 @@ class DashboardScreen(Screen[str]):
             yield CurveChart("learning rate", id="lr-chart")
         yield VerticalScroll(id="devices")
         yield Static(id="error-panel")
-        yield Log(max_lines=LOG_LINES, id="log")
+        yield FollowingLog(max_lines=LOG_LINES, id="log")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -201,11 +222,12 @@ class DashboardScreen(Screen[str]):
             self.call_after_refresh(self.on_events_shown, events)
 
     def _poll_log(self) -> None:
+        pane = self.query_one("#log", FollowingLog)
         lines = self.log_tail.poll()
         if self.log_tail.restarted:
-            self.query_one("#log", Log).clear()
+            pane.clear()
         if lines:
-            self.query_one("#log", Log).write_lines(lines)
+            pane.write_lines(lines, scroll_end=pane.following)
 
     def _check_alive(self) -> None:
         """A worker that died without `end`/`error`/`stopped` would otherwise look running."""

@@ -127,3 +127,42 @@ def test_value_labels_tell_close_learning_rates_apart() -> None:
     assert value_labels([1.9e-4, 2e-4]) == ["1.9e-4", "2.0e-4"]
     assert value_labels([1.9999e-4, 2e-4]) == ["1.9999e-4", "2.0000e-4"]
     assert value_labels([1.234, 2.5]) == ["1.23", "2.5"]  # losses as before
+
+
+def test_attach_to_a_resumed_run_follows_the_new_attempts_log(resumed_run: Path) -> None:
+    """`attach` to a resumed run: the log pane follows the new attempt to its end, it does
+    not stay on the old attempt's last line while the header moves on."""
+    from textual.widgets import Log
+
+    with open(resumed_run / "train.log", "a", encoding="utf-8") as log:
+        log.write("stopped at step 30: checkpoint saved\n")
+
+    async def scenario() -> None:
+        app = DashboardApp(resumed_run, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await replayed_dashboard(pilot)
+            pane = screen.query_one("#log", Log)
+            await pilot_until(pilot, lambda: "stopped at step 30" in pane.lines[-1])
+            with open(resumed_run / "train.log", "a", encoding="utf-8") as log:
+                log.write("\n===== tunetui: resuming =====\nresumed from checkpoint-30\n")
+            append(resumed_run, event("start", 101, run="r", total_steps=50))
+            append(resumed_run, event("log", 102, step=31, loss=1.2))
+            await pilot_until(pilot, lambda: pane.lines[-1] == "resumed from checkpoint-30")
+            # The pane shrinks under the text (here: the full-height log toggled off; in a
+            # run, a device panel appearing): it must keep following all the same.
+            await pilot.press("l")
+            await pilot_until(pilot, lambda: screen.has_class("log-full"))
+            await pilot.pause()
+            await pilot.press("l")
+            await pilot_until(pilot, lambda: not screen.has_class("log-full"))
+            with open(resumed_run / "train.log", "a", encoding="utf-8") as log:
+                log.write("step 50 done\ntraining finished\n")
+            append(resumed_run, event("end", 120, step=50))
+            await pilot_until(pilot, lambda: screen.view.status == "finished", what="the end")
+            await pilot_until(pilot, lambda: pane.lines[-1] == "training finished", what="log")
+            await pilot_until(
+                pilot, lambda: pane.scroll_y == pane.max_scroll_y, what="the log's end in view"
+            )
+            assert "finished" in _text(screen, "#run-status")
+
+    asyncio.run(scenario())
