@@ -33,6 +33,7 @@ from typing import Any
 import psutil
 from tunetui.planner.errors import UserError
 from tunetui.planner.plan import build_plan
+from tunetui.runner import runlock
 from tunetui.runner.data.validation import validate_data
 from tunetui.runner.events import EventTail
 from tunetui.runner.flags import plan_request
@@ -49,11 +50,13 @@ from tunetui.runner.rundir import (
     STOP_FILE,
     choose_run_path,
     read_json,
+    runs_root,
     staged_run_dir,
     write_atomic,
     write_json,
 )
 from tunetui.runner.runstate import RunState, current_host, drain, read_state
+from tunetui.runner.userfiles import check_writable
 
 WORKER_ENV = "TUNETUI_WORKER"
 WORKER_MODULE = "tunetui.runner.train.worker"
@@ -169,8 +172,11 @@ def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
     return [*base, str(run_dir), *(["--resume"] if resume else [])]
 
 
-def _spawn(run_dir: Path, resume: bool, cwd: Path) -> subprocess.Popen[bytes]:
-    """Start the worker detached from our terminal and session; output to train.log."""
+def _spawn(run_dir: Path, resume: bool, cwd: Path, lock: int) -> subprocess.Popen[bytes]:
+    """Start the worker detached from our terminal and session; output to train.log.
+
+    `lock` (the run folder's lock, `runlock.hold`) is handed to the worker, which keeps it
+    for its life; our copy is closed, so the lock ends with the worker."""
     argv = worker_command(run_dir, resume)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(run_dir / LOG_FILE, "ab") as log:
@@ -186,6 +192,7 @@ def _spawn(run_dir: Path, resume: bool, cwd: Path) -> subprocess.Popen[bytes]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 close_fds=True,
+                pass_fds=(lock,),
                 start_new_session=True,
             )
         except OSError as err:
@@ -193,6 +200,8 @@ def _spawn(run_dir: Path, resume: bool, cwd: Path) -> subprocess.Popen[bytes]:
                 f"could not start the worker ({shlex.join(argv)}): {err}",
                 f"Check ${WORKER_ENV} and the Python environment",
             ) from None
+        finally:
+            os.close(lock)
 
 
 def _record(run_dir: Path, proc: subprocess.Popen[bytes], cwd: Path, resume: bool) -> None:
@@ -241,22 +250,26 @@ def start_run(
     recipe = load_checked_recipe(recipe_path)
     if output is None and name is None and recipe.output_dir:
         output = recipe.output_dir
-    final = choose_run_path(recipe.name, name=name, output=output, overwrite=overwrite)
-    if final.exists():
-        _refuse_if_active(final, "overwrite")
-    final = final.absolute()
-    resolved = absolute_paths(recipe).model_copy(update={"output_dir": str(final)})
+    parent = Path(output).absolute().parent if output is not None else runs_root().absolute()
+    check_writable(Path(output) if output is not None else parent, "run folder")
     plan = make_plan(recipe)
-    with staged_run_dir(final, overwrite=overwrite) as stage:
-        write_atomic(stage / RECIPE_FILE, dump_recipe(resolved))
-        write_json(stage / PLAN_FILE, plan)
-        (stage / CHECKPOINTS_DIR).mkdir()
-        (stage / EVENTS_FILE).touch()
-        write_json(stage / RUN_FILE, {"run_dir": str(final), "host": current_host()})
+    with runlock.creating(parent):  # two `run --name X` at once: one builds X, one is told
+        final = choose_run_path(recipe.name, name=name, output=output, overwrite=overwrite)
+        if final.exists():
+            _refuse_if_active(final, "overwrite")
+        final = final.absolute()
+        resolved = absolute_paths(recipe).model_copy(update={"output_dir": str(final)})
+        with staged_run_dir(final, overwrite=overwrite) as stage:
+            write_atomic(stage / RECIPE_FILE, dump_recipe(resolved))
+            write_json(stage / PLAN_FILE, plan)
+            (stage / CHECKPOINTS_DIR).mkdir()
+            (stage / EVENTS_FILE).touch()
+            write_json(stage / RUN_FILE, {"run_dir": str(final), "host": current_host()})
+        lock = runlock.hold(final, "start it")
     cwd = Path.cwd()
     tail, history = _tail_after_existing(final)
     try:
-        proc = _spawn(final, resume=False, cwd=cwd)
+        proc = _spawn(final, resume=False, cwd=cwd, lock=lock)
     except UserError:
         shutil.rmtree(final, ignore_errors=True)  # a run that never started is no run
         raise
@@ -267,6 +280,22 @@ def start_run(
 def resume_run(run_dir: Path) -> Launch:
     """Continue a stopped, failed or crashed run from its newest checkpoint."""
     run_dir = Path(run_dir).absolute()
+    _refuse_if_active(run_dir, "resume")  # the clearest message for the common case
+    lock = runlock.hold(run_dir, "resume it")  # two resumes at once: the second is refused
+    try:
+        cwd = _resumable(run_dir)
+    except BaseException:
+        os.close(lock)
+        raise
+    tail, history = _tail_after_existing(run_dir)
+    proc = _spawn(run_dir, resume=True, cwd=cwd, lock=lock)
+    _record(run_dir, proc, cwd, resume=True)
+    return Launch(run_dir, proc, tail, history, resumed=True)
+
+
+def _resumable(run_dir: Path) -> Path:
+    """Check that `run_dir` can be resumed (UserError if not) and return the folder its
+    worker runs in (the first attempt's, so relative paths mean the same)."""
     state = _refuse_if_active(run_dir, "resume")
     if state.state == "finished":
         raise UserError(
@@ -281,12 +310,7 @@ def resume_run(run_dir: Path) -> Launch:
         (run_dir / STOP_FILE).unlink()  # a stale STOP would stop the new attempt at once
     info = read_json(run_dir / RUN_FILE)
     cwd = Path(info["cwd"]) if isinstance(info.get("cwd"), str) else Path.cwd()
-    if not cwd.is_dir():
-        cwd = Path.cwd()
-    tail, history = _tail_after_existing(run_dir)
-    proc = _spawn(run_dir, resume=True, cwd=cwd)
-    _record(run_dir, proc, cwd, resume=True)
-    return Launch(run_dir, proc, tail, history, resumed=True)
+    return cwd if cwd.is_dir() else Path.cwd()
 
 
 def _refuse_if_active(run_dir: Path, action: str) -> RunState:

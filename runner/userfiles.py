@@ -13,6 +13,7 @@ Light module: stdlib only.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,19 @@ def read_json_object(path: str | Path, what: str, fix: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError(f"{path}: {what} must be a JSON object", fix)
     return data
+
+
+def check_writable(path: str | Path, what: str, fix: str = "Choose another path") -> None:
+    """Refuse, before any work starts, a `path` that cannot be created or written: one under
+    an existing *file*, or in a read-only folder. Says which path and why."""
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise UserError(f"{what} {path} cannot be created: {existing} is a file", fix)
+    folder = existing if existing.is_dir() else existing.parent
+    if path.exists() and not path.is_dir():
+        folder = path.parent  # an existing file to replace: its folder must be writable
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} is not writable ({folder} is read-only for you)", fix)
