@@ -8,16 +8,66 @@ stop set are drawn from the project seed, so the same inputs give the same proje
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError, did_you_mean
 from tunetui.runner.al import state as st
-from tunetui.runner.al.io import read_rows, write_jsonl
+from tunetui.runner.al.io import atomic_write_text, read_rows, write_jsonl
 from tunetui.runner.al.stopping import StopRules
 from tunetui.runner.al.tasks import TASKS, task_kind
 
 STOP_SET_SIZE = 1000  # unlabelled items whose predictions the kappa rule compares
+
+# The LLM learner's recipe when `--recipe` is not given: LoRA, a few epochs over the
+# (small) labelled set, short sequences (one text and one label word), a checkpoint every
+# 50 steps so a stopped round resumes close to where it was.
+ROUND_RECIPE = {
+    "method": "lora", "epochs": 3.0, "cutoff_len": 256, "batch": 4, "grad_accum": 1,
+    "save_steps": 50, "logging_steps": 5,
+}  # fmt: skip
+
+
+@dataclass
+class LearnerOptions:
+    """How the project learns: `llm` (fine-tune `model` every round) or `proxy`.
+
+    `learner` None means llm when a model is given, else proxy. `recipe` is a recipe file
+    to start from (its name, data, model and output are set per round); without it the
+    round recipe is `ROUND_RECIPE` with `report_to`.
+    """
+
+    learner: str | None = None
+    warm_start: bool = False
+    recipe: str | Path | None = None
+    prompt: str | None = None
+    report_to: list[str] = field(default_factory=lambda: ["none"])
+
+    def resolved(self, model: str | None) -> str:
+        return self.learner or ("llm" if model else "proxy")
+
+    def check(self, model: str | None) -> None:
+        if self.learner is not None and self.learner not in st.LEARNERS:
+            raise UserError(f"unknown learner '{self.learner}'", "Use --learner llm or proxy.")
+        if self.resolved(model) == "llm" and not model:
+            raise UserError("the LLM learner needs a model", "Pass --model (or --learner proxy).")
+        if self.prompt is not None and "{text}" not in self.prompt:
+            raise UserError("--prompt has no {text} placeholder", "Put {text} where the item goes.")
+
+    def recipe_text(self, model: str | None, seed: int) -> str:
+        """The project's recipe template, as YAML."""
+        from tunetui.runner.flags import recipe_from_flags
+        from tunetui.runner.recipe_io import dump_recipe, load_recipe
+
+        if self.recipe is not None:
+            base = load_recipe(Path(self.recipe))
+            return dump_recipe(base.model_copy(update={"output_dir": None}))
+        recipe = recipe_from_flags(
+            recommend=False, name="al-round", model=model, report_to=self.report_to, seed=seed,
+            **ROUND_RECIPE,
+        )  # fmt: skip
+        return dump_recipe(recipe)
 
 
 def init_project(
@@ -34,12 +84,15 @@ def init_project(
     rules: StopRules | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    learner: LearnerOptions | None = None,
 ) -> st.ProjectState:
     """Create a project from an unlabelled pool and a labelled seed set; return the state."""
     import numpy as np
 
     project = Path(project)
+    learn = learner or LearnerOptions()
     _check_options(project, task, heldout_frac, model, overwrite)
+    learn.check(model)
     pool_items = _read_texts(pool, text_field)
     seed_rows = _read_labelled(seed_labels, text_field, label_field, prefix="s")
     rng = np.random.default_rng(seed)
@@ -59,6 +112,9 @@ def init_project(
         label_field=label_field,
         labels=task_kind(task).label_set(found, labels),
         model=model,
+        learner=learn.resolved(model),
+        warm_start=learn.warm_start,
+        prompt=learn.prompt,
         seed=seed,
         rules=rules or StopRules(),
     )
@@ -73,7 +129,8 @@ def init_project(
     state.pool_size = len(texts)
     seen_ids = {i for i, _ in pool_items}
     state.unmatched_seed_ids = len([r for r in seed_rows if r["id"] not in seen_ids])
-    _write_project(project, overwrite, texts, held, state)
+    recipe = learn.recipe_text(model, state.seed) if state.learner == "llm" else None
+    _write_project(project, overwrite, texts, held, state, recipe)
     return state
 
 
@@ -88,8 +145,10 @@ def _check_options(
         raise UserError(f"{project} already holds an AL project", "Pass --overwrite to start over.")
     if not 0.0 <= heldout_frac < 1.0:
         raise UserError(f"--heldout-frac {heldout_frac} is out of range", "Use a value in [0, 1).")
-    if model is not None and not Path(model).is_dir():
-        raise UserError(f"model directory not found: {model}", "Give a local HF model folder.")
+    if model is not None:
+        from tunetui.runner.modelpath import check_model
+
+        check_model(model)  # an embedded id, a local HF folder or a cached hub id
 
 
 def _split_heldout(
@@ -130,12 +189,16 @@ def _write_project(
     texts: dict[str, str],
     held: list[dict[str, Any]],
     state: st.ProjectState,
+    recipe: str | None,
 ) -> None:
     if project.exists() and overwrite:
-        for name in (st.TO_LABEL_JSONL, st.TO_LABEL_CSV):
+        for name in (st.TO_LABEL_JSONL, st.TO_LABEL_CSV, st.RECIPE_FILE, st.LABELLING_FILE):
             (project / name).unlink(missing_ok=True)
-        shutil.rmtree(project / "runs", ignore_errors=True)
+        for folder in ("runs", "data", "models", "tensorboard"):
+            shutil.rmtree(project / folder, ignore_errors=True)
     project.mkdir(parents=True, exist_ok=True)
+    if recipe is not None:
+        atomic_write_text(project / st.RECIPE_FILE, recipe)
     write_jsonl(project / st.POOL_FILE, ({"id": i, "text": t} for i, t in texts.items()))
     write_jsonl(project / st.HELDOUT_FILE, held)
     st.save_state(project, state)

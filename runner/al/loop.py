@@ -15,6 +15,7 @@ from typing import Any
 from tunetui.planner.errors import UserError
 from tunetui.runner.al import state as st
 from tunetui.runner.al.labels import read_oracle, validate_labels
+from tunetui.runner.al.llmscore import Progress
 from tunetui.runner.al.rounds import stop_decision, train_round
 from tunetui.runner.al.selection import select_batch
 from tunetui.runner.al.stopping import StopDecision
@@ -31,6 +32,7 @@ def run_loop(
     budget: int | None = None,
     model: str | None = None,
     on_round: OnRound | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Unattended loop against known labels: train, select K, label from the oracle, repeat.
 
@@ -46,7 +48,7 @@ def run_loop(
     records: list[dict[str, Any]] = []
 
     def train() -> None:
-        records.append(train_round(project, model))
+        records.append(train_round(project, model, progress))
         if on_round:
             on_round(records[-1])
 
@@ -56,7 +58,7 @@ def run_loop(
     for _ in range(rounds):
         if decision.stop:
             break
-        _label_batch(project, answers, Path(oracle).name, k, strategy, model)
+        _label_batch(project, answers, Path(oracle).name, k, strategy, model, progress)
         train()
         decision = stop_decision(project)
     if not decision.stop:
@@ -73,12 +75,13 @@ def _label_batch(
     k: int,
     strategy: str,
     model: str | None,
+    progress: Progress | None = None,
 ) -> None:
     """Select up to K (never past the budget) and merge the oracle's labels for them."""
     state = st.load_state(project)
     left = state.rules.budget
     k_now = k if left is None else min(k, left - len(state.labelled))
-    rows = select_batch(project, k_now, strategy, model=model)
+    rows = select_batch(project, k_now, strategy, model=model, progress=progress)
     missing = [r["id"] for r in rows if r["id"] not in answers]
     if missing:
         raise UserError(

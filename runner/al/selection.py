@@ -15,6 +15,7 @@ from typing import Any
 from tunetui.planner.errors import UserError, did_you_mean
 from tunetui.runner.al import state as st
 from tunetui.runner.al.io import write_csv, write_jsonl
+from tunetui.runner.al.llmscore import Progress
 from tunetui.runner.al.tasks import Batch, task_kind
 
 CSV_FIELDS = ["id", "text", "guess", "score", "label"]
@@ -26,6 +27,7 @@ def select_batch(
     strategy: str = "margin",
     model: str | None = None,
     max_new_tokens: int = 32,
+    progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """Score the pool, pick K items, write to_label.jsonl/.csv and mark them in flight."""
     import numpy as np
@@ -46,7 +48,9 @@ def select_batch(
         raise UserError("nothing left to label in the pool", "Every item is labelled or in flight.")
     # Seeded by the project and the round, so a repeated `select` picks the same batch.
     rng = np.random.default_rng([state.seed, len(state.selections)])
-    batch = Batch(project, state, pool, candidates, k, strategy, rng, model, max_new_tokens)
+    batch = Batch(
+        project, state, pool, candidates, k, strategy, rng, model, max_new_tokens, progress
+    )
     rows = kind.select(batch)
 
     write_jsonl(project / st.TO_LABEL_JSONL, rows)

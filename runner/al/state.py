@@ -7,7 +7,12 @@ Layout of a project directory::
     pool.jsonl      every item: {"id", "text"} (seed items included)
     heldout.jsonl   {"id", "text", "label"}: the metric is measured here, never selected
     to_label.jsonl  the latest batch to label (+ to_label.csv for spreadsheets)
-    runs/round-NNN/events.jsonl   one run per `train`, in the event protocol
+    runs/round-NNN/   one run per `train`: the proxy learner writes events.jsonl only;
+                      the LLM learner's round is a real tunetui run (recipe, checkpoints,
+                      adapter/) plus scores/ (the pool's scores, saved per chunk)
+    recipe.yaml       the LLM learner's recipe template (each round's run is made from it)
+    data/round-NNN.jsonl  the labels a round trained on (its data hash is recorded)
+    labelling.json    the labeller's answers in flight (`tunetui al label`), saved per key
 
 `state.json` is the single source of truth and is rewritten atomically, so an interrupted
 command leaves the previous consistent state behind. It is read and written only here
@@ -33,6 +38,9 @@ POOL_FILE = "pool.jsonl"
 HELDOUT_FILE = "heldout.jsonl"
 TO_LABEL_JSONL = "to_label.jsonl"
 TO_LABEL_CSV = "to_label.csv"
+RECIPE_FILE = "recipe.yaml"
+LABELLING_FILE = "labelling.json"
+LEARNERS = ("llm", "proxy")
 STATE_VERSION = 1
 
 
@@ -61,6 +69,14 @@ class Round(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     kappa: float | None = None
     run_dir: str | None = None
+    # The LLM learner's record (None for the proxy): where the round's weights started
+    # ("base" or "round-NNN"), wall time, accelerator time, and what it trained on.
+    learner: str = "proxy"
+    warm_start_from: str | None = None
+    seconds: float | None = None
+    gpu_seconds: float | None = None
+    data_hash: str | None = None
+    recipe_hash: str | None = None
 
 
 class ProjectState(BaseModel):
@@ -86,6 +102,13 @@ class ProjectState(BaseModel):
     stop_preds: list[str] | None = None  # the last round's predictions on the stop set
     pool_size: int | None = None
     unmatched_seed_ids: int = 0
+    # Added after version 1's first files (so they come last, and an older file loads as
+    # the proxy learner). proxy: TF-IDF + logistic regression (classify) or a fixed LM
+    # (generate), a second per round; llm: every round fine-tunes `model` through the
+    # runner and scores the pool with it.
+    learner: str = "proxy"
+    warm_start: bool = False  # llm: round N+1 starts from round N's weights, not the base
+    prompt: str | None = None  # llm classify: the template a text is asked with ({text})
 
     @property
     def n_spent(self) -> int:

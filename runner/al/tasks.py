@@ -25,6 +25,7 @@ import numpy as np
 from tunetui.planner.errors import UserError
 from tunetui.runner.al import state as st
 from tunetui.runner.al.io import write_jsonl
+from tunetui.runner.al.llmscore import Progress
 from tunetui.runner.al.strategies import STRATEGIES, select
 
 Row = dict[str, Any]  # one to_label row: id, text, guess, score
@@ -43,6 +44,7 @@ class Batch:
     rng: np.random.Generator
     model: str | None = None
     max_new_tokens: int = 32
+    progress: Progress | None = None
 
     @property
     def texts(self) -> list[str]:
@@ -83,6 +85,11 @@ class Classify:
         """Class probabilities of every candidate; the strategy picks from them."""
         from tunetui.runner.al.scoring import CLASS_SCORES
 
+        if b.state.learner == "llm":
+            from tunetui.runner.al.llm import select_llm
+
+            return select_llm(b)
+
         feats, clf = self._fit(b.project, b.state, b.pool)
         x = feats.transform(b.texts)
         probs = clf.predict_proba(x)
@@ -94,7 +101,7 @@ class Classify:
         score = CLASS_SCORES.get(b.strategy, CLASS_SCORES["margin"])(probs[picked])
         labels = b.state.labels or []
         guesses = [labels[j] for j in probs[picked].argmax(axis=1)]
-        return [_row(b, j, g, s) for j, g, s in zip(picked, guesses, score, strict=True)]
+        return [row_of(b, j, g, s) for j, g, s in zip(picked, guesses, score, strict=True)]
 
     def train(
         self, project: Path, state: st.ProjectState, model: str | None
@@ -133,6 +140,10 @@ class Generate:
 
     def select(self, b: Batch) -> list[Row]:
         """Diversity strategies need only TF-IDF; uncertainty ones run the LM on every item."""
+        if b.state.learner == "llm":
+            from tunetui.runner.al.llm import select_llm
+
+            return select_llm(b)
         emb = lab_emb = None
         if b.strategy in ("kcenter", "cluster-margin"):
             from tunetui.runner.al.classifier import Featurizer
@@ -150,7 +161,7 @@ class Generate:
                 emb=emb,
                 labelled_emb=lab_emb,
             )
-            return [_row(b, j, None, None) for j in picked]
+            return [row_of(b, j, None, None) for j in picked]
         from tunetui.runner.al.lm import generation_uncertainty
 
         model_dir = self.model_dir(b.state, b.model)
@@ -158,7 +169,7 @@ class Generate:
         key = "entropy" if b.strategy == "entropy" else "mnlp"
         unc = np.asarray([s[key] for s in scored])
         picked = select(b.strategy, b.k, rng=b.rng, uncertainty=unc, emb=emb)
-        return [_row(b, j, scored[j]["guess"], unc[j]) for j in picked]
+        return [row_of(b, j, scored[j]["guess"], unc[j]) for j in picked]
 
     def train(
         self, project: Path, state: st.ProjectState, model: str | None
@@ -214,7 +225,7 @@ def agreement(before: list[str] | None, after: list[str]) -> float | None:
     return 0.0 if math.isnan(k) else k
 
 
-def _row(b: Batch, j: int, guess: str | None, score: Any) -> Row:
+def row_of(b: Batch, j: int, guess: str | None, score: Any) -> Row:
     """The to_label row of candidate `j` (score rounded; None for model-free picks)."""
     ident = b.candidates[j]
     rounded = None if score is None else round(float(score), 6)

@@ -53,7 +53,7 @@ def test_generate_loop(cli, tmp_path: Path, tiny_lm: str) -> None:
     seed = write("seed.jsonl", [{"text": f"Add {i} and 1.", "label": str(i + 1)} for i in range(4)])
     proj = str(tmp_path / "proj")
     code, _, err = cli("al", "init", proj, "--pool", pool, "--seed-labels", seed,
-                       "--task", "generate", "--model", tiny_lm)  # fmt: skip
+                       "--task", "generate", "--model", tiny_lm, "--learner", "proxy")  # fmt: skip
     assert code == 0, err
     code, out, err = cli("al", "loop", proj, "--oracle", oracle, "--rounds", "2", "--k", "2",
                          "--strategy", "mnlp", "--json")  # fmt: skip

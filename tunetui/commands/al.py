@@ -46,6 +46,20 @@ def _need_al_extra() -> None:
         )
 
 
+def _progress(quiet: bool) -> Any:
+    """Scoring progress on stderr (one line, rewritten), so stdout stays the result."""
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(phase: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{phase} {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
 @app.command()
 def init(
     project: Path = typer.Argument(..., help="Project directory to create."),
@@ -59,7 +73,20 @@ def init(
         0.2, "--heldout-frac", help="Without --heldout: share of seed labels held out."
     ),
     labels: str | None = typer.Option(None, "--labels", help="Comma-separated label set."),
-    model: str | None = typer.Option(None, "--model", help="HF model dir (generate)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model to fine-tune (llm learner) or score with (generate)."
+    ),
+    learner: str | None = typer.Option(
+        None, "--learner", help="llm | proxy (default: llm when --model is given)."
+    ),
+    warm_start: bool = typer.Option(
+        False, "--warm-start", help="llm: each round continues from the previous round's weights."
+    ),
+    recipe: Path | None = typer.Option(None, "--recipe", help="llm: recipe for every round."),
+    prompt: str | None = typer.Option(
+        None, "--prompt", help="llm classify: question template with {text} (and {labels})."
+    ),
+    report_to: str = typer.Option("none", "--report-to", help="llm: loggers, e.g. tensorboard."),
     budget: int | None = typer.Option(None, "--budget", help="Stop after this many labels."),
     plateau_delta: float = typer.Option(0.005, "--plateau-delta"),
     plateau_rounds: int = typer.Option(3, "--plateau-rounds"),
@@ -70,14 +97,16 @@ def init(
 ) -> None:
     """Create an AL project from a pool and seed labels."""
     _need_al_extra()
-    from tunetui.runner.al.create import init_project
+    from tunetui.runner.al.create import LearnerOptions, init_project
     from tunetui.runner.al.stopping import StopRules
 
     rules = StopRules(budget, plateau_delta, plateau_rounds, kappa)
     label_set = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    loggers = [s.strip() for s in report_to.split(",") if s.strip()]
+    learn = LearnerOptions(learner, warm_start, recipe, prompt, loggers)
     state = init_project(
         project, pool, seed_labels, task, text_field, label_field, heldout, heldout_frac,
-        label_set, model, rules, seed, overwrite,
+        label_set, model, rules, seed, overwrite, learn,
     )  # fmt: skip
     summary = {
         "project": str(project),
@@ -85,12 +114,14 @@ def init(
         "pool": state.pool_size,
         "seed_labels": len(state.seed_ids),
         "labels": state.labels,
+        "learner": state.learner,
     }
     if as_json:
         _echo_json(summary)
         return
     typer.echo(
-        f"created {project}: {summary['pool']} items, {summary['seed_labels']} seed labels"
+        f"created {project} ({state.learner} learner): {summary['pool']} items, "
+        f"{summary['seed_labels']} seed labels"
         + (f", labels {', '.join(state.labels)}" if state.labels else "")
     )
     typer.echo(f"next: tunetui al train {project} && tunetui al select {project} --k 50")
@@ -108,7 +139,7 @@ def select_cmd(
     _need_al_extra()
     from tunetui.runner.al.selection import select_batch
 
-    rows = select_batch(project, k, strategy, model=model)
+    rows = select_batch(project, k, strategy, model=model, progress=_progress(as_json))
     if as_json:
         _echo_json(rows)
         return
@@ -150,7 +181,7 @@ def train(
     _need_al_extra()
     from tunetui.runner.al.rounds import train_round
 
-    record = train_round(project, model)
+    record = train_round(project, model, _progress(as_json))
     if as_json:
         _echo_json(record)
         return
@@ -237,7 +268,10 @@ def loop(
     from tunetui.runner.al.loop import run_loop
 
     show = None if as_json else (lambda r: typer.echo(_round_line(r)))
-    result = run_loop(project, oracle, rounds, k, strategy, budget, model, on_round=show)
+    result = run_loop(
+        project, oracle, rounds, k, strategy, budget, model, on_round=show,
+        progress=_progress(as_json),
+    )  # fmt: skip
     if as_json:
         _echo_json(result)
         return
