@@ -28,7 +28,13 @@ STAGES = ("sft", "pt", "dpo", "kto", "orpo", "rm")
 METHODS = ("lora", "qlora", "dora", "full", "freeze")
 ADAPTER_METHODS = ("lora", "dora", "qlora")
 BITS = (4, 8)
-OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw", "sgd", "galore")
+# adamw: torch AdamW, multi-tensor ("foreach"): a one-state temporary during step();
+# adamw_fused: one fused kernel, no temporary (the Trainer's default on recent torch)
+OPTIMIZERS = ("adamw_fused", "adamw", "adamw_8bit", "paged_adamw", "sgd", "galore")
+# How the loss is computed (planner): hf = bf16 logits upcast to fp32 (transformers);
+# chunked = per-chunk log-softmax (torchtune, LitGPT); fused = Liger fused linear CE, whose
+# logits never exist (the recipe says it with `liger`).
+LOSS_IMPLS = ("hf", "chunked", "fused")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_min_lr")
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -120,7 +126,7 @@ OPTIONS: tuple[Option, ...] = (
        methods=ADAPTER_METHODS),
     _o("alpha", "lora.alpha", 16, "LoRA alpha.", bounds={"ge": 1}, methods=ADAPTER_METHODS),
     _o("dropout", "lora.dropout", 0.05, "LoRA dropout.", bounds={"ge": 0.0, "lt": 1.0},
-       methods=ADAPTER_METHODS),
+       methods=ADAPTER_METHODS, plans=True),
     _o("targets", "lora.targets", "all",
        "LoRA target modules: all | attn | qv, or module names a,b.", kind="csv", plans=True,
        methods=ADAPTER_METHODS),
@@ -148,7 +154,8 @@ OPTIONS: tuple[Option, ...] = (
        kind="bool", plans=True),
     _o("precision", "training.precision", "auto", "Training precision.", choices=PRECISIONS,
        plans=True),
-    _o("optim", "training.optimizer", "adamw", "Optimizer.", choices=OPTIMIZERS, plans=True),
+    _o("optim", "training.optimizer", "adamw_fused", "Optimizer.", choices=OPTIMIZERS,
+       plans=True),
     _o("seed", "training.seed", 42, "Random seed."),
     _o("save_steps", "training.save_steps", 100, "Checkpoint every N steps.", bounds={"ge": 1}),
     _o("eval_steps", "training.eval_steps", None, "Evaluate every N steps.", bounds={"ge": 1},
@@ -167,7 +174,9 @@ OPTIONS: tuple[Option, ...] = (
        "Run the model's own code from its folder.", kind="bool"),
     _o("attn", "model.attn_implementation", "sdpa", "Attention implementation.",
        choices=ATTENTIONS, plans=True),
-    _o("liger", "model.liger_kernel", False, "Use Liger kernels when installed.", kind="bool"),
+    _o("liger", "model.liger_kernel", False,
+       "Use Liger kernels when installed (fused linear cross-entropy: no logits).",
+       kind="bool", plans=True),
 )  # fmt: skip
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}
