@@ -24,6 +24,7 @@ from typing import Any
 from tunetui.planner.errors import UserError
 from tunetui.planner.estimator import TrainConfig, estimate
 from tunetui.planner.models import resolve_model, spec_from_config
+from tunetui.planner.stack import kbit_saves_inputs
 
 HERE = Path(__file__).resolve().parent
 METRIC_FIELD = {
@@ -48,12 +49,13 @@ def _compute_capability(gpu: str) -> tuple[int, int] | None:
 
 # What a source's software stack did that a row's config cannot say (documented in
 # planner/README.md "Accuracy"), matched on the row's source or id: fms-hf-tuning trains
-# under accelerate FSDP even on one GPU (its sharded grad buffers persist between steps),
-# and its "baseline-peft-bnb" QLoRA runs went through trl < 1.0, whose SFTTrainer called
-# peft.prepare_model_for_kbit_training (fp32 embeddings, norms and lm_head).
+# under accelerate FSDP even on one GPU, and its "baseline-peft-bnb" QLoRA runs went through
+# trl < 1.0, whose SFTTrainer called peft.prepare_model_for_kbit_training (fp32 embeddings,
+# norms and lm_head). The bitsandbytes version decides whether 4-bit layers keep their
+# input (planner.stack.kbit_saves_inputs), never the installed one here.
 SOURCE_STACK: dict[str, dict[str, Any]] = {
-    "fms-acceleration": {"parallel": "fsdp", "kbit_saves_inputs": True},  # bnb 0.43.3
-    "litgpt": {"kbit_saves_inputs": True},  # bitsandbytes 0.41.1
+    "fms-acceleration": {"parallel": "fsdp", "bitsandbytes": "0.43.3"},
+    "litgpt": {"bitsandbytes": "0.41.1", "fused_qkv": True},
     "baseline-peft-bnb": {"upcast_non_quantized": True},
 }
 # What the estimator does not model (rows are printed, but kept out of the "modelled"
@@ -109,7 +111,7 @@ def train_config(row: dict[str, Any]) -> TrainConfig:
         parallel=parallel,
         grad_accum=int(c.get("grad_accum") or 1),
         pure_bf16=c.get("pure_bf16"),
-        kbit_saves_inputs=bool(stack.get("kbit_saves_inputs", False)),
+        kbit_saves_inputs=kbit_saves_inputs(c.get("bitsandbytes", stack.get("bitsandbytes"))),
         loss_impl="chunked" if c.get("chunked_ce") else "hf",
         optimizer_in_backward=bool(c.get("optimizer_in_backward")),
         activation_offloading=bool(c.get("activation_offloading")),
@@ -117,6 +119,8 @@ def train_config(row: dict[str, Any]) -> TrainConfig:
             c.get("upcast_non_quantized", stack.get("upcast_non_quantized", False))
         ),
         compute_capability=_compute_capability(row.get("gpu", "")),
+        double_quant=bool(c.get("double_quant", True)),
+        fused_qkv=bool(stack.get("fused_qkv", False)),
     )
 
 
@@ -181,6 +185,7 @@ def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "id": row["id"],
                 "supported": family not in UNSUPPORTED and not features,
+                "calibration": bool(row.get("calibration")),
                 "metric": field,
                 "measured_gib": round(measured, 2),
                 "estimate_gib": round(predicted, 2),
@@ -201,29 +206,56 @@ def main(argv: list[str] | None = None) -> int:
         print("no reference rows found", file=sys.stderr)
         return 1
     results = evaluate(rows)
+    modelled = [r for r in results if r["supported"]]
     summary = {
         "all": _summary(results),
-        "modelled": _summary([r for r in results if r["supported"]]),
+        "modelled": _summary(modelled),
+        "calibrated": _summary([r for r in modelled if r["calibration"]]),
+        "held-out": _summary([r for r in modelled if not r["calibration"]]),
     }
+    ooms = check_ooms(json.loads(args.reference.read_text()).get("ooms", []))
+    summary["ooms_called_fits"] = [o["id"] for o in ooms if o["fits"]]
     if args.json:
-        print(json.dumps({"results": results, "summary": summary}, indent=2))
+        print(json.dumps({"results": results, "ooms": ooms, "summary": summary}, indent=2))
         return 0
     print(f"{'row':58s} {'metric':13s} {'measured':>8s} {'estimate':>8s} {'error':>7s}")
     for r in results:
         print(
             f"{r['id'][:58]:58s} {r['metric']:13s} {r['measured_gib']:8.2f} "
-            f"{r['estimate_gib']:8.2f} {r['error_pct']:+6.1f}%" + ("" if r["supported"] else " *")
+            f"{r['estimate_gib']:8.2f} {r['error_pct']:+6.1f}%"
+            + ("" if r["supported"] else " *")
+            + (" c" if r["calibration"] else "")
         )
     print()
     for name, s in summary.items():
+        if name == "ooms_called_fits":
+            continue
         if s["rows"]:
             print(
-                f"{name:9s} {s['rows']:2d} rows: mean |error| {s['mean_abs_error_pct']}%, "
+                f"{name:10s} {s['rows']:2d} rows: mean |error| {s['mean_abs_error_pct']}%, "
                 f"max |error| {s['max_abs_error_pct']}%, worst under-estimate "
                 f"{s['worst_under_pct']}%"
             )
     print(f"* not modelled: {', '.join(UNSUPPORTED)} models, {', '.join(UNSUPPORTED_FEATURES)}")
+    print("c calibration row: a constant of the planner was fitted on it")
+    for o in ooms:
+        verdict = "called FITS (wrong)" if o["fits"] else "called does-not-fit"
+        print(f"published OOM {o['id']}: planned {o['total_gib']} GiB of {o['gpu_gib']}: {verdict}")
     return 0
+
+
+def check_ooms(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Published runs that ran out of memory: the plan's total against the card, with the
+    same margin `tunetui plan` uses for its "fits" verdict."""
+    from tunetui.planner.recommender import FIT_MARGIN
+
+    out = []
+    for row in rows:
+        total = estimate(_model(row), train_config(row)).total_gib
+        gpu = float(row["gpu_memory_gib"])
+        out.append({"id": row["id"], "total_gib": round(total, 2), "gpu_gib": gpu,
+                    "fits": total <= gpu * (1 - FIT_MARGIN)})  # fmt: skip
+    return out
 
 
 def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -11,29 +11,21 @@ The peak is the larger of two moments of a training step:
   when accumulating: they stay alive across micro-batches);
 * optimizer step: resident state + all gradients + optimizer scratch.
 
-``allocated`` is what ``torch.cuda.max_memory_allocated`` reports; ``reserved`` adds the
-caching allocator's fragmentation; ``total`` adds the CUDA context that lives outside
-torch's allocator (what nvidia-smi shows).
+``allocated`` is what ``torch.cuda.max_memory_allocated`` reports; ``reserved`` and
+``total`` (what nvidia-smi shows) add what lies outside that count (`planner.overhead`).
+The types (`TrainConfig`, `Estimate`) live in `planner.trainconfig` and are re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
-from tunetui.options import ATTENTIONS, METHODS, OPTIMIZERS, PARALLELS, STAGES, TARGET_PRESETS
-from tunetui.options import PRECISIONS as ALL_PRECISIONS
-
-from .errors import UserError, unknown
 from .models import ModelSpec
+from .overhead import CPU_RUNTIME_GIB, cuda_context_gib, device_totals
+from .trainconfig import FLASH, GIB, LOSS_IMPLS, PRECISIONS, Estimate, TrainConfig
 
-GIB = float(2**30)
-
-# The choices are the option vocabulary's (tunetui.options); "auto" precision is resolved
-# before the check, so only concrete dtypes are left.
-PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "auto")
-LOSS_IMPLS = ("hf", "chunked", "fused")
-FLASH = "flash_attention_2"
-_ATTN_ALIASES = {"flash": FLASH, "flash_attention": FLASH, "fa2": FLASH}
+__all__ = [
+    "CPU_RUNTIME_GIB", "GIB", "LOSS_IMPLS", "PRECISIONS", "Estimate", "TrainConfig",
+    "cuda_context_gib", "estimate", "layer_activation_bytes", "trainable_params",
+]  # fmt: skip
 
 # --- physical constants (see planner/README.md for the derivation of each) ---------------
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 per 256
@@ -41,158 +33,8 @@ NF4_BYTES_NO_DQ = 0.5 + 4 / 64  # fp32 absmax per block of 64 without double qua
 INT8_BYTES = 1.0  # LLM.int8 weights; the per-row fp32 scale is added per linear
 LOGITS_EXTRA_BYTES = 12  # fp32 log-softmax output + its fp32 grad + fp32 grad of the logits
 RMSNORM_FP32_BYTES = 4  # HF RMSNorm upcasts its input to fp32 and autograd keeps that copy
-FRAGMENTATION = 0.05  # caching allocator: reserved ~= allocated * (1 + this) + one block
-RESERVED_BLOCK_GIB = 0.125  # a partly used large segment at the top of the peak
-CPU_RUNTIME_GIB = 0.9  # RSS of a Python process with torch + transformers imported
 GALORE_RANK = 128  # HF Trainer's default GaLore rank
 BNB_8BIT_STATE_BYTES = 2.0  # two uint8 states; the per-2048 fp32 absmax is negligible
-
-
-def cuda_context_gib(compute_capability: tuple[int, int] | None) -> float:
-    """CUDA context + kernel images outside torch's allocator, by architecture (measured
-    typical values with lazy module loading; Hopper's larger cuBLAS/cuDNN images cost more)."""
-    if not compute_capability:
-        return 0.5
-    major = compute_capability[0]
-    return {7: 0.35, 8: 0.45, 9: 0.55, 10: 0.6, 12: 0.5}.get(major, 0.5)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training configuration. Invalid combinations raise UserError on construction."""
-
-    method: str = "lora"
-    bits: int | None = None  # None: 4 for qlora, 16 otherwise
-    lora_rank: int = 16
-    targets: str | tuple[str, ...] = "all"  # all | attn | qv | module names
-    lora_dropout: float = 0.05
-    freeze_layers: int = 2  # method=freeze: train the last N decoder layers
-    batch_size: int = 1  # per device
-    grad_accum: int = 1
-    seq_len: int = 1024
-    gradient_checkpointing: bool = False
-    optimizer: str = "adamw"
-    precision: str = "bf16"  # bf16 | fp16 | fp32 | auto (the recipe's default)
-    attn: str = "sdpa"
-    stage: str = "sft"
-    n_gpus: int = 1
-    parallel: str = "none"
-    # bf16 checkpoints load in bf16 (transformers 5 dtype="auto") and train in place: bf16
-    # weights, grads and AdamW states. None = that for bf16; fp16 needs fp32 master weights.
-    pure_bf16: bool | None = None
-    double_quant: bool = True
-    # peft.prepare_model_for_kbit_training upcasts every non-quantised param to fp32;
-    # tunetui's runner calls it for QLoRA (runner/methods.py), so on by default
-    upcast_non_quantized: bool = True
-    # hf: logits in bf16, upcast to fp32 for the loss (transformers' ForCausalLMLoss);
-    # chunked: bf16 logits, loss per chunk (torchtune CEWithChunkedOutputLoss, LitGPT);
-    # fused: logits never materialised beyond one chunk (Liger fused linear cross-entropy)
-    loss_impl: str = "hf"
-    optimizer_in_backward: bool = False  # step each param as its grad lands (torchtune)
-    activation_offloading: bool = False  # checkpointed layer inputs live in host RAM
-    # bitsandbytes' MatMul4Bit kept its input for backward in older releases (0.41-0.43:
-    # ctx.tensors = (A, B)); 0.50 keeps only the packed weight
-    kbit_saves_inputs: bool = False
-    device: str = "cuda"  # cuda | cpu
-    compute_capability: tuple[int, int] | None = None
-
-    def __post_init__(self) -> None:
-        _check(self)
-
-    @property
-    def weight_bits(self) -> int:
-        if self.bits is not None:
-            return self.bits
-        return 4 if self.method == "qlora" else 16
-
-    @property
-    def is_adapter(self) -> bool:
-        return self.method in ("lora", "dora", "qlora")
-
-    @property
-    def pure(self) -> bool:
-        if self.pure_bf16 is not None:
-            return self.pure_bf16
-        return self.precision == "bf16"
-
-    def replace(self, **changes: object) -> TrainConfig:
-        """A copy with some fields changed (validated again)."""
-        data = {**asdict(self), **changes}
-        return TrainConfig(**data)  # type: ignore[arg-type]
-
-
-def _check(c: TrainConfig) -> None:
-    if c.precision == "auto":  # the recipe's default: what the trainer would pick here
-        cc = c.compute_capability
-        auto = "fp32" if c.device == "cpu" else ("fp16" if cc and cc[0] < 8 else "bf16")
-        object.__setattr__(c, "precision", auto)
-    choices = {
-        "method": (c.method, METHODS),
-        "optimizer": (c.optimizer, OPTIMIZERS),
-        "precision": (c.precision, PRECISIONS),
-        "stage": (c.stage, STAGES),
-        "parallel": (c.parallel, PARALLELS),
-        "device": (c.device, ("cuda", "cpu")),
-    }
-    for kind, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise unknown(kind, str(value), allowed)
-    attn = _ATTN_ALIASES.get(c.attn, c.attn)
-    if attn not in ATTENTIONS:
-        raise unknown("attention implementation", c.attn, ATTENTIONS)
-    object.__setattr__(c, "attn", attn)
-    if isinstance(c.targets, str) and c.targets not in TARGET_PRESETS:
-        raise unknown("LoRA targets", c.targets, TARGET_PRESETS)
-    if isinstance(c.targets, list):
-        object.__setattr__(c, "targets", tuple(c.targets))
-    if c.bits not in (None, 4, 8, 16):
-        raise UserError(f"--bits {c.bits} is not supported", "Use --bits 4, 8 or 16")
-    if c.bits in (4, 8) and c.method in ("full", "freeze"):
-        raise UserError(
-            f"--bits {c.bits} cannot train with --method {c.method}: quantised weights are frozen",
-            "Use --method qlora (or lora/dora) with --bits 4/8, or --bits 16 for full training",
-        )
-    if c.method == "qlora" and c.bits == 16:
-        raise UserError("--method qlora needs --bits 4 or 8", "Use --method lora for 16-bit LoRA")
-    positive = {
-        "--rank": c.lora_rank,
-        "--batch": c.batch_size,
-        "--seq": c.seq_len,
-        "--gpus": c.n_gpus,
-        "grad_accum": c.grad_accum,
-        "freeze_layers": c.freeze_layers,
-    }
-    for flag, value in positive.items():
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"{flag} must be a positive integer, got {value}", f"Pass {flag} >= 1")
-    if c.loss_impl not in LOSS_IMPLS:
-        raise unknown("loss implementation", c.loss_impl, LOSS_IMPLS)
-    if not 0.0 <= c.lora_dropout < 1.0:
-        raise UserError(f"LoRA dropout {c.lora_dropout} is out of range", "Use 0 <= dropout < 1")
-    if c.precision == "fp16" and c.pure_bf16:
-        raise UserError("pure bf16 was asked for with fp16 precision", "Use --precision bf16")
-
-
-@dataclass
-class Estimate:
-    """Peak memory per GPU (GiB). ``breakdown_gib`` sums to ``total_gib``."""
-
-    allocated_gib: float
-    reserved_gib: float
-    total_gib: float
-    breakdown_gib: dict[str, float]
-    trainable_params: int
-    device: str = "cuda"
-    peak_phase: str = "forward"  # forward | optimizer
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        for key in ("allocated_gib", "reserved_gib", "total_gib"):
-            out[key] = round(out[key], 3)
-        out["breakdown_gib"] = {k: round(v, 3) for k, v in self.breakdown_gib.items()}
-        return out
-
 
 # --------------------------------------------------------------------------- helpers
 _ATTN_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -292,6 +134,8 @@ def layer_activation_bytes(model: ModelSpec, cfg: TrainConfig, trainable_layer: 
     # attention: q, k, v, output (+ fp32 logsumexp); eager keeps the probabilities too
     kv_saved = kv if cfg.attn == FLASH else q  # sdpa with a padding mask repeats k/v
     total += e * (2 * q + 2 * kv_saved) + 4 * model.num_attention_heads
+    if cfg.fused_qkv:
+        total += e * (q + kv)  # the q and k thirds of the qkv buffer, pinned by v's view
     if cfg.attn == "eager":
         total += (4 + e) * model.num_attention_heads * cfg.seq_len
     if keeps_input("o_proj"):
@@ -339,6 +183,18 @@ def _weights_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
     return c.linear * INT8_BYTES + scales + rest
 
 
+def _layer_stored_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
+    """One decoder layer as stored: NF4/int8 linears + the rest (norms) at their width."""
+    per_layer = model.counts().per_layer
+    full_width = 4 if (cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter)) else 2
+    if cfg.weight_bits == 16:
+        return per_layer * full_width
+    linear = sum(i * o * n for _, i, o, n in model.linears())
+    per = {4: NF4_BYTES if cfg.double_quant else NF4_BYTES_NO_DQ, 8: INT8_BYTES}[cfg.weight_bits]
+    keep = 4 if cfg.upcast_non_quantized else full_width
+    return linear * per + max(0, per_layer - linear) * keep
+
+
 def _trainable_width(cfg: TrainConfig) -> int:
     """Bytes per trainable parameter (and per gradient element)."""
     if cfg.precision == "fp32":
@@ -352,7 +208,7 @@ def _trainable_width(cfg: TrainConfig) -> int:
 def _optimizer_bytes(model: ModelSpec, cfg: TrainConfig, n_train: int) -> tuple[float, float]:
     """(bytes inside torch's allocator, bytes outside it: paged/unified memory)."""
     width = _trainable_width(cfg)
-    if cfg.optimizer == "adamw":
+    if cfg.optimizer in ("adamw", "adamw_fused"):
         return 2 * width * n_train, 0.0
     if cfg.optimizer == "adamw_8bit":
         return BNB_8BIT_STATE_BYTES * n_train, 0.0
@@ -372,6 +228,17 @@ def _optimizer_bytes(model: ModelSpec, cfg: TrainConfig, n_train: int) -> tuple[
         covered += copies * fan_in * fan_out
     rest = max(0, n_train - layers * covered)
     return layers * projected + 2 * width * rest, 0.0
+
+
+def _step_scratch(cfg: TrainConfig, n_train: int) -> float:
+    """Bytes the optimizer allocates only during ``step()``.
+
+    torch's default multi-tensor ("foreach") AdamW computes ``sqrt(exp_avg_sq)`` for the whole
+    parameter group at once (``torch._foreach_sqrt``): a temporary the size of one optimizer
+    state, in the state's dtype. Fused AdamW (one kernel per tensor list, no intermediates),
+    bitsandbytes' 8-bit/paged kernels and GaLore's per-parameter loop allocate none.
+    """
+    return n_train * _trainable_width(cfg) if cfg.optimizer == "adamw" else 0.0
 
 
 # --------------------------------------------------------------------------- estimate
@@ -400,17 +267,20 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     if cfg.method == "full":  # the lm_head (or tied embedding) grad appears with the logits
         head_grad = (counts.lm_head or counts.embed) * width / shard_states
     workspace = _workspace(model, cfg, n, shard_weights, n_train * width)
-    resident = weights + adapters + opt_in + reference + workspace
-    # gradients outlive the step when accumulating, and always under DDP/ZeRO/FSDP, whose
-    # (sharded) gradient buffers stay allocated between steps
-    grads_kept = cfg.grad_accum > 1 or cfg.parallel != "none"
+    persistent = weights + adapters + opt_in + reference
+    # gradients outlive the step when accumulating (they sum across micro-batches), and
+    # under DDP (grads are views of its buckets) and DeepSpeed ZeRO (a preallocated
+    # partitioned buffer). FSDP without accumulation reduce-scatters each layer's grad in
+    # backward and frees the unsharded one, and zero_grad(set_to_none) drops the shards.
+    grads_kept = cfg.grad_accum > 1 or cfg.parallel in ("ddp", "zero2", "zero3")
     if cfg.optimizer_in_backward:  # each grad is applied and freed as soon as it exists
         grads = max(counts.lm_head, counts.embed, counts.per_layer) * width / shard_states
         head_grad = min(head_grad, grads)
     fwd_peak = acts + spike + (grads if grads_kept else head_grad)
-    step_peak = grads
+    scratch = 0.0 if cfg.optimizer_in_backward else _step_scratch(cfg, n_train) / shard_states
+    step_peak = grads + scratch
     phase = "forward" if fwd_peak >= step_peak else "optimizer"
-    allocated = resident + max(fwd_peak, step_peak)
+    allocated = persistent + workspace + max(fwd_peak, step_peak)
 
     breakdown = {
         "weights": weights + reference,
@@ -419,9 +289,10 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
         "optimizer": opt_in,
         "activations": acts + (spike - logits) if phase == "forward" else 0.0,
         "logits": logits if phase == "forward" and spike == logits else 0.0,
+        "optimizer_step": scratch if phase == "optimizer" else 0.0,
         "workspace": workspace,
     }
-    return _device_totals(cfg, allocated, breakdown, opt_out, n_train, phase)
+    return device_totals(cfg, allocated, persistent, breakdown, opt_out, n_train, phase)
 
 
 def _activations(
@@ -462,38 +333,8 @@ def _workspace(
         workspace += biggest * _act_bytes(cfg)
     if cfg.method == "dora":
         workspace += biggest * 4  # W + scale*B@A materialised for the weight norm
-    if shard_weights > 1:
-        workspace += 2 * model.counts().per_layer * 2  # current + prefetched layer, gathered
+    if shard_weights > 1:  # current + prefetched layer, gathered at their stored width
+        workspace += 2 * _layer_stored_bytes(model, cfg)
     if cfg.parallel == "ddp" and n > 1:
         workspace += grad_bytes  # gradient buckets
     return workspace
-
-
-def _device_totals(
-    cfg: TrainConfig,
-    allocated: float,
-    breakdown: dict[str, float],
-    opt_out: float,
-    n_train: float,
-    phase: str,
-) -> Estimate:
-    """Add what lies outside the allocator's count: on CPU the Python/torch runtime, on a
-    GPU the caching allocator's fragmentation and the CUDA context."""
-    notes: list[str] = []
-    if opt_out:
-        breakdown["paged_optimizer"] = opt_out
-        notes.append("paged AdamW states live in unified memory and can spill to host RAM")
-    if cfg.device == "cpu":
-        breakdown["runtime"] = CPU_RUNTIME_GIB * GIB
-        total = allocated + breakdown["runtime"] + opt_out
-        out_bd = {k: v / GIB for k, v in breakdown.items() if v}
-        a = allocated / GIB
-        return Estimate(a, a, total / GIB, out_bd, n_train, "cpu", phase, notes)
-    reserved = allocated * (1 + FRAGMENTATION) + RESERVED_BLOCK_GIB * GIB
-    breakdown["fragmentation"] = reserved - allocated
-    breakdown["cuda_context"] = cuda_context_gib(cfg.compute_capability) * GIB
-    total = reserved + breakdown["cuda_context"] + opt_out
-    out_bd = {k: v / GIB for k, v in breakdown.items() if v}
-    return Estimate(
-        allocated / GIB, reserved / GIB, total / GIB, out_bd, n_train, "cuda", phase, notes
-    )

@@ -16,7 +16,8 @@ from tunetui.options import TARGET_PRESETS, default
 from .errors import UserError
 from .estimator import TrainConfig, estimate
 from .models import ModelSpec, resolve_model
-from .recommender import TARGET_FRACTION, Candidate, Recommendation, recommend
+from .recommender import FIT_MARGIN, TARGET_FRACTION, Candidate, Recommendation, recommend
+from .stack import installed_version
 from .timing import estimate_time, flops_per_token, mfu_penalty
 
 PLAN_VERSION = 1
@@ -131,11 +132,14 @@ def _explicit_config(
     if hw.device == "cpu" and not asked:
         precision = "fp32"
     parallel = flags.get("parallel") or ("ddp" if hw.n_gpus > 1 else "none")
+    dropout = flags.get("dropout")
     return TrainConfig(
         method=method,
         bits=bits,
         lora_rank=flags.get("rank") or default("rank"),
         targets=_targets(flags.get("targets")),
+        lora_dropout=default("dropout") if dropout is None else dropout,
+        loss_impl=loss_impl(flags.get("liger")),
         batch_size=flags.get("batch") or default("batch"),
         grad_accum=flags.get("grad_accum") or 1,
         seq_len=seq,
@@ -149,6 +153,13 @@ def _explicit_config(
         device=hw.device,
         compute_capability=hw.compute_capability,
     )
+
+
+def loss_impl(liger: bool | None) -> str:
+    """The loss the runner will compute: Liger's fused linear cross-entropy when the recipe
+    asks for Liger and liger-kernel is installed (the runner falls back without it, so the
+    plan does too), else transformers' (fp32 logits)."""
+    return "fused" if liger and installed_version("liger-kernel") else "hf"
 
 
 def _targets(value: str | None) -> str | tuple[str, ...]:
@@ -220,6 +231,8 @@ def build_plan(
     bits: int | None = None,
     rank: int | None = None,
     targets: str | None = None,
+    dropout: float | None = None,
+    liger: bool | None = None,
     batch: int | None = None,
     grad_accum: int | None = None,
     cutoff_len: int | None = None,
@@ -253,7 +266,7 @@ def build_plan(
     attn = attn or default("attn")
     flags = {"method": method, "bits": bits, "rank": rank, "targets": targets, "batch": batch,
              "grad_accum": grad_accum, "grad_ckpt": grad_ckpt, "optim": optim,
-             "precision": precision}  # fmt: skip
+             "precision": precision, "dropout": dropout}  # fmt: skip
     if grad_accum is not None:
         effective_batch = (batch or default("batch")) * grad_accum * max(1, gpus)
     explicit = any(v is not None for v in flags.values())
@@ -261,16 +274,20 @@ def build_plan(
         spec, hw.free_gib, stage=stage, seq_len=seq_len, effective_batch=effective_batch,
         n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
         device=hw.device, lora_rank=rank or default("rank"), attn=attn, parallel=parallel,
+        lora_dropout=default("dropout") if dropout is None else dropout,
+        loss_impl=loss_impl(liger),
     )  # fmt: skip
     if explicit:
-        cfg = _explicit_config({**flags, "parallel": parallel}, seq_len, stage, hw, attn)
+        asked = {**flags, "parallel": parallel, "liger": liger}
+        cfg = _explicit_config(asked, seq_len, stage, hw, attn)
         chosen, alternatives, suggestion = _as_asked(spec, cfg, hw, rec, effective_batch)
     else:
         chosen, alternatives, suggestion = _recommended(rec)
     est = chosen.estimate
     over = est.total_gib - hw.free_gib
     recommendation = chosen.to_dict()
-    recommendation["fits"] = est.total_gib <= hw.free_gib * (1.0 if explicit else TARGET_FRACTION)
+    budget = 1.0 - FIT_MARGIN if explicit else TARGET_FRACTION
+    recommendation["fits"] = est.total_gib <= hw.free_gib * budget
     recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
     if max_steps:  # a step budget fixes the tokens trained on, whatever the dataset size
         dataset_tokens, epochs = max_steps * effective_batch * seq_len, 1.0

@@ -24,6 +24,10 @@ from .timing import flops_per_token, mfu_penalty
 
 FULL_MAX_PARAMS = 3.0e9  # above this, full fine-tuning on a few GPUs is rarely what users want
 TARGET_FRACTION = 0.90  # plan to use at most this share of free memory (75-95% band)
+# A configuration the user asked for "fits" when its total (what nvidia-smi will show, with
+# fragmentation, context and NCCL) leaves this share of free memory: the estimate's own
+# spread (bench/plan_accuracy.py) plus allocator noise between steps.
+FIT_MARGIN = 0.05
 MIN_FRACTION = 0.75
 DEFAULT_RANK = default("rank")  # the recipe's default: one vocabulary
 DEFAULT_EFFECTIVE_BATCH = 16
@@ -153,6 +157,8 @@ def recommend(
     lora_rank: int = DEFAULT_RANK,
     attn: str = "sdpa",
     parallel: str | None = None,
+    lora_dropout: float = default("dropout"),
+    loss_impl: str = "hf",
 ) -> Recommendation:
     """Best configuration for ``model`` within ``free_gib`` per device (see module doc).
 
@@ -165,7 +171,8 @@ def recommend(
     base = TrainConfig(
         method="lora", lora_rank=lora_rank, seq_len=seq_len, stage=stage, n_gpus=n_gpus,
         parallel="ddp" if n_gpus > 1 else "none", precision=precision, attn=attn,
-        device=device, compute_capability=compute_capability,
+        device=device, compute_capability=compute_capability, lora_dropout=lora_dropout,
+        loss_impl=loss_impl,
     )  # fmt: skip
     tried: list[Candidate] = []
     for label, changes in _rungs(model, device, n_gpus):

@@ -129,16 +129,22 @@ def _alternatives_table(plan: dict[str, Any]) -> Table | None:
     return table
 
 
+def _rate(tokens_per_s: float) -> str:
+    """1,234 tokens/s as an integer; below 10 with its significant digits (0.042)."""
+    return f"{tokens_per_s:,.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.2g}"
+
+
 def _time_text(plan: dict[str, Any], width: int) -> Text:
     t = plan["time"]
     lo, hi = t["tokens_per_s"]
-    line = f"Throughput: {lo:,.0f}-{hi:,.0f} tokens/s"
+    line = f"Throughput: {_rate(lo)}-{_rate(hi)} tokens/s"
     if t["seconds_per_epoch"]:
         a, b = t["seconds_per_epoch"]
         span = f"{format_duration(a)}-{format_duration(b)}"
         line += f"; one epoch of {t['dataset_tokens']:,} tokens: {span}"
     else:
-        line += f"; 1M tokens: {format_duration(1e6 / hi)}-{format_duration(1e6 / lo)}"
+        slowest = format_duration(1e6 / lo) if lo > 0 else "unbounded"
+        line += f"; 1M tokens: {format_duration(1e6 / hi) if hi > 0 else 'unbounded'}-{slowest}"
     text = Text(wrap_text(line, width) + "\n")
     basis = ("rough CPU figure. " if t["rough"] else "") + t["basis"]
     text.append(wrap_text(basis, width), style="bright_black")

@@ -42,7 +42,9 @@ class TimeEstimate:
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
-        out["tokens_per_s"] = [round(x, 1) for x in self.tokens_per_s]
+        # significant figures, not decimals: a 72B model on a CPU runs at ~0.04 tokens/s,
+        # and rounding that to 0.0 made every reader divide by zero
+        out["tokens_per_s"] = [float(f"{x:.3g}") for x in self.tokens_per_s]
         for key in ("seconds_per_epoch", "seconds_total"):
             if out[key] is not None:
                 out[key] = [round(x) for x in out[key]]

@@ -313,8 +313,11 @@ def fp32_trainables_without_bf16(model: Any, recipe: Recipe, precision: Precisio
     return cast
 
 
-# transformers' ``optim`` names for the recipe's optimizers.
+# transformers' ``optim`` names for the recipe's optimizers: one name, one implementation,
+# on every device, so the planner (which charges foreach AdamW a one-state temporary in
+# step() and fused AdamW none) plans what runs. torch >= 2.4 has fused AdamW on CPU too.
 _OPTIM = {
+    "adamw_fused": "adamw_torch_fused",
     "adamw": "adamw_torch",
     "adamw_8bit": "adamw_bnb_8bit",
     "paged_adamw": "paged_adamw_32bit",
@@ -327,8 +330,6 @@ def optimizer_args(recipe: Recipe, device: str) -> dict[str, Any]:
     """``TrainingArguments`` fields for the recipe's optimizer, checking what it needs."""
     name = recipe.training.optimizer
     args: dict[str, Any] = {"optim": _OPTIM[name]}
-    if name == "adamw" and device == "cuda":
-        args["optim"] = "adamw_torch_fused"
     if name in ("adamw_8bit", "paged_adamw") and importlib.util.find_spec("bitsandbytes") is None:
         raise UserError(
             f"optimizer {name} needs bitsandbytes, which is not installed",

@@ -187,12 +187,12 @@ MISTRAL_V01 = ModelSpec(id="mistral-7b-v0.1", hidden_size=4096, intermediate_siz
         ({"method": "lora", "batch_size": 4, "targets": "attn", "lora_dropout": 0.1}, 24.87),
         ({"method": "lora", "batch_size": 8, "targets": "attn", "lora_dropout": 0.1}, 36.08),
         ({"method": "qlora", "batch_size": 4, "targets": "attn", "lora_dropout": 0.1,
-          "kbit_saves_inputs": True}, 19.25),
+          "kbit_saves_inputs": False}, 19.25),  # bitsandbytes 0.43.3
     ],
 )  # fmt: skip
 def test_published_measurements_within_ten_percent(changes: dict, measured_gib: float) -> None:
     """A calibration guard: bench/plan_accuracy.py has the full comparison."""
     cfg = TrainConfig(seq_len=4096, gradient_checkpointing=True, attn="flash",
-                      parallel="fsdp", **changes)  # fmt: skip
+                      parallel="fsdp", optimizer="adamw", **changes)  # fmt: skip
     got = estimate(MISTRAL_V01, cfg).allocated_gib
     assert abs(got / measured_gib - 1) < 0.10

@@ -103,8 +103,11 @@ def test_galore_without_the_package_names_the_pip_command(hide_packages) -> None
 def test_optimizer_names() -> None:
     from tunetui.runner.train.methods import optimizer_args
 
-    assert optimizer_args(_recipe(), "cpu")["optim"] == "adamw_torch"
+    # each name is one implementation on every device: the default, fused, and foreach
+    assert optimizer_args(_recipe(), "cpu")["optim"] == "adamw_torch_fused"
     assert optimizer_args(_recipe(), "cuda")["optim"] == "adamw_torch_fused"
+    foreach = _recipe(training={"optimizer": "adamw"})
+    assert optimizer_args(foreach, "cuda")["optim"] == "adamw_torch"
     r = _recipe(training={"optimizer": "adamw_8bit"})
     assert optimizer_args(r, "cpu")["optim"] == "adamw_bnb_8bit"
 
