@@ -217,3 +217,52 @@ def _progress_line(event: dict[str, Any], total: int) -> str:
         parts.append(f"{event['tokens_per_s']:.0f} tok/s")
     parts.append(f"eta {_fmt_eta(event.get('eta_s'))}")
     return "  ".join(parts)
+
+
+class MemoryCallback(TrainerCallback):
+    """After the first optimizer step (the longest batch, when the data is ordered so), write
+    a ``memory`` event with the plan's figure beside the measured peak, and append the pair
+    to this machine's calibration file so later plans learn from it (issue 13 §2).
+
+    Measured: torch's peak allocated and reserved plus NVML's used memory on a GPU; the
+    process's peak RSS on CPU (what the CPU plan's total is compared with).
+    """
+
+    def __init__(self, writer: EventWriter, planned_gib: float | None, job: dict[str, Any]):
+        self.writer = writer
+        self.planned_gib = planned_gib
+        self.job = job  # gpu, architecture, method, bits, seq, batch
+        self.done = False
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.done or state.global_step < 1:
+            return
+        self.done = True
+        measured = measure_peak()
+        self.writer.emit("memory", planned_gib=self.planned_gib, **measured)
+        if self.planned_gib:
+            from tunetui.runner.calibration import Measurement, save
+
+            save(Measurement(**self.job, planned_gib=self.planned_gib,
+                             measured_gib=measured["measured_gib"]))  # fmt: skip
+
+
+def measure_peak() -> dict[str, Any]:
+    """The peak so far: torch allocated/reserved (+ NVML used) on CUDA, peak RSS on CPU.
+    ``measured_gib`` is the figure comparable with the plan's ``total``."""
+    import torch
+
+    if torch.cuda.is_available():
+        out = {
+            "device": "cuda",
+            "allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3),
+            "reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 3),
+        }
+        free, total = torch.cuda.mem_get_info()
+        out["nvml_gib"] = round((total - free) / 2**30, 3)
+        out["measured_gib"] = out["nvml_gib"]
+        return out
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30  # KiB on Linux
+    return {"device": "cpu", "rss_gib": round(rss, 3), "measured_gib": round(rss, 3)}

@@ -1,0 +1,82 @@
+"""Learning from this machine: measured vs planned peak memory of earlier runs' first steps.
+
+Each run's first optimizer step appends one JSON line (GPU, model architecture, method, bits,
+sequence length, batch, planned and measured GiB) to a calibration file in the user's cache
+(`tunetui.runner.calibration` knows where). When similar jobs were measured on the same GPU,
+`correction` gives the median measured/planned ratio, which the plan applies and states
+("calibrated on 3 runs on this GPU: +4%"). Pure stdlib: the planner stays torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Jobs are "similar" when the same GPU trained the same architecture with the same method
+# and bit width: the formula's error comes from the stack and the model's code, which these
+# fix; sequence length and batch scale the terms the formula already scales.
+MATCH_KEYS = ("gpu", "architecture", "method", "bits")
+MAX_RATIO_CHANGE = 0.5  # a ratio outside 0.5-1.5 is a broken measurement, not a correction
+
+
+@dataclass(frozen=True)
+class Measurement:
+    gpu: str
+    architecture: str
+    method: str
+    bits: int
+    seq: int
+    batch: int
+    planned_gib: float
+    measured_gib: float
+
+
+@dataclass(frozen=True)
+class Correction:
+    ratio: float
+    runs: int
+
+    @property
+    def note(self) -> str:
+        """What the plan says about it: 'calibrated on 3 runs on this GPU: +4%'."""
+        pct = round((self.ratio - 1) * 100)
+        runs = "1 run" if self.runs == 1 else f"{self.runs} runs"
+        return f"calibrated on {runs} on this GPU: {pct:+d}%"
+
+
+def record(path: Path, m: Measurement) -> None:
+    """Append one measurement (one line; a crash mid-write loses at most that line)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(asdict(m)) + "\n")
+
+
+def load(path: Path) -> list[Measurement]:
+    """Every readable line of the file; a damaged line is skipped, never an error."""
+    out: list[Measurement] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            out.append(Measurement(**json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return out
+
+
+def correction(rows: list[Measurement], **job: object) -> Correction | None:
+    """The median measured/planned ratio of the rows matching ``job`` on MATCH_KEYS."""
+    ratios = [
+        r.measured_gib / r.planned_gib
+        for r in rows
+        if all(getattr(r, k) == job.get(k) for k in MATCH_KEYS)
+        and r.planned_gib > 0
+        and abs(r.measured_gib / r.planned_gib - 1) <= MAX_RATIO_CHANGE
+    ]
+    if not ratios:
+        return None
+    return Correction(statistics.median(ratios), len(ratios))
