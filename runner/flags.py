@@ -23,7 +23,16 @@ from tunetui.runner.modelpath import EMBEDDED
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.recipe_io import recipe_from_dict
 
-from tunetui.options import BY_NAME, OPTIONS, Option, default, default_learning_rate
+from tunetui.options import (
+    BITS,
+    BY_NAME,
+    OPTIONS,
+    Option,
+    contradiction,
+    default,
+    default_learning_rate,
+    unknown_choice,
+)
 
 __all__ = ["FLAGS", "default_learning_rate", "plan_request", "recipe_from_flags"]
 
@@ -115,6 +124,7 @@ def recipe_and_source(*, recommend: bool = True, **options: Any) -> tuple[Recipe
     unknown_opts = sorted(set(options) - set(BY_NAME))
     if unknown_opts:
         raise unknown("option", unknown_opts[0], sorted(BY_NAME))
+    options = _check_given(options)
     note = "your flags"
     if recommend and all(options.get(o) is None for o in SIZE_OPTIONS):
         model = options.get("model") or default("model")
@@ -133,6 +143,26 @@ def recipe_and_source(*, recommend: bool = True, **options: Any) -> tuple[Recipe
         return recipe_from_dict(tree, source="flags"), note
     except UserError as err:
         raise _as_flag_error(err) from None
+
+
+def _check_given(options: dict[str, Any]) -> dict[str, Any]:
+    """The options with what they imply filled in (a bit width alone means QLoRA), after
+    refusing unknown choices and contradictions (`tunetui.options.contradiction`): the same
+    rule as `tunetui plan`, so no option is ever dropped silently."""
+    options = {k: None if v is None else _normalize(BY_NAME[k], v) for k, v in options.items()}
+    for name, value in options.items():
+        bad = unknown_choice(name, value)
+        if bad:
+            raise unknown(*bad)
+    if options.get("method") is None and options.get("bits") in BITS:
+        options = {**options, "method": "qlora"}
+    method = options.get("method") or default("method")
+    # Values equal to their default carry no intent (the wizard passes every field).
+    given = {k: v for k, v in options.items() if v is not None and v != default(k)}
+    clash = contradiction(method, given)
+    if clash:
+        raise UserError(*clash)
+    return options
 
 
 def _as_flag_error(err: UserError) -> UserError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from tunetui.planner.errors import UserError
 
 from tunetui.options import (
     ADAPTER_METHODS,
@@ -39,6 +40,15 @@ Attention = Literal[ATTENTIONS]  # type: ignore[valid-type]
 Scheduler = Literal[SCHEDULERS]  # type: ignore[valid-type]
 Logger = Literal[LOGGERS]  # type: ignore[valid-type]
 Bits = Literal[BITS]  # type: ignore[valid-type]
+
+
+class FieldError(ValueError):
+    """A field validator's `UserError`, carried through pydantic so the recipe's error line
+    keeps its own problem and fix (`recipe_io` unwraps it)."""
+
+    def __init__(self, error: UserError) -> None:
+        super().__init__(error.problem)
+        self.error = error
 
 
 def opt(name: str, **extra: Any) -> Any:
@@ -73,6 +83,20 @@ class DataSection(_Section):
     datasets: list[str] = opt("dataset")
     dataset_dir: str | None = opt("dataset_dir")
     template: str = opt("template")
+
+    @field_validator("template")
+    @classmethod
+    def _known_template(cls, value: str) -> str:
+        """An unknown template is refused here, at the door, not by the worker minutes
+        after a run folder exists (the names and aliases live with the templates)."""
+        from tunetui.runner.data.templates import canonical_name
+
+        try:
+            canonical_name(value)
+        except UserError as err:
+            raise FieldError(err) from None
+        return value
+
     cutoff_len: int = opt("cutoff_len")
     packing: bool = opt("packing")
     val_size: float = opt("val_size")

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 from tunetui.planner.errors import UserError, did_you_mean
-from tunetui.runner.recipe import Recipe
+from tunetui.runner.recipe import FieldError, Recipe
 from tunetui.runner.userfiles import read_text
 
 HEADER = "# tunetui recipe: train with `tunetui run {name}`. Unknown keys are errors.\n"
@@ -90,6 +90,9 @@ def _explain(err: dict[str, Any], source: str) -> UserError:
             choices = [c.strip(" '\"") for c in expected.split(",")]
             fix = did_you_mean(value, choices) or fix
         return UserError(f"{source}: {key}={value!r} is not allowed", fix)
+    if kind == "value_error" and isinstance(ctx.get("error"), FieldError):
+        user = ctx["error"].error
+        return UserError(f"{source}: {key}={value!r}: {user.problem}", user.fix)
     if kind == "value_error" and not loc:
         # model validators (e.g. bits without qlora) already phrase key and value themselves
         return UserError(f"{source}: {msg.removeprefix('Value error, ')}", "Fix the recipe")

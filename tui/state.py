@@ -15,7 +15,7 @@ from typing import Any
 from tunetui.runner.flags import PLANNED, command_line, plan_request, recipe_from_flags
 from tunetui.runner.recipe import Recipe
 
-from tunetui.options import BY_NAME, METHODS, OPTIONS, default
+from tunetui.options import BY_NAME, METHODS, OPTIONS, applies, default
 
 CPU_KEY = "cpu"  # the planner's ``gpu="cpu"``: plan for this host's CPU and RAM
 
@@ -79,8 +79,12 @@ class WizardState:
     def to_recipe(self) -> Recipe:
         """The recipe these choices describe, built exactly as `init --headless` builds it
         (no recommendation: every size is chosen here), so both write the same file.
-        Raises `UserError` for a value the schema refuses."""
-        return recipe_from_flags(recommend=False, **self.values)
+        Values of options that mean nothing for the chosen method (a rank typed before
+        switching to full) are left out, as their hidden fields are. Raises `UserError` for
+        a value the schema refuses."""
+        method = self.values["method"]
+        chosen = {k: v for k, v in self.values.items() if applies(k, method)}
+        return recipe_from_flags(recommend=False, **chosen)
 
     def plan_request(self) -> dict[str, Any]:
         """The planner's request for these choices: the launcher's own `plan_request`, plus

@@ -210,3 +210,45 @@ _LR = {
 def default_learning_rate(stage: str, method: str) -> float:
     """The learning rate a recipe gets when nobody chose one (the ``lr`` option's default)."""
     return _LR.get((stage, method in ADAPTER_METHODS), 2e-4)
+
+
+def unknown_choice(name: str, value: Any) -> tuple[str, str, list[str]] | None:
+    """(the flag, the bad value, the choices) when `value` (or an item of a list) is not
+    among option `name`'s choices: the arguments of `planner.errors.unknown`."""
+    choices = BY_NAME[name].choices
+    values = value if isinstance(value, list) else [value]
+    if value is None or not choices or all(v in choices for v in values):
+        return None
+    bad = next(v for v in values if v not in choices)
+    return BY_NAME[name].flag, str(bad), [str(c) for c in choices]
+
+
+def contradiction(method: str, given: dict[str, Any]) -> tuple[str, str] | None:
+    """(problem, fix) when options given together contradict each other, else None.
+
+    One rule for every surface (the flags of `init` and `plan`, the wizard, the recipe):
+    an option given for a method it means nothing for is refused, never silently dropped,
+    with the fix. A bit width with LoRA is named for what it means (that is QLoRA).
+    """
+    bits = given.get("bits")
+    if bits in BITS and method in ("lora", "dora"):
+        return (
+            f"--bits {bits} with --method {method}: a {bits}-bit base is QLoRA",
+            f"Use --method qlora --bits {bits}, or drop --bits for a 16-bit base",
+        )
+    if method == "qlora" and bits not in (None, *BITS):
+        return (
+            f"--method qlora with --bits {bits}: QLoRA trains on a 4- or 8-bit base",
+            "Use --bits 4 or 8, or --method lora for a 16-bit base",
+        )
+    for name, value in given.items():
+        if value is None or name not in BY_NAME or applies(name, method):
+            continue
+        if name == "bits" and value == 16:
+            continue  # 16 bits = an unquantized base: true of every other method
+        allowed = ", ".join(BY_NAME[name].methods)
+        return (
+            f"{BY_NAME[name].flag} means nothing for --method {method} (only for {allowed})",
+            f"Drop {BY_NAME[name].flag}, or use --method {BY_NAME[name].methods[0]}",
+        )
+    return None

@@ -33,13 +33,14 @@ def test_same_recipe_for_every_stage_and_method(stage: str, method: str, cli, tm
     state = WizardState()
     state["name"], state["stage"], state["dataset"] = "same", stage, [DATASET[stage]]
     state.set_method(method)
-    state["rank"], state["batch"], state["grad_accum"] = 16, 1, 8
+    state["rank"], state["batch"], state["grad_accum"] = 16, 1, 8  # rank: hidden unless LoRA
     (tmp_path / "wizard").mkdir(), (tmp_path / "flags").mkdir()
     save_recipe(state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
     bits = ["--bits", "4"] if method == "qlora" else []
+    rank = ["--rank", "16"] if method in ("lora", "dora", "qlora") else []
     code, _, err = cli(
         "init", "--headless", "-o", str(tmp_path / "flags" / "recipe.yaml"), "--name", "same",
-        "--stage", stage, "--method", method, "--dataset", DATASET[stage], "--rank", "16",
+        "--stage", stage, "--method", method, "--dataset", DATASET[stage], *rank,
         "--batch", "1", "--grad-accum", "8", *bits,
     )  # fmt: skip
     assert code == 0, err
