@@ -11,6 +11,7 @@ Light module: stdlib only.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,20 @@ from tunetui.planner.errors import UserError
 from tunetui.runner.userfiles import read_text
 
 Record = tuple[int, Any]
+
+# One record longer than this is refused at validation. A single 200 MB record once grew the
+# worker past 15 GB before its first step; no sample needs more than a million characters
+# (~250k tokens, far beyond any cutoff_len: a longer text is cut there anyway).
+MAX_RECORD_CHARS = 1_000_000
+
+
+def _capped(path: Path, line: int, size: int) -> None:
+    if size > MAX_RECORD_CHARS:
+        raise UserError(
+            f"{path.name} line {line}: one record is {size:,} characters, over the "
+            f"{MAX_RECORD_CHARS:,}-character limit per record",
+            "Split it into several records (anything past cutoff_len is cut anyway)",
+        )
 
 
 def _read_text(path: Path) -> str:
@@ -57,6 +72,7 @@ def _json_array(path: Path, text: str) -> Iterator[Record]:
             obj, end = decoder.raw_decode(text, i)
         except json.JSONDecodeError as exc:
             raise _bad_json(path, exc) from None
+        _capped(path, line, end - i)
         yield line, obj
         line += text.count("\n", i, end)
         i, line = skip(end, line)
@@ -70,31 +86,45 @@ def _jsonl(path: Path, text: str) -> Iterator[Record]:
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        _capped(path, number, len(raw))
         try:
             yield number, json.loads(raw)
         except json.JSONDecodeError as exc:
             raise _bad_json(path, exc, number) from None
 
 
+def _csv_rows(path: Path, text: str) -> Iterator[Record]:
+    # csv's own field limit (128 KiB) would raise before our cap could name the line.
+    csv.field_size_limit(2**31 - 1)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            _capped(path, reader.line_num, sum(len(v or "") for v in row.values() if v))
+            yield reader.line_num, dict(row)
+    except csv.Error as exc:
+        raise UserError(
+            f"{path.name} line {reader.line_num}: bad CSV ({exc})", "Fix that row"
+        ) from None
+
+
 def read_records(path: Path) -> Iterator[Record]:
     """Yield `(line, record)` for every record in a .json/.jsonl/.txt/.csv file."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            for row in reader:
-                yield reader.line_num, dict(row)
-        return
     text = _read_text(path)
+    if suffix == ".csv":
+        yield from _csv_rows(path, text)
+        return
     if suffix == ".txt":
         for number, raw in enumerate(text.splitlines(), start=1):
             if raw.strip():
+                _capped(path, number, len(raw))
                 yield number, {"text": raw}
         return
     stripped = text.lstrip()
     if suffix == ".json" and stripped.startswith("["):
         yield from _json_array(path, text)
     elif suffix == ".json" and stripped.startswith("{") and "\n{" not in stripped:
+        _capped(path, 1, len(text))
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:

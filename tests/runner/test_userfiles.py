@@ -57,3 +57,32 @@ def test_an_empty_recipe_is_refused(tmp_path: Path) -> None:
     path.write_text("\n# nothing here\n")
     with pytest.raises(UserError, match="is empty"):
         load_recipe(path)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".txt", ".csv"])
+def test_one_huge_record_is_refused_with_the_limit(tmp_path: Path, suffix: str) -> None:
+    from tunetui.runner.data.readers import MAX_RECORD_CHARS, read_records
+
+    big = "x" * (MAX_RECORD_CHARS + 10)
+    path = tmp_path / f"data{suffix}"
+    path.write_text(
+        {
+            ".jsonl": f'{{"text": "ok"}}\n{{"text": "{big}"}}\n',
+            ".json": f'[{{"text": "ok"}},\n {{"text": "{big}"}}]',
+            ".txt": f"ok\n{big}\n",
+            ".csv": f"instruction,output\nhi,{big}\nhi,ok\n",
+        }[suffix]
+    )
+    with pytest.raises(UserError) as err:
+        list(read_records(path))
+    assert f"data{suffix} line 2: one record is" in err.value.problem  # csv: header is line 1
+    assert f"{MAX_RECORD_CHARS:,}-character limit" in err.value.problem
+
+
+def test_a_csv_dataset_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    from tunetui.runner.data.readers import read_records
+
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"instruction,output\nhi,caf\xe9\n")
+    with pytest.raises(UserError, match=r"data\.csv is not UTF-8 text \(byte 25, line 2\)"):
+        list(read_records(path))
