@@ -16,6 +16,10 @@ fields (all optional except as noted, so readers must tolerate missing keys):
   GPU, cpu = {util, ram_used_gib, ram_total_gib, rss_gib}
 - ``eval``: step, metrics (dict, e.g. eval_loss)
 - ``checkpoint``: step, path
+- ``memory``: step, planned_gib (the plan's figure), measured_gib, kind ("cuda_reserved" |
+  "rss"), allocated_gib, reserved_gib, nvml_used_gib (GPU): the peak after the first steps
+- ``warning``: message (something the user should see at once, e.g. a fallback from
+  flash-attention to sdpa; also in train.log)
 - ``stopped``: step, checkpoint (a user asked to stop; a checkpoint was saved)
 - ``error``: message, traceback_tail (last lines; the full traceback is in train.log)
 - ``end``: step, metrics (train_loss, last eval numbers), peak_mem_gib, peak_reserved_gib
@@ -36,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 VERSION = 1
-EVENT_TYPES = ("start", "log", "gpu", "eval", "checkpoint", "stopped", "error", "end")
+EVENT_TYPES = (
+    "start", "log", "gpu", "eval", "checkpoint", "memory", "warning", "stopped", "error", "end",
+)  # fmt: skip
 TERMINAL_TYPES = ("stopped", "error", "end")
 EVENTS_FILE = "events.jsonl"
 
