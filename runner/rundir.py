@@ -14,6 +14,12 @@ A run owns one directory (``runs/<name>/`` by default)::
 The runs root is ``./runs`` or ``$TUNETUI_RUNS``. This module is stdlib-only (plus the
 shared errors) so the CLI and the TUI can list runs without paying for the training stack.
 
+Every run made here is also recorded in a small index in the user's state directory
+(``$TUNETUI_STATE_DIR``, else ``$XDG_STATE_HOME/tunetui``, else ``~/.local/state/tunetui``),
+so ``runs``, ``attach``, ``stop``, ``export``, ``chat`` and ``eval`` find a run by name
+from any folder, not only from the one it was started in. Entries whose folder is gone
+are dropped whenever the index is read.
+
 A new run directory is assembled under a hidden temporary name next to its final place and
 renamed into place once every launcher file is written, so a bad recipe or a crash while
 writing never leaves a half-made run behind.
@@ -22,6 +28,7 @@ writing never leaves a half-made run behind.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -34,6 +41,8 @@ from typing import Any
 from tunetui.planner.errors import UserError, unknown
 
 RUNS_ENV = "TUNETUI_RUNS"
+STATE_ENV = "TUNETUI_STATE_DIR"  # overrides the XDG state directory (tests, sandboxes)
+INDEX_FILE = "runs.json"
 RECIPE_FILE = "recipe.yaml"
 PLAN_FILE = "plan.json"
 EVENTS_FILE = "events.jsonl"
@@ -184,6 +193,7 @@ def staged_run_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    register_run(final)
 
 
 def list_run_dirs(root: Path | None = None) -> list[Path]:
@@ -217,10 +227,12 @@ def _latest_attempt_key(path: Path) -> tuple[float, float, str]:
 def find_run(arg: str | None) -> Path:
     """Resolve ``RUN`` as given on the command line: a path, a name, or None (latest run).
 
-    Unknown names raise a `UserError` with a close-match suggestion.
+    A name is looked up under the runs root first, then in the index of runs started
+    anywhere (`indexed_runs`). Unknown names raise a `UserError` with a close-match
+    suggestion; a name two indexed folders share asks for the folder.
     """
     if arg is None or arg == "":
-        runs = list_run_dirs()
+        runs = all_run_dirs()
         if not runs:
             raise UserError(
                 f"no runs in {runs_root()}",
@@ -232,19 +244,100 @@ def find_run(arg: str | None) -> Path:
     path = Path(arg).expanduser()
     if is_run_dir(path):
         return path
-    named = runs_root() / arg
-    if is_run_dir(named):
+    named = find_named_run(arg)
+    if named is not None:
         return named
     if path.exists():
         raise UserError(
             f"{path} is not a run folder (no run.json, recipe.yaml or events.jsonl)",
             "Pass a run name from `tunetui runs` or a run folder",
         )
-    names = [p.name for p in list_run_dirs()]
-    prefixed = [n for n in names if n.startswith(arg)]
+    runs = all_run_dirs()
+    prefixed = [p for p in runs if p.name.startswith(arg)]
     if len(prefixed) == 1:  # timestamped names are long: a unique prefix is enough
-        return runs_root() / prefixed[0]
-    raise unknown("run", arg, names, listing="tunetui runs")
+        return prefixed[0]
+    raise unknown("run", arg, sorted({p.name for p in runs}), listing="tunetui runs")
+
+
+def find_named_run(name: str) -> Path | None:
+    """The run called `name`: under the runs root, else the one indexed run of that name
+    (None when there is none). `UserError` when several indexed folders hold one."""
+    if not name or os.sep in name or name.startswith("."):
+        return None
+    local = runs_root() / name
+    if is_run_dir(local):
+        return local
+    found = [p for p in indexed_runs() if p.name == name]
+    if len(found) > 1:
+        raise UserError(
+            f"run '{name}' is in {len(found)} folders: {', '.join(str(p.parent) for p in found)}",
+            f"Pass the run's folder instead of its name, e.g. {found[-1]}",
+        )
+    return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- the index
+def state_dir() -> Path:
+    """Where tunetui keeps per-user state: ``$TUNETUI_STATE_DIR``, else the XDG state
+    directory (``$XDG_STATE_HOME/tunetui``, default ``~/.local/state/tunetui``)."""
+    override = os.environ.get(STATE_ENV)
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser() / "tunetui"
+
+
+@contextlib.contextmanager
+def _index_locked() -> Iterator[Path]:
+    """The index file, held under an exclusive lock: two runs started at once must not
+    each rewrite the index without the other's entry."""
+    path = state_dir() / INDEX_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield path
+
+
+def _read_index(path: Path) -> list[Path]:
+    entries = read_json(path).get("runs")
+    return [Path(p) for p in entries if isinstance(p, str)] if isinstance(entries, list) else []
+
+
+def _update_index(add: Path | None = None) -> list[Path]:
+    """Rewrite the index without runs whose folder is gone (plus `add`); its runs.
+
+    Best effort: a read-only or missing home must not stop a run from starting or being
+    found by its folder, so OS errors leave the index as it was.
+    """
+    try:
+        with _index_locked() as path:
+            before = _read_index(path)
+            runs = [p for p in before if p != add and is_run_dir(p)]
+            if add is not None:
+                runs.append(add)
+            if runs != before:
+                write_json(path, {"runs": [str(p) for p in runs]})
+            return runs
+    except OSError:
+        return [p for p in _read_index(state_dir() / INDEX_FILE) if is_run_dir(p)]
+
+
+def register_run(run_dir: Path) -> None:
+    """Record a new run's folder in the index (`staged_run_dir` does, for every run)."""
+    _update_index(Path(run_dir).absolute())
+
+
+def indexed_runs() -> list[Path]:
+    """The runs of the index whose folders still exist, oldest entry first."""
+    return _update_index()
+
+
+def all_run_dirs() -> list[Path]:
+    """The runs under the runs root and the indexed ones (each folder once), oldest first."""
+    seen: dict[Path, Path] = {}
+    for path in [*list_run_dirs(), *indexed_runs()]:
+        seen.setdefault(path.resolve(), path)
+    return sorted(seen.values(), key=_started_key)
 
 
 def find_checkpoint(run_dir: Path) -> Path | None:

@@ -16,8 +16,10 @@ HEAVY = ("torch", "transformers", "peft", "trl", "datasets", "bitsandbytes")
 
 
 @pytest.fixture
-def env(fake_runs) -> Path:
-    """A recipe for the fake worker, runs under tmp_path/runs (conftest `fake_runs`)."""
+def env(fake_runs, tmp_path: Path, monkeypatch) -> Path:
+    """A recipe for the fake worker, runs under tmp_path/runs (conftest `fake_runs`), and
+    a run index of the test's own (not the user's)."""
+    monkeypatch.setenv(rundir.STATE_ENV, str(tmp_path / "state"))
     return fake_runs("cli", log_interval=0)
 
 
@@ -223,3 +225,24 @@ def test_run_in_a_terminal_exits_with_the_runs_outcome(cli, env: Path, terminal,
     monkeypatch.setenv("FAKE_DIE_AT", "2")  # no final event: the dashboard finds it gone
     assert cli("run", str(env), "--name", "dead")[0] == 1
     assert cli("attach", "ok")[0] == 0
+
+
+def test_runs_are_found_by_name_from_another_folder(
+    cli, env: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """`tunetui stop wizrun` from another directory used to say "unknown run"."""
+    assert cli("run", str(env), "--name", "wizrun", "--headless")[0] == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv(rundir.RUNS_ENV)  # ./runs here has nothing
+    code, out, _ = cli("runs")
+    assert code == 0 and "wizrun" in out
+    assert str(tmp_path / "runs") in "".join(out.split())  # its folder, maybe wrapped
+    assert json.loads(cli("runs", "--json")[1])[0]["path"] == str(tmp_path / "runs" / "wizrun")
+    code, out, err = cli("stop", "wizrun")
+    assert code == 0 and "wizrun is not running (finished)" in out, err
+    code, out, _ = cli("attach", "wizrun", "--headless")
+    assert code == 0 and "finished: step 10" in out
+    code, _, err = cli("run", "wizrun")  # a run's name, not a recipe: says what to do
+    assert code == 2 and "'wizrun' is a run (finished)" in err

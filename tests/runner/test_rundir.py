@@ -14,6 +14,7 @@ from tunetui.runner import rundir
 def runs_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "runs"
     monkeypatch.setenv(rundir.RUNS_ENV, str(root))
+    monkeypatch.setenv(rundir.STATE_ENV, str(tmp_path / "state"))  # not the user's index
     return root
 
 
@@ -100,3 +101,66 @@ def test_find_run_by_name_path_prefix_and_latest(runs_root: Path) -> None:
 def test_find_run_without_runs_says_how_to_start(runs_root: Path) -> None:
     with pytest.raises(UserError, match="no runs in"):
         rundir.find_run(None)
+
+
+def _staged_run(folder: Path) -> Path:
+    """A run made the way the launcher makes one (`staged_run_dir` indexes it)."""
+    with rundir.staged_run_dir(folder) as stage:
+        (stage / rundir.RECIPE_FILE).write_text("name: x\n")
+    return folder.absolute()
+
+
+def test_runs_are_found_by_name_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _staged_run(tmp_path / "project" / "runs" / "wizrun")
+    monkeypatch.chdir(tmp_path)  # another folder, with no runs/ of its own
+    monkeypatch.delenv(rundir.RUNS_ENV)
+    assert rundir.find_run("wizrun") == made
+    assert rundir.find_run("wiz") == made  # a unique prefix, as for local runs
+    assert rundir.find_run(None) == made  # the latest run, wherever it is
+    assert rundir.all_run_dirs() == [made]
+    index = rundir.read_json(tmp_path / "state" / rundir.INDEX_FILE)
+    assert index == {"runs": [str(made)]}
+
+
+def test_the_index_lives_in_the_xdg_state_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(rundir.STATE_ENV)
+    monkeypatch.setenv("XDG_STATE_HOME", "/x/state")
+    assert rundir.state_dir() == Path("/x/state/tunetui")
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", "/home/ada")
+    assert rundir.state_dir() == Path("/home/ada/.local/state/tunetui")
+
+
+def test_entries_whose_folder_is_gone_are_dropped(tmp_path: Path) -> None:
+    import shutil
+
+    kept = _staged_run(tmp_path / "a" / "kept")
+    gone = _staged_run(tmp_path / "b" / "gone")
+    shutil.rmtree(gone)
+    assert rundir.indexed_runs() == [kept]
+    index = rundir.read_json(tmp_path / "state" / rundir.INDEX_FILE)
+    assert index == {"runs": [str(kept)]}  # written back without it
+    with pytest.raises(UserError, match="unknown run 'gone'"):
+        rundir.find_run("gone")
+
+
+def test_a_name_in_two_folders_asks_for_the_folder(tmp_path: Path) -> None:
+    first = _staged_run(tmp_path / "p1" / "demo")
+    _staged_run(tmp_path / "p2" / "demo")
+    with pytest.raises(UserError, match="run 'demo' is in 2 folders") as err:
+        rundir.find_run("demo")
+    assert str(first.parent) in str(err.value)
+    local = _make_run(rundir.runs_root(), "demo")
+    assert rundir.find_run("demo") == local  # the current folder's run comes first
+
+
+def test_an_unwritable_state_dir_does_not_stop_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv(rundir.STATE_ENV, str(blocker / "state"))  # under a file: no mkdir
+    made = _staged_run(tmp_path / "runs" / "still-made")
+    assert rundir.is_run_dir(made) and rundir.indexed_runs() == []

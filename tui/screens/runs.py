@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from tunetui.runner.rundir import list_run_dirs
+from tunetui.runner.rundir import all_run_dirs, list_run_dirs
 from tunetui.runner.runstate import RunState, read_state
 
 
@@ -35,19 +35,21 @@ class RunsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
-        table.add_columns("run", "state", "step", "loss")
+        table.add_columns("run", "state", "step", "loss", "folder")
         self.action_reload()
 
     def action_reload(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear()
-        self.runs = [read_state(path) for path in reversed(list_run_dirs(self.root))]
+        # The app's own root (tests), else ./runs and the runs started from other folders.
+        paths = all_run_dirs() if self.root is None else list_run_dirs(self.root)
+        self.runs = [read_state(path) for path in reversed(paths)]
         for r in self.runs:
             step = f"{r.step or 0}/{r.total_steps}" if r.total_steps else str(r.step or 0)
             loss = "--" if r.loss is None else f"{r.loss:.4g}"
-            table.add_row(r.name, r.state, step, loss)
+            table.add_row(r.name, r.state, step, loss, str(Path(r.path).parent))
         if not self.runs:
-            table.add_row("no runs yet", "", "", "")
+            table.add_row("no runs yet", "", "", "", "")
         table.focus()
 
     @on(DataTable.RowSelected)

@@ -90,10 +90,11 @@ def _resume(target: str) -> Launch:
 def _start(target: str, name: str | None, output: Path | None, overwrite: bool) -> Launch:
     """Start a new run of recipe ``target`` and print the planner's verdict on it."""
     from tunetui.runner import launcher
-    from tunetui.runner.rundir import PLAN_FILE, is_run_dir, read_json, runs_root
+    from tunetui.runner.rundir import PLAN_FILE, find_named_run, read_json
 
-    if not Path(target).is_file() and is_run_dir(runs_root() / target):
-        raise _run_not_recipe(target)
+    named = None if Path(target).is_file() else find_named_run(target)
+    if named is not None:
+        raise _run_not_recipe(target, named)
     launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
     typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
     line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
@@ -133,16 +134,16 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _run_not_recipe(target: str) -> Exception:
+def _run_not_recipe(target: str, run_dir: Path) -> Exception:
     """`tunetui run NAME` with a run's name: point at what that run can do now.
 
     Suggesting `--resume` for a finished run would only lead to a second error.
     """
     from tunetui.planner.errors import UserError
-    from tunetui.runner.rundir import RECIPE_FILE, runs_root
+    from tunetui.runner.rundir import RECIPE_FILE
     from tunetui.runner.runstate import read_state
 
-    state = read_state(runs_root() / target)
+    state = read_state(run_dir)
     problem = f"'{target}' is a run ({state.state}), not a recipe file"
     if state.active:
         fix = f"Follow it with `tunetui attach {target}`"
@@ -151,6 +152,6 @@ def _run_not_recipe(target: str) -> Exception:
     else:
         fix = (
             f"See how it ended with `tunetui attach {target}`, or train its recipe again: "
-            f"`tunetui run {runs_root() / target / RECIPE_FILE}`"
+            f"`tunetui run {run_dir / RECIPE_FILE}`"
         )
     return UserError(problem, fix)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
 
@@ -24,14 +25,25 @@ _STATE_STYLE = {
 }
 
 
+def folder_text(folder: Path) -> str:
+    """Where a run lives, short: relative to here when below it, else with ``~``."""
+    folder = folder.absolute()
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if folder.is_relative_to(base):
+            rel = folder.relative_to(base).as_posix()
+            return prefix + rel if rel != "." else (prefix or ".")
+    return str(folder)
+
+
 @app.command()
 def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List runs with their state, progress and final loss."""
     from tunetui.runner.progress import format_duration
-    from tunetui.runner.rundir import list_run_dirs, runs_root
+    from tunetui.runner.rundir import all_run_dirs, runs_root
     from tunetui.runner.runstate import read_state
 
-    states = [read_state(path) for path in list_run_dirs()]
+    # Runs under ./runs and those started from other folders (the user's run index).
+    states = [read_state(path) for path in all_run_dirs()]
     if json_out:
         typer.echo(json.dumps([s.to_json() for s in states], indent=2))
         return
@@ -44,6 +56,7 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("run", "state", "progress", "loss", "started", "duration"):
         table.add_column(column, justify="right" if column in ("loss", "duration") else "left")
+    table.add_column("folder", overflow="fold")  # wrapped, never cut: it says where to go
     for s in states:
         progress = f"{s.step or 0}/{s.total_steps}" if s.total_steps else str(s.step or "-")
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started)) if s.started else "-"
@@ -54,6 +67,7 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
             f"{s.loss:.4f}" if s.loss is not None else "-",
             started,
             format_duration(s.duration_s) if s.duration_s is not None else "-",
+            folder_text(Path(s.path).parent),
         )
     console = Console()
     console.print(table)
