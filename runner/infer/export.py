@@ -41,6 +41,8 @@ class ExportResult:
     size_mb: float
     seconds: float
     qlora_reloaded_16bit: bool
+    # The merged-vs-(base + adapter) checks (`verify.verify_merged`), when they were run.
+    verification: dict | None = None
 
 
 def default_output(target: Target) -> Path:
@@ -149,8 +151,20 @@ def export_merged(
 
 
 def export(
-    source: str, output: str | None = None, overwrite: bool = False, base: str | None = None
+    source: str,
+    output: str | None = None,
+    overwrite: bool = False,
+    base: str | None = None,
+    verify: bool = True,
 ) -> ExportResult:
-    """CLI-level entry: resolve RUN|ADAPTER_DIR (optionally on an explicit base) and merge."""
+    """CLI-level entry: resolve RUN|ADAPTER_DIR (optionally on an explicit base), merge, and
+    check the merged model against base + adapter (``verification.json`` beside it)."""
+    from tunetui.runner.infer.verify import VERIFICATION_FILE, verify_merged
+
     target = resolve_target(base, adapter=source) if base else resolve_target(source)
-    return export_merged(target, Path(output) if output else None, overwrite)
+    result = export_merged(target, Path(output) if output else None, overwrite)
+    if verify and target.adapter is not None:
+        report = verify_merged(target.base, target.adapter, Path(result.output))
+        result.verification = report.as_dict()
+        Path(result.output, VERIFICATION_FILE).write_text(json.dumps(result.verification, indent=2))
+    return result

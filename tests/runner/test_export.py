@@ -57,6 +57,8 @@ def test_merged_logits_equal_adapter_logits(tmp_path: Path, use_dora: bool) -> N
     merged = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
     expected, got = logits(with_adapter, ids), logits(merged, ids)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+    assert result.verification["passed"], result.verification
+    assert json.loads((out / "verification.json").read_text())["passed"] is True
     with with_adapter.disable_adapter():  # the adapter really changes the model
         assert not torch.allclose(logits(with_adapter, ids), expected, atol=1e-3)
 
@@ -79,7 +81,7 @@ def test_export_refuses_to_overwrite(tmp_path: Path, cli) -> None:
     "args, needle",
     [
         (["export", "./no/such/run"], "does not exist"),
-        (["export", "--gguf", "x"], "--gguf is not supported"),
+        (["export", "--gguf", "--quant", "q5", "x"], "unknown --quant"),
     ],
 )
 def test_export_bad_input_is_one_line(cli, args: list[str], needle: str) -> None:
