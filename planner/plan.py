@@ -8,17 +8,27 @@ pick as an alternative. Without a GPU it plans for CPU/RAM and says so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tunetui.options import TARGET_PRESETS, default
+from tunetui.options import (
+    BITS,
+    PARALLELS,
+    TARGET_PRESETS,
+    contradiction,
+    default,
+    unknown_choice,
+)
 
-from .errors import UserError
+from .calibration import Measurement, correction
+from .errors import UserError, unknown
 from .estimator import TrainConfig, estimate
 from .models import ModelSpec, resolve_model
 from .recommender import FIT_MARGIN, TARGET_FRACTION, Candidate, Recommendation, recommend
 from .stack import installed_version
 from .timing import estimate_time, flops_per_token, mfu_penalty
+from .trainconfig import ATTN_ALIASES
 
 PLAN_VERSION = 1
 NO_GPU_HINT = "pass --gpu NAME (see `tunetui gpus`) to plan for a GPU you will use"
@@ -171,6 +181,29 @@ def _targets(value: str | None) -> str | tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _check_choices(**given: Any) -> str | None:
+    """Refuse unknown choices and contradictions, with the recipe's rule and words
+    (`tunetui.options`), before planning: `plan --parallel zero9` or `--method lora --bits 4`
+    must not plan something else silently. Returns the method (a bit width alone: qlora)."""
+    attn = given.get("attn")
+    given["attn"] = ATTN_ALIASES.get(attn, attn)  # the planner also takes `flash`
+    for name, value in given.items():
+        if name == "parallel" or (name == "bits" and value == 16):
+            continue  # 16 bits: an unquantized base, which --bits may say explicitly
+        bad = unknown_choice(name, value)
+        if bad:
+            raise unknown(*bad)
+    if given["parallel"] is not None and given["parallel"] not in PARALLELS:
+        raise unknown("--parallel", given["parallel"], PARALLELS)
+    method = given["method"]
+    if method is None and given["bits"] in BITS:
+        method = "qlora"
+    clash = contradiction(method or default("method"), {k: v for k, v in given.items() if v})
+    if clash:
+        raise UserError(*clash)
+    return method
+
+
 def _check_sizes(**sizes: int | None) -> None:
     for name, value in sizes.items():
         if value is not None and value < 1:
@@ -219,6 +252,25 @@ def _model_dict(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
+def _calibrate(
+    chosen: Candidate, hw: Hardware, spec: ModelSpec, rows: Sequence[Measurement]
+) -> dict[str, Any] | None:
+    """Scale the chosen estimate by the measured/planned ratio of similar jobs run on this
+    machine (same GPU, architecture, method, bits); the plan's ``calibration`` object, or
+    None when nothing similar was measured. The raw figure stays in it: the worker learns
+    against the formula, never against an already corrected number."""
+    found = correction(
+        list(rows), gpu=hw.name, architecture=spec.family, method=chosen.cfg.method,
+        bits=chosen.cfg.weight_bits,
+    )  # fmt: skip
+    if found is None:
+        return None
+    raw = chosen.estimate.total_gib
+    chosen.estimate = found.apply(chosen.estimate)
+    return {"ratio": round(found.ratio, 4), "runs": found.runs, "note": found.note,
+            "raw_total_gib": round(raw, 3)}  # fmt: skip
+
+
 # Longer than 60 lines only because its signature lists every planned option by name (the
 # option vocabulary's, so a recipe's plan request is passed as it is); the body is short.
 def build_plan(
@@ -247,14 +299,20 @@ def build_plan(
     epochs: float = 1.0,
     max_steps: int | None = None,
     probe_result: Any = None,
+    calibration: Sequence[Measurement] | None = None,
 ) -> dict[str, Any]:
     """The ``tunetui plan --json`` object (see the module docstring).
 
     ``model`` None means the default model, or a generic shape when ``params`` is given.
     The keywords are the option vocabulary's names (`tunetui.options`), so a recipe's
-    `runner.flags.plan_request` is passed as it is.
+    `runner.flags.plan_request` is passed as it is. ``calibration``: this machine's
+    measurements (`runner.calibration.measurements`); similar ones correct the estimate.
     """
     _check_sizes(gpus=gpus, cutoff_len=cutoff_len, batch=batch, rank=rank, grad_accum=grad_accum)
+    method = _check_choices(
+        stage=stage, method=method, bits=bits, rank=rank, targets=targets, dropout=dropout,
+        optim=optim, precision=precision, attn=attn, parallel=parallel,
+    )  # fmt: skip
     spec = resolve_model(model, params)
     hw = resolve_hardware(gpu, gpus, probe_result)
     if precision == "bf16" and hw.device == "cuda" and not hw.bf16:
@@ -283,6 +341,7 @@ def build_plan(
         chosen, alternatives, suggestion = _as_asked(spec, cfg, hw, rec, effective_batch)
     else:
         chosen, alternatives, suggestion = _recommended(rec)
+    calibrated = _calibrate(chosen, hw, spec, calibration or [])
     est = chosen.estimate
     over = est.total_gib - hw.free_gib
     recommendation = chosen.to_dict()
@@ -302,4 +361,5 @@ def build_plan(
         "alternatives": [a.to_dict() for a in alternatives],
         "suggestion": suggestion,
         "time": t.to_dict(),
+        "calibration": calibrated,
     }

@@ -28,7 +28,7 @@ GIB = float(2**30)
 # before the check, so only concrete dtypes are left.
 PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "auto")
 FLASH = "flash_attention_2"
-_ATTN_ALIASES = {"flash": FLASH, "flash_attention": FLASH, "fa2": FLASH}
+ATTN_ALIASES = {"flash": FLASH, "flash_attention": FLASH, "fa2": FLASH}
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _check(c: TrainConfig) -> None:
     for kind, (value, allowed) in choices.items():
         if value not in allowed:
             raise unknown(kind, str(value), allowed)
-    attn = _ATTN_ALIASES.get(c.attn, c.attn)
+    attn = ATTN_ALIASES.get(c.attn, c.attn)
     if attn not in ATTENTIONS:
         raise unknown("attention implementation", c.attn, ATTENTIONS)
     object.__setattr__(c, "attn", attn)

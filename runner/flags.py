@@ -28,6 +28,7 @@ from tunetui.options import (
     BY_NAME,
     OPTIONS,
     Option,
+    applies,
     contradiction,
     default,
     default_learning_rate,
@@ -225,7 +226,12 @@ def plan_request(recipe: Recipe, gpu: str = "auto") -> dict[str, Any]:
     call this, so what a run is planned with and what the wizard showed cannot differ.
     """
     data = recipe.model_dump(mode="json")
-    request: dict[str, Any] = {o.name: _get(data, o.path) for o in OPTIONS if o.plans}
+    # A full fine-tune's recipe still has a lora section: options of other methods stay out.
+    request: dict[str, Any] = {
+        o.name: _get(data, o.path) if applies(o.name, recipe.method) else None
+        for o in OPTIONS
+        if o.plans
+    }
     if isinstance(request["targets"], list):
         request["targets"] = ",".join(request["targets"])
     request.update(gpu=gpu, effective_batch=recipe.training.batch_size * recipe.training.grad_accum)

@@ -247,8 +247,10 @@ def contradiction(method: str, given: dict[str, Any]) -> tuple[str, str] | None:
         if name == "bits" and value == 16:
             continue  # 16 bits = an unquantized base: true of every other method
         allowed = ", ".join(BY_NAME[name].methods)
+        shown = ",".join(map(str, value)) if isinstance(value, list) else value
         return (
-            f"{BY_NAME[name].flag} means nothing for --method {method} (only for {allowed})",
+            f"{BY_NAME[name].flag} {shown} means nothing for --method {method} "
+            f"(only for {allowed})",
             f"Drop {BY_NAME[name].flag}, or use --method {BY_NAME[name].methods[0]}",
         )
     return None

@@ -22,10 +22,10 @@ CHOICES = [
 ]
 CONTRADICTIONS = [
     (["--method", "lora", "--bits", "4"], "a 4-bit base is QLoRA"),
-    (["--method", "full", "--bits", "8"], "--bits means nothing for --method full"),
-    (["--method", "freeze", "--rank", "32"], "--rank means nothing for --method freeze"),
-    (["--method", "lora", "--trainable-layers", "3"], "--trainable-layers means nothing"),
-    (["--method", "full", "--targets", "q_proj"], "--targets means nothing"),
+    (["--method", "full", "--bits", "8"], "--bits 8 means nothing for --method full"),
+    (["--method", "freeze", "--rank", "32"], "--rank 32 means nothing for --method freeze"),
+    (["--method", "lora", "--trainable-layers", "3"], "--trainable-layers 3 means nothing"),
+    (["--method", "full", "--targets", "q_proj"], "--targets q_proj means nothing"),
 ]
 
 
@@ -82,6 +82,32 @@ def test_a_bit_width_alone_means_qlora(cli, tmp_path: Path) -> None:
     assert code == 0, err
     recipe = load_recipe(out)
     assert (recipe.method, recipe.quantization.bits) == ("qlora", 8)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"), [c for c in CONTRADICTIONS if "--trainable-layers" not in c[0]]
+)  # plan does not take --trainable-layers
+def test_plan_refuses_the_same_contradictions(cli, args, needle) -> None:
+    code, out, err = cli("plan", "--gpu", "4090", *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (
+            ["--parallel", "zero9", "--gpus", "2"],
+            "unknown --parallel 'zero9'. Did you mean 'zero3'?",
+        ),
+        (["--optim", "adam"], "unknown --optim 'adam'. Did you mean 'adamw'?"),
+        (["--stage", "dpoo"], "Did you mean 'dpo'?"),
+        (["--precision", "bf61"], "Did you mean 'bf16'?"),
+    ],
+)
+def test_plan_refuses_unknown_choices(cli, args, needle) -> None:
+    code, _, err = cli("plan", "--gpu", "4090", *args)
+    assert code == 2 and needle in err, err
 
 
 def test_a_recipe_with_bits_on_lora_is_refused(cli, fake_runs) -> None:
