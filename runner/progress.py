@@ -101,6 +101,10 @@ class RunProgress:
     traceback_tail: list[str] = field(default_factory=list)
     end_metrics: dict[str, Any] = field(default_factory=dict)
     peak_mem_gib: float | None = None
+    # The first step's `memory` event: the plan's figure and the measured peak (issue 13).
+    planned_gib: float | None = None
+    measured_gib: float | None = None
+    warnings: list[str] = field(default_factory=list)  # `warning` events, oldest first
     output: str = ""
     resumed_from: str = ""
     events_seen: int = 0
@@ -222,6 +226,14 @@ class RunProgress:
         tail = e.get("traceback_tail") or []
         self.traceback_tail = tail.splitlines() if isinstance(tail, str) else [str(x) for x in tail]
 
+    def _on_memory(self, e: dict[str, Any]) -> None:
+        self.planned_gib = number(e.get("planned_gib"))
+        self.measured_gib = number(e.get("measured_gib"))
+
+    def _on_warning(self, e: dict[str, Any]) -> None:
+        if e.get("message"):
+            self.warnings.append(str(e["message"]))
+
     def _on_end(self, e: dict[str, Any]) -> None:
         self.status = "finished"
         if isinstance(e.get("metrics"), dict):
@@ -257,6 +269,15 @@ class RunProgress:
             return max(used)
         cpu = self.devices.get("CPU")
         return cpu.rss_gib if cpu is not None else None
+
+    @property
+    def memory_text(self) -> str:
+        """``planned 20.9 GiB, measured 19.8 GiB`` once the first step was measured, else
+        "" (the same words in the console, the dashboard and `tunetui runs`)."""
+        if self.measured_gib is None:
+            return ""
+        plan = f"planned {self.planned_gib:.1f} GiB, " if self.planned_gib is not None else ""
+        return f"{plan}measured {self.measured_gib:.1f} GiB"
 
     @property
     def finished(self) -> bool:
