@@ -107,6 +107,10 @@ class ConsoleView:
             self.line(f"eval at step {event.get('step', '?')}: {shown or 'done'}")
         elif kind == "checkpoint":
             self.line(f"checkpoint at step {event.get('step', '?')}: {event.get('path', '')}")
+        elif kind == "memory" and self.progress.memory_text:
+            self.line(f"memory after step {event.get('step', 1)}: {self.progress.memory_text}")
+        elif kind == "warning" and event.get("message"):
+            self.line(f"warning: {event['message']}")
 
     def on_log(self, event: dict[str, Any]) -> None:
         t = number(event.get("t")) or time.time()
