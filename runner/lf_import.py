@@ -5,7 +5,14 @@ has a tunetui equivalent and names every key it cannot map (one warning each), s
 dropped silently. Keys that only steer LLaMA-Factory's own machinery (preprocessing workers,
 plotting, DDP timeouts...) are listed in `_IGNORED` and reported as "no effect in tunetui".
 
-Light module: stdlib + PyYAML.
+LLaMA-Factory's v1 schema (``USE_V1=1``: ``model``, ``peft_config``, ``quant_config``,
+``dist_config``, ``micro_batch_size``) is first rewritten into the v0 keys (`from_v1`), so
+both go through the same steps. Keys a recipe leaves out get LLaMA-Factory's defaults,
+not tunetui's (gradient checkpointing on, 3 epochs...): an imported job must need the
+memory and time it needed there.
+
+Light module: stdlib + PyYAML. Over 400 lines on purpose: the v0 steps and the v1
+rewrite share the key tables; a module of its own needs the import contracts extended.
 """
 
 from __future__ import annotations
@@ -22,6 +29,18 @@ from tunetui.runner.recipe_io import recipe_from_dict
 
 from tunetui.options import LOGGERS, SCHEDULERS, STAGES
 
+# LLaMA-Factory's (and HF TrainingArguments') defaults where tunetui's differ: a recipe that
+# leaves them out meant these.
+_LF_DEFAULTS = {
+    "num_train_epochs": 3.0,
+    "per_device_train_batch_size": 8,
+    "gradient_accumulation_steps": 1,
+    "learning_rate": 5e-5,
+    "cutoff_len": 2048,
+    "lora_dropout": 0.0,
+    "save_steps": 500,
+    "logging_steps": 500,
+}
 # LLaMA-Factory key -> dotted recipe path (values copied as they are).
 _DIRECT = {
     "model_name_or_path": "model.name_or_path",
@@ -50,7 +69,6 @@ _DIRECT = {
     "save_steps": "training.save_steps",
     "eval_steps": "training.eval_steps",
     "save_total_limit": "training.save_total_limit",
-    "gradient_checkpointing": "training.gradient_checkpointing",
     "pref_beta": "training.pref_beta",
     "output_dir": "output_dir",
     "enable_liger_kernel": "model.liger_kernel",
@@ -84,6 +102,9 @@ _OPTIMIZERS = {
     "sgd": "sgd",
 }
 _ATTENTION = {"fa2": "flash_attention_2", "sdpa": "sdpa", "disabled": "eager"}
+_ADAPTERS = ("oft", "loraplus", "pissa")  # LLaMA-Factory adapters tunetui has no form of
+# Names of pre-quantized checkpoints, as their model ids spell them.
+_PREQUANTIZED = ("AWQ", "GPTQ", "AQLM", "EXL2", "HQQ", "bnb-4bit", "bnb-8bit")
 
 
 @dataclass
@@ -125,21 +146,28 @@ def _targets(value: Any) -> str | list[str]:
 
 
 def _check_kind(lf: Any, source: str) -> None:
-    """Refuse what is not a LLaMA-Factory training YAML, saying what it is instead."""
+    """Refuse what is not a LLaMA-Factory training YAML, saying what it is instead: turning
+    a prediction or merge config into a training run would change its meaning."""
     if not isinstance(lf, dict):
         raise UserError(
             f"{source}: expected a YAML mapping of LLaMA-Factory keys", "Check the file"
         )
     if "model_name_or_path" not in lf:
-        hint = " (this looks like a LLaMA-Factory v1 config)" if "peft_config" in lf else ""
         raise UserError(
-            f"{source}: no model_name_or_path{hint}, so not a LLaMA-Factory training YAML",
+            f"{source}: no model_name_or_path (nor v1's model), so not a LLaMA-Factory "
+            "training YAML",
             "Pass a train_*.yaml from LLaMA-Factory's examples/",
         )
     if "export_dir" in lf and "stage" not in lf:
         raise UserError(
             f"{source}: this is a LLaMA-Factory export/merge config, not a training one",
             "Merge adapters with `tunetui export`",
+        )
+    if (lf.get("do_predict") or lf.get("do_eval")) and not lf.get("do_train"):
+        raise UserError(
+            f"{source}: this is a LLaMA-Factory prediction/evaluation config "
+            "(do_predict/do_eval without do_train), not a training one",
+            "Evaluate a run or adapter with `tunetui eval RUN --data FILE`",
         )
 
 
@@ -156,10 +184,15 @@ class _Conversion:
     handled: set[str] = field(default_factory=lambda: set(_DIRECT) | _IGNORED)
 
     def direct(self) -> None:
+        """Keys copied as they are; a key the recipe leaves out gets LLaMA-Factory's
+        default, not tunetui's (3 epochs, not 1: the job must mean what it meant there)."""
         for key, path in _DIRECT.items():
-            if key in self.lf and self.lf[key] is not None:
-                _set(self.tree, path, self.lf[key])
-                self.mapped.append(key)
+            value = self.lf.get(key, _LF_DEFAULTS.get(key))
+            if value is not None:
+                _set(self.tree, path, value)
+                self.mapped += [key] if key in self.lf else []
+        if "lora_alpha" not in self.lf:  # LLaMA-Factory: alpha = 2 x rank when unset
+            _set(self.tree, "lora.alpha", 2 * int(self.lf.get("lora_rank", 8)))
 
     def stage(self) -> None:
         lf = self.lf
@@ -183,6 +216,11 @@ class _Conversion:
         ftype = str(lf.get("finetuning_type", "lora"))
         bits = lf.get("quantization_bit")
         self.handled |= {"finetuning_type", "quantization_bit", "use_dora", "lora_target"}
+        if ftype not in ("lora", "full", "freeze"):
+            kind = "adapter" if ftype in _ADAPTERS else "method"
+            warn.append(f"finetuning_type: '{ftype}' is not supported; converted to lora "
+                        f"(another {kind}: results will differ)")  # fmt: skip
+            ftype = "lora"
         if ftype == "lora":
             method = "dora" if lf.get("use_dora") else "lora"
             if bits is not None:
@@ -193,16 +231,37 @@ class _Conversion:
                     warn.append("use_dora with quantization_bit: tunetui's QLoRA is plain LoRA")
                 method = "qlora"
                 self.tree.setdefault("quantization", {})["bits"] = int(bits)
-        elif ftype in ("full", "freeze"):
+        else:
             method = ftype
             if bits is not None:
-                warn.append(f"quantization_bit: {bits} needs LoRA; ignored for {ftype} fine-tuning")
-        else:
-            warn.append(f"finetuning_type: '{ftype}' is not supported; using lora")
-            method = "lora"
+                warn.append(f"quantization_bit: {bits}-bit base weights need an adapter; {ftype} "
+                            "fine-tuning trains the 16-bit model (far more memory)")  # fmt: skip
         self.tree["method"] = method
         if "lora_target" in lf:
             _set(self.tree, "lora.targets", _targets(lf["lora_target"]))
+        self._prequantized()
+
+    def _prequantized(self) -> None:
+        """A base already quantized (AWQ, GPTQ, AQLM...) must not pass for a plain one."""
+        name = str(self.lf.get("model_name_or_path", ""))
+        scheme = next((q for q in _PREQUANTIZED if q.lower() in name.lower()), None)
+        if scheme:
+            self.warn.append(
+                f"model_name_or_path: '{name}' is a pre-quantized ({scheme}) base; tunetui "
+                f"plans it as a 16-bit model and loading it needs the {scheme} kernels"
+            )
+
+    def checkpointing(self) -> None:
+        """LLaMA-Factory checkpoints activations unless told not to (an explicit HF
+        ``gradient_checkpointing`` wins); importing it as off could need far more memory."""
+        lf = self.lf
+        self.handled |= {"disable_gradient_checkpointing", "gradient_checkpointing"}
+        on = not lf.get("disable_gradient_checkpointing", False)
+        if lf.get("gradient_checkpointing") is not None:
+            on = bool(lf["gradient_checkpointing"])
+        _set(self.tree, "training.gradient_checkpointing", on)
+        self.mapped += [k for k in ("disable_gradient_checkpointing", "gradient_checkpointing")
+                        if k in lf]  # fmt: skip
 
     def data(self) -> None:
         lf = self.lf
@@ -219,13 +278,12 @@ class _Conversion:
         self.handled |= {"max_steps", "lr_scheduler_type"}
         if "max_steps" in lf and lf["max_steps"] not in (None, -1, 0):
             _set(self.tree, "training.max_steps", lf["max_steps"])
-        if "lr_scheduler_type" in lf:
-            if str(lf["lr_scheduler_type"]) in SCHEDULERS:
-                _set(self.tree, "training.lr_scheduler", str(lf["lr_scheduler_type"]))
-            else:
-                self.warn.append(
-                    f"lr_scheduler_type: '{lf['lr_scheduler_type']}' not supported; cosine"
-                )
+        if str(lf.get("lr_scheduler_type", "linear")) in SCHEDULERS:  # HF's default: linear
+            _set(self.tree, "training.lr_scheduler", str(lf.get("lr_scheduler_type", "linear")))
+        else:
+            self.warn.append(
+                f"lr_scheduler_type: '{lf['lr_scheduler_type']}' not supported; cosine"
+            )
 
     def precision(self) -> None:
         """bf16 / fp16 / pure_bf16 -> training.precision."""
@@ -285,12 +343,98 @@ class _Conversion:
             self.tree["name"] = name or "run"
 
 
-def convert(lf: dict[str, Any], source: str = "config") -> ImportResult:
-    """Map a parsed LLaMA-Factory YAML onto a recipe; unknown keys become warnings."""
+# LLaMA-Factory v1 (USE_V1=1) keys -> the v0 keys the conversion reads.
+_V1_KEYS = {
+    "model": "model_name_or_path",
+    "micro_batch_size": "per_device_train_batch_size",
+    "r": "lora_rank",
+    "target_modules": "lora_target",
+}
+# v1 keys with no effect on what tunetui trains, and why.
+_V1_UNUSED = {
+    "model_class": "only 'llm' (text models) is imported",
+    "kernel_config": "tunetui picks its kernels itself (see model.liger_kernel)",
+    "dist_config": "FSDP2/DeepSpeed sharding settings; tunetui plans its own parallelism",
+    "sample_backend": "sampling after training is not part of a tunetui recipe",
+    "max_new_tokens": "sampling after training is not part of a tunetui recipe",
+    "batching_strategy": "tunetui batches by its own rules (data.packing)",
+    "batching_workers": "data loading workers are tunetui's own",
+}
+
+
+def from_v1(v1: dict[str, Any], base: Path | None = None) -> tuple[dict[str, Any], list[str]]:
+    """LLaMA-Factory's v1 schema (``model``, ``peft_config``, ``quant_config``,
+    ``dist_config``, ``micro_batch_size``...) as the v0 keys `convert` reads, plus one
+    warning per v1 key that is not converted (with why). `base` is the folder the v1
+    ``train_dataset`` path is relative to (LLaMA-Factory's root)."""
+    lf: dict[str, Any] = {"do_train": True}
+    warn = [f"{key}: not converted ({why})" for key, why in _V1_UNUSED.items() if key in v1]
+    if v1.get("model_class", "llm") != "llm":
+        raise UserError(f"model_class '{v1['model_class']}' is not a text model",
+                        "tunetui imports text (llm) recipes only")  # fmt: skip
+    peft = dict(v1.get("peft_config") or {"name": "full"})
+    lf["finetuning_type"] = peft.pop("name", "lora")
+    quant = dict(v1.get("quant_config") or {})
+    if quant:
+        lf["quantization_bit"] = quant.pop("quantization_bit", 4)
+        lf["quantization_method"] = {"auto": "bnb"}.get(quant.get("name"), quant.get("name"))
+    for key in ("freeze_trainable_modules", "freeze_extra_modules"):
+        if peft.get(key) not in (None, "all"):
+            warn.append(f"peft_config.{key}: {peft[key]!r} not converted (tunetui's freeze "
+                        "trains whole layers)")  # fmt: skip
+        peft.pop(key, None)
+    for key, value in [*peft.items(), *v1.items()]:
+        if key not in _V1_UNUSED and key not in ("peft_config", "quant_config", "train_dataset"):
+            lf[_V1_KEYS.get(key, key)] = value
+    if "enable_activation_checkpointing" in lf:  # v1's name; on by default there too
+        lf["disable_gradient_checkpointing"] = not lf.pop("enable_activation_checkpointing")
+    if v1.get("global_batch_size") and v1.get("micro_batch_size"):
+        lf["gradient_accumulation_steps"] = max(
+            1, v1["global_batch_size"] // v1["micro_batch_size"]
+        )
+        lf.pop("global_batch_size", None)
+    _v1_data(v1.get("train_dataset"), base, lf, warn)
+    return lf, warn
+
+
+def _v1_data(path: Any, base: Path | None, lf: dict[str, Any], warn: list[str]) -> None:
+    """v1's ``train_dataset`` (a YAML of name -> {path, source}) as dataset files, and the
+    stage its name implies (v1 recipes name none: the data's kind decides)."""
+    if not path:
+        return
+    stem = Path(str(path)).stem
+    lf["stage"] = next((s for s in ("dpo", "kto", "rm") if s in stem), "sft")
+    # LLaMA-Factory paths are relative to its root: the data folder's parent, or a few
+    # folders above an examples/v1/<kind>/ recipe; or the file sits in the data folder.
+    bases = [base, *list(base.parents)[:3]] if base is not None else []
+    found = [f for b in bases for f in (b / str(path), b / Path(str(path)).name) if f.is_file()]
+    entries = yaml.safe_load(found[0].read_text(encoding="utf-8")) if found else None
+    if not isinstance(entries, dict):
+        warn.append(f"train_dataset: {path} not found next to the recipe, so its datasets are "
+                    "not converted; set data.datasets")  # fmt: skip
+        return
+    files = []
+    for name, entry in entries.items():
+        local = isinstance(entry, dict) and entry.get("source", "local") == "local"
+        file = found[0].parent / Path(str(entry.get("path"))).name if local else None
+        if file is not None and file.is_file():
+            files.append(str(file.resolve()))
+        else:
+            warn.append(f"train_dataset: '{name}' is not a local file; not converted")
+    if files:
+        lf["dataset"] = files
+
+
+def convert(lf: dict[str, Any], source: str = "config", base: Path | None = None) -> ImportResult:
+    """Map a parsed LLaMA-Factory YAML (v0, or v1 with ``model``) onto a recipe; every
+    key is converted, or named in a warning with why it is not."""
+    v1_warnings: list[str] = []
+    if isinstance(lf, dict) and "model" in lf and "model_name_or_path" not in lf:
+        lf, v1_warnings = from_v1(lf, base)
     _check_kind(lf, source)
-    job = _Conversion(lf, source)
-    for step in (job.direct, job.stage, job.method, job.data, job.schedule, job.precision,
-                 job.optimizer, job.runtime):  # fmt: skip
+    job = _Conversion(lf, source, warn=v1_warnings)
+    for step in (job.direct, job.stage, job.method, job.checkpointing, job.data, job.schedule,
+                 job.precision, job.optimizer, job.runtime):  # fmt: skip
         step()
     for key in lf:
         if key not in job.handled:
@@ -302,7 +446,7 @@ def convert(lf: dict[str, Any], source: str = "config") -> ImportResult:
 
 def check_datasets(result: ImportResult) -> None:
     """Warn about dataset names the recipe's dataset_dir does not know (LF keeps them in data/)."""
-    from tunetui.runner.data.dataset_info import data_dir_of, load_dataset_info
+    from tunetui.runner.data.dataset_info import data_dir_of, load_dataset_info, looks_like_path
 
     folder = data_dir_of(result.recipe.data.dataset_dir)
     try:
@@ -310,7 +454,7 @@ def check_datasets(result: ImportResult) -> None:
     except UserError as err:
         result.warnings.append(f"dataset_dir: {err.problem}")
         return
-    missing = [n for n in result.recipe.data.datasets if n not in known]
+    missing = [n for n in result.recipe.data.datasets if n not in known and not looks_like_path(n)]
     if missing:
         where = "the shipped demo data" if result.recipe.data.dataset_dir is None else str(folder)
         result.warnings.append(
@@ -334,7 +478,7 @@ def import_lf(path: str | Path, dataset_dir: str | None = None) -> ImportResult:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise UserError(f"{path.name}{where}: YAML syntax error", "Fix the YAML") from None
-    result = convert(data, source=path.name)
+    result = convert(data, source=path.name, base=Path(dataset_dir or path.parent))
     if dataset_dir is not None:
         result.recipe.data.dataset_dir = dataset_dir
     check_datasets(result)

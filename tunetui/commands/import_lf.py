@@ -18,7 +18,9 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def import_lf(
     path: str = typer.Argument(..., help="LLaMA-Factory training YAML (e.g. train_lora_sft.yaml)."),
-    output: str | None = typer.Option(None, "-o", "--output", help="Recipe file (default stdout)."),
+    output: str | None = typer.Option(
+        None, "-o", "--output", help="Recipe file (default, or -: stdout)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing -o file."),
     dataset_dir: str | None = typer.Option(
         None, "--dataset-dir", help="LLaMA-Factory data folder (with dataset_info.json)."
@@ -30,6 +32,8 @@ def import_lf(
     from tunetui.runner.recipe_io import dump_recipe, save_recipe
 
     result = convert(path, dataset_dir=dataset_dir)
+    if output == "-":  # the usual "stdout" spelling, not a file named "-"
+        output = None
     written = str(save_recipe(result.recipe, output, overwrite=overwrite)) if output else None
     if as_json:
         payload = {
