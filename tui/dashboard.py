@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -48,6 +49,13 @@ def live_state(run_dir: Path) -> str | None:
     """
     state = read_state(run_dir)
     return state.state if state.active else None
+
+
+def memory_line(view: RunProgress) -> str:
+    """``memory: planned 20.9 GiB, measured 19.8 GiB`` and the latest warning (an OOM retry)."""
+    parts = [f"memory: {view.memory_text}"] if view.memory_text else []
+    warn = [f"[yellow]warning: {escape(view.warnings[-1])}[/]"] if view.warnings else []
+    return " · ".join(parts + warn)
 
 
 def stop_message(result: StopResult) -> str:
@@ -124,6 +132,7 @@ class DashboardScreen(Screen[str]):
         with Vertical(id="progress-box"):
             yield ProgressBar(total=None, show_eta=False, id="progress")  # "--%" hidden
             yield TextLine(id="progress-text")
+        yield TextLine(id="memory-text")  # measured vs planned; recovery warnings
         with Horizontal(id="charts"):
             yield CurveChart("loss", id="loss-chart")
             yield CurveChart("learning rate", id="lr-chart")
@@ -135,6 +144,7 @@ class DashboardScreen(Screen[str]):
     def on_mount(self) -> None:
         self.query_one("#log", Log).border_title = f"{self.run_dir.name}/{LOG_FILE}"
         self.query_one("#error-panel").display = False
+        self.query_one("#memory-text").styles.padding = (0, 1)  # aligned with the progress box
         self._show([])  # header and "waiting" before the first event arrives
         self.log_tail.skip_to_tail(LOG_TAIL_BYTES)  # the pane keeps 5000 lines anyway
         self._replaying = True
@@ -260,6 +270,7 @@ class DashboardScreen(Screen[str]):
             bar.update(total=view.total_steps, progress=view.step)
             bar.query_one("#percentage").display = True
         self._set_text("#progress-text", progress_line(view, self.plan_gib))
+        self._set_text("#memory-text", memory_line(view))
         if any(e.get("type") == "gpu" for e in events) or self._restarted:
             self._show_devices()
         if view.status in ("error", "crashed") or self._error_shown:
