@@ -45,7 +45,12 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
     # Runs under ./runs and those started from other folders (the user's run index).
     states = [read_state(path) for path in all_run_dirs()]
     if json_out:
-        typer.echo(json.dumps([s.to_json() for s in states], indent=2))
+        rows = [
+            {**s.to_json(), "planned_gib": s.progress.planned_gib,
+             "measured_gib": s.progress.measured_gib}
+            for s in states
+        ]  # fmt: skip
+        typer.echo(json.dumps(rows, indent=2))
         return
     if not states:
         typer.echo(f"no runs in {runs_root()}. Start one: tunetui run RECIPE.yaml")
@@ -71,8 +76,11 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
         )
     console = Console()
     console.print(table)
-    # Why a run failed is the next thing a user asks; the table has no room for it.
+    # Why a run failed is the next thing a user asks; the table has no room for it (nor
+    # for the first step's measured vs planned memory).
     for s in states:
+        if s.progress.memory_text:
+            console.print(f"{s.name} memory: {s.progress.memory_text}", markup=False)
         if s.state == "failed" and s.message:
             first = s.message.strip().splitlines()[0] if s.message.strip() else "error"
             console.print(
