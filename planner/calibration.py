@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from .trainconfig import Estimate
 
 # Jobs are "similar" when the same GPU trained the same architecture with the same method
 # and bit width: the formula's error comes from the stack and the model's code, which these
@@ -44,6 +47,39 @@ class Correction:
         pct = round((self.ratio - 1) * 100)
         runs = "1 run" if self.runs == 1 else f"{self.runs} runs"
         return f"calibrated on {runs} on this GPU: {pct:+d}%"
+
+    def apply(self, est: Estimate) -> Estimate:
+        """The estimate scaled by the ratio, every part alike (the breakdown still sums to
+        the total), with the note among its notes."""
+        r = self.ratio
+        return replace(
+            est,
+            allocated_gib=est.allocated_gib * r,
+            reserved_gib=est.reserved_gib * r,
+            total_gib=est.total_gib * r,
+            breakdown_gib={k: v * r for k, v in est.breakdown_gib.items()},
+            notes=[*est.notes, self.note],
+        )
+
+
+def job_key(plan: dict[str, Any]) -> dict[str, Any] | None:
+    """A plan's job as the file keys it (`build_plan`'s dict, a run's plan.json): the GPU
+    it sized against, the model's architecture, the method, weight bits, length and batch.
+    Plan and worker both key from the plan, so a lookup finds what a run recorded."""
+    try:
+        rec, estimate = plan["recommendation"], plan["estimate"]
+        key = {
+            "gpu": str(plan["hardware"]["name"]),
+            "architecture": str(plan["model"]["family"]),
+            "method": str(rec["method"]),
+            "bits": int(rec["bits"]),
+            "seq": int(rec["cutoff_len"]),
+            "batch": int(rec["batch"]),
+        }
+        float(estimate["total_gib"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return key
 
 
 def record(path: Path, m: Measurement) -> None:

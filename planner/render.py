@@ -168,6 +168,10 @@ def render_plan(plan: dict[str, Any], console: Console | None = None) -> None:
     if hw.get("note"):
         parts.append(Text(wrap_text(hw["note"], width), style="yellow"))
     parts.append(_memory_table(plan))
+    cal = plan.get("calibration")
+    if cal:
+        line = f"{cal['note']} (formula alone: {cal['raw_total_gib']:.1f} GiB, --no-calibration)"
+        parts.append(Text(wrap_text(line, width), style="cyan"))
     parts.append(_verdict_text(plan, width))
     parts.append(_settings_table(plan))
     alts = _alternatives_table(plan)

@@ -8,11 +8,13 @@ machine learns from every earlier run's first step.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from tunetui.planner.calibration import Correction, Measurement, correction, load, record
+from tunetui.planner.calibration import Measurement, job_key, load, record
 from tunetui.runner.modelpath import cache_dir
+from tunetui.runner.rundir import PLAN_FILE, read_json
 
-__all__ = ["Measurement", "calibration_file", "correction_for", "save"]
+__all__ = ["Measurement", "calibration_file", "measurements", "plan_job", "save_measurement"]
 
 
 def calibration_file() -> Path:
@@ -20,9 +22,24 @@ def calibration_file() -> Path:
     return cache_dir() / "calibration.jsonl"
 
 
-def save(m: Measurement) -> None:
-    record(calibration_file(), m)
+def measurements() -> list[Measurement]:
+    """Every measurement made on this machine (none when the file is missing)."""
+    return load(calibration_file())
 
 
-def correction_for(**job: object) -> Correction | None:
-    return correction(load(calibration_file()), **job)
+def plan_job(run_dir: Path) -> dict[str, Any] | None:
+    """The run's job as the calibration file keys it, from its plan.json, with the raw
+    (uncalibrated) planned GiB: a ratio learnt against a corrected figure would compound.
+    None without a plan (the run was started with the planner failing)."""
+    plan = read_json(Path(run_dir) / PLAN_FILE)
+    key = job_key(plan)
+    if key is None:
+        return None
+    raw = (plan.get("calibration") or {}).get("raw_total_gib")
+    planned = raw if raw is not None else plan["estimate"]["total_gib"]
+    return {**key, "planned_gib": planned}
+
+
+def save_measurement(job: dict[str, Any], measured_gib: float) -> None:
+    """Append one line: this job was planned at ``job['planned_gib']``, measured so."""
+    record(calibration_file(), Measurement(**job, measured_gib=measured_gib))

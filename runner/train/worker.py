@@ -154,8 +154,10 @@ class Worker:
         """Resolve the model, load data and weights, and build the stage's trainer; returns
         (trainer, tokenizer, events callback). Public so a test can check what the recipe
         becomes in trl/peft on the same path a run takes, without training."""
+        from tunetui.runner.calibration import plan_job
         from tunetui.runner.train import methods
         from tunetui.runner.train.callbacks import EventsCallback, TokenCounter
+        from tunetui.runner.train.memory import MemoryCallback
         from tunetui.runner.train.stages.common import StageContext
         from tunetui.runner.train.stages.registry import get_stage
 
@@ -176,6 +178,7 @@ class Worker:
             tokens,
             samples_per_step=t.batch_size * t.grad_accum,
         )
+        memory = MemoryCallback(self.writer, plan_gib(self.run_dir), plan_job(self.run_dir))
         ctx = StageContext(
             recipe=recipe,
             run_dir=self.run_dir,
@@ -186,7 +189,7 @@ class Worker:
             peft_config=methods.peft_config(recipe, loaded.model, spec.task),
             precision=precision,
             device=self.device,
-            callbacks=[callback],
+            callbacks=[callback, memory],
         )
         trainer = spec.build(ctx)
         methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)

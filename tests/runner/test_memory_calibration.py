@@ -1,14 +1,28 @@
-"""The calibration file that later plans read: similar jobs' measured/planned ratio.
+"""Measured vs planned memory, and the calibration file later plans learn from (issue 13 §2).
 
-The `memory` event test (MemoryCallback, RSS on CPU) waits on runner/events.py accepting the
-``memory`` event type (see the issue 13 report)."""
+Everything here runs on CPU, where the measurement is the process's peak RSS; the cache
+(and so the calibration file) is a tmp folder through ``$TUNETUI_CACHE``.
+"""
 
 from __future__ import annotations
 
-from tunetui.planner.calibration import Measurement, correction
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from tunetui.planner.calibration import Measurement, correction, job_key
+from tunetui.runner.events import EventWriter, read_events
 
 JOB = {"gpu": "CPU", "architecture": "llama", "method": "lora", "bits": 16, "seq": 64,
        "batch": 2}  # fmt: skip
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TUNETUI_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
 
 
 def test_correction_is_the_median_ratio_of_similar_jobs_on_this_gpu() -> None:
@@ -19,3 +33,101 @@ def test_correction_is_the_median_ratio_of_similar_jobs_on_this_gpu() -> None:
     found = correction(rows, **JOB)
     assert found.runs == 3 and found.note == "calibrated on 3 runs on this GPU: +4%"
     assert correction(rows, **{**JOB, "gpu": "NVIDIA A100"}) is None
+
+
+def test_first_step_writes_planned_and_measured_memory_and_a_calibration_line(
+    tmp_path: Path, cache: Path
+) -> None:
+    from tunetui.runner.calibration import calibration_file, measurements
+    from tunetui.runner.train.memory import MemoryCallback
+
+    events = tmp_path / "events.jsonl"
+    job = {**JOB, "planned_gib": 1.5}
+    callback = MemoryCallback(EventWriter(events), planned_gib=1.6, job=job)
+    for step in (0, 1, 2):  # only the first finished optimizer step is measured
+        callback.on_step_end(None, SimpleNamespace(global_step=step), None)
+    memory = [e for e in read_events(events) if e["type"] == "memory"]
+    assert len(memory) == 1
+    assert memory[0]["step"] == 1 and memory[0]["planned_gib"] == 1.6
+    assert memory[0]["kind"] == "rss" and memory[0]["measured_gib"] > 0.05
+    assert calibration_file() == cache / "calibration.jsonl"
+    (row,) = measurements()
+    assert row.planned_gib == 1.5 and row.measured_gib == memory[0]["measured_gib"]
+
+
+def test_without_a_plan_the_measurement_is_shown_but_not_learnt(
+    tmp_path: Path, cache: Path
+) -> None:
+    from tunetui.runner.calibration import plan_job
+    from tunetui.runner.train.memory import MemoryCallback
+
+    assert plan_job(tmp_path) is None  # no plan.json
+    callback = MemoryCallback(EventWriter(tmp_path / "events.jsonl"), None, plan_job(tmp_path))
+    callback.on_step_end(None, SimpleNamespace(global_step=1), None)
+    (event,) = read_events(tmp_path / "events.jsonl")
+    assert event["type"] == "memory" and event["planned_gib"] is None
+    assert not (cache / "calibration.jsonl").exists()
+
+
+def _cpu_plan(**flags) -> dict:
+    from tunetui.planner.plan import build_plan
+
+    return build_plan("smollm2-135m", gpu="cpu", method="lora", batch=2, cutoff_len=64, **flags)
+
+
+def test_plan_applies_the_ratio_of_similar_runs_and_says_so(cache: Path) -> None:
+    from tunetui.runner.calibration import measurements, save_measurement
+
+    raw = _cpu_plan()
+    job = {**job_key(raw), "planned_gib": raw["estimate"]["total_gib"]}
+    for ratio in (1.03, 1.04, 1.05):
+        save_measurement(job, job["planned_gib"] * ratio)
+    save_measurement({**job, "method": "full"}, job["planned_gib"] * 1.4)  # not similar
+    plan = _cpu_plan(calibration=measurements())
+    assert plan["calibration"]["note"] == "calibrated on 3 runs on this GPU: +4%"
+    assert plan["calibration"]["raw_total_gib"] == pytest.approx(raw["estimate"]["total_gib"])
+    assert plan["estimate"]["total_gib"] == pytest.approx(raw["estimate"]["total_gib"] * 1.04, 1e-3)
+    assert plan["recommendation"]["total_gib"] == pytest.approx(plan["estimate"]["total_gib"], 1e-2)
+    assert "calibrated on 3 runs on this GPU: +4%" in plan["estimate"]["notes"]
+    assert _cpu_plan()["calibration"] is None  # none given: the raw formula
+
+
+def test_plan_cli_says_it_is_calibrated_and_no_calibration_shows_the_formula(cache: Path) -> None:
+    from tunetui.runner.calibration import save_measurement
+    from typer.testing import CliRunner
+
+    from tunetui.cli import app
+
+    raw = _cpu_plan()
+    job = {**job_key(raw), "planned_gib": raw["estimate"]["total_gib"]}
+    save_measurement(job, job["planned_gib"] * 1.10)
+    args = ["plan", "--model", "smollm2-135m", "--gpu", "cpu", "--method", "lora",
+            "--batch", "2", "--cutoff-len", "64"]  # fmt: skip
+    runner = CliRunner()
+    calibrated = runner.invoke(app, [*args, "--json"])
+    assert calibrated.exit_code == 0, calibrated.output
+    assert json.loads(calibrated.output)["calibration"]["runs"] == 1
+    shown = runner.invoke(app, args)
+    assert "calibrated on 1 run on this GPU: +10%" in " ".join(shown.output.split())
+    plain = runner.invoke(app, [*args, "--no-calibration", "--json"])
+    assert json.loads(plain.output)["calibration"] is None
+    assert json.loads(plain.output)["estimate"]["total_gib"] == raw["estimate"]["total_gib"]
+
+
+def test_a_worker_run_records_its_first_step_against_its_plan(
+    make_run, run_worker, cache: Path
+) -> None:
+    from tunetui.planner.plan import build_plan
+    from tunetui.runner.calibration import measurements
+
+    run_dir = make_run()
+    model = yaml.safe_load((run_dir / "recipe.yaml").read_text())["model"]["name_or_path"]
+    plan = build_plan(model, gpu="cpu", method="lora", batch=2, cutoff_len=96)
+    (run_dir / "plan.json").write_text(json.dumps(plan))
+    code, events = run_worker(run_dir)
+    assert code == 0
+    (memory,) = [e for e in events if e["type"] == "memory"]
+    assert memory["planned_gib"] == plan["estimate"]["total_gib"] and memory["kind"] == "rss"
+    (row,) = measurements()
+    assert row.planned_gib == plan["estimate"]["total_gib"]
+    assert row.measured_gib == memory["measured_gib"] and row.gpu == "CPU"

@@ -56,7 +56,8 @@ def test_events_file_is_valid_line_by_line(make_run, run_worker) -> None:
     events = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all(e["v"] == 1 and isinstance(e["t"], float) for e in events)
     types = [e["type"] for e in events if e["type"] != "gpu"]
-    assert types == ["start", "log", "log", "checkpoint", "log", "checkpoint", "end"]
+    # the first step's measured memory comes before its log line
+    assert types == ["start", "memory", "log", "log", "checkpoint", "log", "checkpoint", "end"]
     start = events[[e["type"] for e in events].index("start")]
     assert start["total_steps"] == 3 and start["pid"] == os.getpid()
     assert start["device"] == "cpu" and start["resumed_from"] is None

@@ -39,6 +39,11 @@ def plan(
         None, "--tokens", help="Dataset size in tokens, for time per epoch."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    no_calibration: bool = typer.Option(
+        False,
+        "--no-calibration",
+        help="The formula alone, without the correction learnt from runs on this machine.",
+    ),
     **options: Any,
 ) -> None:
     """Estimate peak VRAM for a job and recommend settings that fit.
@@ -58,9 +63,12 @@ def plan(
     if effective_batch < 1 or (tokens is not None and tokens < 1):
         raise UserError("--effective-batch and --tokens must be positive", "Pass values >= 1")
     options["epochs"] = options.get("epochs") or 1.0
+    from tunetui.runner.calibration import measurements
+
     result = build_plan(
         model, params=params, gpu=gpu, gpus=gpus, parallel=parallel,
-        effective_batch=effective_batch, dataset_tokens=tokens, **options,
+        effective_batch=effective_batch, dataset_tokens=tokens,
+        calibration=None if no_calibration else measurements(), **options,
     )  # fmt: skip
     if as_json:
         import json
