@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("stop", "Ask a run to save a checkpoint and stop."),
     "export": ("export", "Merge a LoRA adapter into its base model and save it."),
     "chat": ("chat", "Chat with a model or a trained adapter."),
+    "serve": ("serve", "Serve a model or run with an OpenAI-compatible API."),
     "eval": ("eval", "Evaluate a model or adapter: perplexity, BLEU, ROUGE."),
     "al": ("al", "Active learning: pick what to label next, retrain, measure."),
     "demo": ("demo", "The main job: LoRA on the embedded SmolLM2, before/after answers."),

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunetui.runner.infer.inference import generate
+from tunetui.runner.infer.inference import chat_inputs, generate, generate_from
 
 HELP = (
     "Commands: /reset forgets the conversation, /exit (or Ctrl+D) leaves, Ctrl+C stops an answer."
@@ -61,54 +61,69 @@ class ChatSession:
         return answer
 
     def _stream(self, prompt: str, on_text: Callable[[str], None]) -> str:
-        """Generate in a thread, hand text pieces to ``on_text`` as they come.
-
-        Ctrl+C sets a stop flag that a stopping criterion checks after every token, so the
-        thread ends promptly and the partial answer is kept.
-        """
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
-
+        """Hand text pieces to ``on_text`` as they come; Ctrl+C stops the answer (the
+        partial answer is kept) without leaving the chat."""
         stop = threading.Event()
-
-        class _Stop(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-                return stop.is_set()
-
-        streamer = TextIteratorStreamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
-        )
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                generate(
-                    self.model,
-                    self.tokenizer,
-                    self.messages(prompt),
-                    max_new_tokens=self.max_new_tokens,
-                    temperature=self.temperature,
-                    streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([_Stop()]),
-                )
-            except BaseException as exc:  # surfaced in the caller's thread below
-                errors.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
+        inputs = chat_inputs(self.tokenizer, self.messages(prompt))
         pieces: list[str] = []
+        stream = stream_text(
+            self.model, self.tokenizer, inputs, self.max_new_tokens, self.temperature, stop
+        )
         try:
-            for piece in streamer:
+            for piece in stream:
                 pieces.append(piece)
                 on_text(piece)
         except KeyboardInterrupt:
             stop.set()
-            for piece in streamer:  # drain what was already generated
-                pieces.append(piece)
-        thread.join()
-        if errors:
-            raise errors[0]
+            pieces.extend(stream)  # drain what was already generated
         return "".join(pieces).strip()
+
+
+def stream_text(
+    model: Any,
+    tokenizer: Any,
+    inputs: Any,
+    max_new_tokens: int,
+    temperature: float,
+    stop: threading.Event,
+) -> Iterator[str]:
+    """Text pieces of the reply to tokenised ``inputs`` as they are generated.
+
+    Generation runs in a thread feeding a ``TextIteratorStreamer``. Setting ``stop`` (Ctrl+C
+    in the REPL, a client that went away from the server) ends it after the current token:
+    a stopping criterion checks it after every token. Closing the iterator early sets it
+    too, so an abandoned stream never leaves a thread generating.
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
+            return stop.is_set()
+
+    streamer = TextIteratorStreamer(
+        tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
+    )
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            generate_from(
+                model, tokenizer, inputs, max_new_tokens, temperature,
+                streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]),
+            )  # fmt: skip
+        except BaseException as exc:  # surfaced in the caller's thread below
+            errors.append(exc)
+            streamer.end()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        yield from streamer
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def repl(session: ChatSession, title: str, console: Any = None) -> None:

@@ -148,9 +148,42 @@ def generate(
     stopping_criteria: Any = None,
 ) -> str:
     """One assistant reply to ``messages``. ``temperature=0`` is greedy, so it is reproducible."""
+    inputs = chat_inputs(tokenizer, messages)
+    return generate_from(
+        model, tokenizer, inputs, max_new_tokens, temperature, streamer, stopping_criteria
+    )
+
+
+def generate_from(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    inputs: Any,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    streamer: Any = None,
+    stopping_criteria: Any = None,
+) -> str:
+    """The text generated after tokenised ``inputs`` (a chat prompt, or raw text for the
+    server's ``/v1/completions``), greedy at ``temperature=0``."""
+    new_tokens = generate_ids(
+        model, tokenizer, inputs, max_new_tokens, temperature, streamer, stopping_criteria
+    )
+    return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+
+
+def generate_ids(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    inputs: Any,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    streamer: Any = None,
+    stopping_criteria: Any = None,
+) -> list[int]:
+    """The token ids `generate_from` decodes (the server counts them for ``usage``)."""
     import torch
 
-    inputs = chat_inputs(tokenizer, messages).to(model.device)
+    inputs = inputs.to(model.device)
     kwargs: dict[str, Any] = {
         "max_new_tokens": max_new_tokens,
         "pad_token_id": tokenizer.pad_token_id,
@@ -163,8 +196,7 @@ def generate(
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     with torch.inference_mode():
         output = model.generate(**inputs, **kwargs)
-    new_tokens = output[0, inputs["input_ids"].shape[1] :]
-    return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+    return output[0, inputs["input_ids"].shape[1] :].tolist()
 
 
 @dataclass
