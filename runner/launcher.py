@@ -40,6 +40,7 @@ from tunetui.runner.flags import plan_request
 from tunetui.runner.modelpath import EMBEDDED, check_model
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.recipe_io import dump_recipe, load_recipe
+from tunetui.runner.requirements import check_requirements
 from tunetui.runner.rundir import (
     CHECKPOINTS_DIR,
     EVENTS_FILE,
@@ -86,6 +87,7 @@ def load_checked_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Load a recipe, check its model and data; any problem is a `UserError` (exit 2)."""
     recipe = load_recipe(Path(path))
     check_model(recipe.model.name_or_path)
+    check_requirements(recipe)
     validate_data(recipe)
     return recipe
 

@@ -11,13 +11,13 @@ Everything heavy is imported inside functions.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.recipe import Recipe
+from tunetui.runner.requirements import check_optimizer, check_qlora_backend
 
 # Attention projection names across common architectures (llama/qwen/mistral/gemma/phi,
 # gpt2/falcon/gpt-neox, mpt).
@@ -101,15 +101,6 @@ def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:
         return PrecisionChoice("bf16", torch.bfloat16, True, False)
     load = torch.float32 if recipe.method in ("full", "freeze") else torch.float16
     return PrecisionChoice("fp16", load, False, True)
-
-
-def check_qlora_backend(recipe: Recipe) -> None:
-    """QLoRA quantizes through bitsandbytes: name the pip command when it is missing."""
-    if recipe.method == "qlora" and importlib.util.find_spec("bitsandbytes") is None:
-        raise UserError(
-            "method qlora needs bitsandbytes, which is not installed",
-            "Install it with `pip install bitsandbytes`, or use method: lora",
-        )
 
 
 def quantization_config(recipe: Recipe, precision: PrecisionChoice, device: str) -> Any:
@@ -329,22 +320,8 @@ _OPTIM = {
 def optimizer_args(recipe: Recipe, device: str) -> dict[str, Any]:
     """``TrainingArguments`` fields for the recipe's optimizer, checking what it needs."""
     name = recipe.training.optimizer
+    check_optimizer(recipe)
     args: dict[str, Any] = {"optim": _OPTIM[name]}
-    if name in ("adamw_8bit", "paged_adamw") and importlib.util.find_spec("bitsandbytes") is None:
-        raise UserError(
-            f"optimizer {name} needs bitsandbytes, which is not installed",
-            "Install it with `pip install bitsandbytes`, or use optimizer: adamw",
-        )
     if name == "galore":
-        if importlib.util.find_spec("galore_torch") is None:
-            raise UserError(
-                "optimizer galore needs galore-torch, which is not installed",
-                "Install it with `pip install galore-torch`, or use optimizer: adamw",
-            )
-        if recipe.is_peft:
-            raise UserError(
-                f"optimizer galore trains full weight matrices, not {recipe.method} adapters",
-                "Use method: full (or freeze) with galore, or optimizer: adamw",
-            )
         args["optim_target_modules"] = [r".*attn.*", r".*mlp.*"]
     return args
