@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from tunetui.planner.errors import UserError, did_you_mean
 from tunetui.runner.recipe import FieldError, Recipe
-from tunetui.runner.userfiles import read_text
+from tunetui.runner.userfiles import check_writable, read_text
 
 HEADER = "# tunetui recipe: train with `tunetui run {name}`. Unknown keys are errors.\n"
 
@@ -257,6 +257,7 @@ def save_recipe(recipe: Recipe, path: str | Path, overwrite: bool = False) -> Pa
         )
     if path.is_dir():
         raise UserError(f"'{path}' is a folder", "Give a file name such as recipe.yaml")
+    check_writable(path, "recipe file", "Choose another -o path")
     text = HEADER.format(name=path.name) + dump_recipe(recipe, header=False)
     write_text_atomic(path, text)
     return path

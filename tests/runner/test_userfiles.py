@@ -86,3 +86,21 @@ def test_a_csv_dataset_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     path.write_bytes(b"instruction,output\nhi,caf\xe9\n")
     with pytest.raises(UserError, match=r"data\.csv is not UTF-8 text \(byte 25, line 2\)"):
         list(read_records(path))
+
+
+def test_init_refuses_a_recipe_path_it_cannot_write(cli, tmp_path: Path, monkeypatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, _, err = cli("init", "--headless", "--method", "lora", "-o", str(blocker / "r.yaml"))
+    assert code == 2 and "cannot be created" in err and "a-file is a file" in err, err
+    readonly = tmp_path / "ro"
+    readonly.mkdir(mode=0o555)
+    from tunetui.runner import userfiles
+
+    real_access = userfiles.os.access  # CI runs as root, for whom nothing is read-only
+    monkeypatch.setattr(
+        userfiles.os, "access", lambda p, mode: Path(p) != readonly and real_access(p, mode)
+    )
+    code, _, err = cli("init", "--headless", "--method", "lora", "-o", str(readonly / "r.yaml"))
+    assert code == 2 and "is not writable" in err and "Traceback" not in err, err
+    assert list(readonly.iterdir()) == []
