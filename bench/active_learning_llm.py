@@ -1,0 +1,319 @@
+"""Active learning with the LLM learner: does the fine-tuned model's own uncertainty save
+labels, and how does that compare with the TF-IDF proxy on the same pool and budget?
+
+Task: Rotten Tomatoes fresh/rotten (the offline data `active_learning.py` uses). Model: the
+embedded SmolLM2-135M-Instruct. Every round goes through the real `tunetui al` code
+(`runner.al.rounds.train_round`, `runner.al.loop.run_loop`, `llmscore`): the round is a
+tunetui run made from the project's recipe, trained by the runner's worker; the held-out
+and pool scores come from the label words' next-token distribution of the tuned model.
+
+Two shortcuts, both for the shared 2-core CPU, neither changes what is measured:
+
+- the round's run folder is staged by the launcher as usual, but the worker is called
+  in-process (`runner.train.worker.main`) instead of as a new interpreter, which saves
+  ~15 s of imports per round;
+- after a round is scored, its saved weights and checkpoints are deleted (the bench never
+  warm-starts, and a `freeze` round saves a full model).
+
+Paired design: for each seed, one seed set; round 0 (trained on it) is shared by random,
+margin and BADGE (the project is copied after round 0), then each spends the same budget.
+The proxy learner (TF-IDF + logistic regression, `runner.al.simulate`) runs on the same
+pool, test set, seed sets and budget. Report: `active_learning.py --learner llm`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tunetui.runner.al.simulate import Curve, seed_set, simulate
+
+STRATEGIES = ("random", "margin", "badge")
+PROMPT = "Movie review: {text}\nIs it fresh or rotten?"
+# The round recipe: `freeze` (the last 2 of 30 layers) back-propagates through 2 layers
+# instead of 30, about 2.5x cheaper per step than LoRA on a CPU; 2 epochs, short sequences.
+RECIPE = {
+    "method": "freeze", "trainable_layers": 2, "lr": 1e-4, "epochs": 2.0, "batch": 4,
+    "grad_accum": 1, "cutoff_len": 96, "save_steps": 10_000, "logging_steps": 5,
+    "precision": "fp32", "save_total_limit": 1,
+}  # fmt: skip
+
+
+def _in_process_trained(run_dir: Path, recipe_path: Path) -> float:
+    """`llm.ensure_trained`, with the worker run in this process (see the module doc)."""
+    from tunetui.runner import launcher
+    from tunetui.runner.runstate import read_state
+    from tunetui.runner.train import worker
+
+    os.environ[launcher.WORKER_ENV] = "true"  # the launcher stages; nothing is spawned
+    launcher.start_run(recipe_path, output=run_dir).process.wait()
+    t0 = time.time()
+    code = worker.main([str(run_dir)])
+    if code != 0:
+        raise RuntimeError(f"round {run_dir} failed ({code}); see its events.jsonl")
+    state = read_state(run_dir)
+    return float(state.duration_s or time.time() - t0)
+
+
+def _drop_weights(project: Path) -> None:
+    for run in (project / "runs").glob("round-*"):
+        for name in ("model", "checkpoints"):
+            shutil.rmtree(run / name, ignore_errors=True)
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def make_project(
+    work: Path, pool: list[str], pool_y: list[str], test: list[str], test_y: list[str],
+    seed_idx: np.ndarray, model: str,
+) -> tuple[Path, Path]:  # fmt: skip
+    """(project after round 0, oracle file) for one seed."""
+    from tunetui.runner.al.create import LearnerOptions, init_project
+    from tunetui.runner.al.rounds import train_round
+    from tunetui.runner.flags import recipe_from_flags
+    from tunetui.runner.recipe_io import dump_recipe
+
+    work.mkdir(parents=True, exist_ok=True)
+    recipe = work / "recipe.yaml"
+    recipe.write_text(dump_recipe(recipe_from_flags(recommend=False, name="round", **RECIPE)))
+    ids = [f"p{i}" for i in range(len(pool))]
+    _write(work / "pool.jsonl", [{"id": i, "text": t} for i, t in zip(ids, pool, strict=True)])
+    seed_rows = [{"id": ids[j], "text": pool[j], "label": pool_y[j]} for j in seed_idx]
+    _write(work / "seed.jsonl", seed_rows)
+    _write(
+        work / "test.jsonl", [{"text": t, "label": y} for t, y in zip(test, test_y, strict=True)]
+    )
+    oracle = _write(
+        work / "oracle.jsonl", [{"id": i, "label": y} for i, y in zip(ids, pool_y, strict=True)]
+    )
+    learn = LearnerOptions("llm", False, recipe, PROMPT)
+    project = work / "round0"
+    init_project(
+        project, work / "pool.jsonl", work / "seed.jsonl", heldout=work / "test.jsonl",
+        labels=["fresh", "rotten"], model=model, learner=learn,
+    )  # fmt: skip
+    train_round(project)
+    _drop_weights(project)
+    return project, oracle
+
+
+def llm_curves(
+    data: dict[str, Any], seeds: int, k: int, rounds: int, work: Path, model: str, log: Any
+) -> tuple[list[Curve], list[dict]]:
+    """LLM-learner curves (strategy x seed) and one timing row per round."""
+    from tunetui.runner.al import llm
+    from tunetui.runner.al.loop import run_loop
+    from tunetui.runner.al.state import load_state
+
+    llm.ensure_trained = _in_process_trained  # type: ignore[assignment]
+    curves, timings = [], []
+    for seed in range(seeds):
+        seed_idx = seed_set(data["pool_y"], data["seed_size"], np.random.default_rng(seed))
+        base, oracle = make_project(
+            work / f"seed{seed}", data["pool_x"], data["pool_y"], data["test_x"],
+            data["test_y"], seed_idx, model,
+        )  # fmt: skip
+        for strategy in STRATEGIES:
+            project = base.with_name(strategy)
+            shutil.copytree(base, project, dirs_exist_ok=True)
+            run_loop(project, oracle, rounds=rounds, k=k, strategy=strategy,
+                     on_round=lambda _r, p=project: _drop_weights(p))  # fmt: skip
+            st = load_state(project)
+            curve = Curve(strategy, seed, [r.n_labels for r in st.rounds],
+                          [dict(r.metrics) for r in st.rounds])  # fmt: skip
+            curves.append(curve)
+            timings += [{"strategy": strategy, "seed": seed, "round": r.round,
+                         "seconds": r.seconds, "train_seconds": getattr(r, "train_seconds", None)}
+                        for r in st.rounds]  # fmt: skip
+            log(f"  llm {strategy:8s} seed {seed}: macro-F1 "
+                + " ".join(f"{m['macro_f1']:.3f}" for m in curve.metrics)
+                + f" at {curve.n_labels} labels")  # fmt: skip
+    return curves, timings
+
+
+def proxy_curves(data: dict[str, Any], seeds: int, k: int, rounds: int) -> list[Curve]:
+    """The TF-IDF + logistic-regression learner on the same pool, test, seed sets, budget."""
+    from tunetui.runner.al.classifier import Featurizer
+
+    feats = Featurizer().fit(data["pool_x"] + data["test_x"], seed=0)
+    xp, xt = feats.transform(data["pool_x"]), feats.transform(data["test_x"])
+    emb = feats.embed(xp)
+    out = []
+    for seed in range(seeds):
+        seed_idx = seed_set(data["pool_y"], data["seed_size"], np.random.default_rng(seed))
+        for strategy in STRATEGIES:
+            out.append(
+                simulate(
+                    xp,
+                    data["pool_y"],
+                    emb,
+                    xt,
+                    data["test_y"],
+                    ["fresh", "rotten"],
+                    seed_idx,
+                    strategy,
+                    k,
+                    rounds,
+                    seed,
+                )  # fmt: skip
+            )
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+def summarise(curves: list[Curve], budget: int) -> tuple[list[dict], float]:
+    """`active_learning.analyse` rows, with the target at 95% of the best strategy's mean
+    final macro-F1 for this learner (training on the whole pool is out of CPU reach)."""
+    from active_learning import METRIC, TARGET_FRACTION, analyse
+
+    finals: dict[str, list[float]] = {}
+    for c in curves:
+        finals.setdefault(c.strategy, []).append(c.values(METRIC)[-1])
+    best = max(float(np.mean(v)) for v in finals.values())
+    return analyse("rotten-tomatoes", curves, best, budget), TARGET_FRACTION * best
+
+
+def _fmt_ci(v: tuple[float, float, float], pct: bool) -> str:
+    if pct:
+        return f"{v[0]:+.1%} [{v[1]:+.1%}, {v[2]:+.1%}]"
+    return f"{v[0]:+.4f} [{v[1]:+.4f}, {v[2]:+.4f}]"
+
+
+def table(rows_by_learner: dict[str, list[dict]]) -> list[str]:
+    from active_learning import verdict
+
+    out = [
+        "| learner | strategy | reached target | labels to target (mean) | saving vs random "
+        "[95% CI] | AUC gain [95% CI] | final macro-F1 | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for learner, rows in rows_by_learner.items():
+        for r in rows:
+            saving = "-" if r["strategy"] == "random" else _fmt_ci(r["saving"], True)
+            auc = "-" if r["strategy"] == "random" else _fmt_ci(r["auc_gain"], False)
+            out.append(
+                f"| {learner} | {r['strategy']} | {r['reached']}/{r['seeds']} | "
+                f"{r['labels_mean']:.1f} | {saving} | {auc} | {r['final_metric']:.4f} | "
+                f"{verdict(r)} |"
+            )
+    return out
+
+
+def plot(path: Path, curves: dict[str, list[Curve]], targets: dict[str, float]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from active_learning import COLORS, METRIC
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
+    for ax, (learner, cs) in zip(axes[0], curves.items(), strict=True):
+        for strategy in STRATEGIES:
+            runs = [c for c in cs if c.strategy == strategy]
+            x = np.asarray(runs[0].n_labels)
+            ys = np.stack([c.values(METRIC) for c in runs])
+            color = COLORS.get(strategy, "grey")
+            ax.plot(x, ys.mean(axis=0), label=strategy, color=color, marker="o", ms=3)
+            ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), alpha=0.12, color=color)
+        ax.axhline(targets[learner], ls="--", color="grey", lw=1, label="target")
+        ax.set_title(f"{learner} learner: mean, min-max over {len(runs)} seeds", fontsize=10)
+        ax.set_xlabel("labels")
+        ax.set_ylabel("macro-F1 (test)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+MARK_BEGIN = "<!-- llm-learner: written by bench/active_learning.py --learner llm -->"
+MARK_END = "<!-- /llm-learner -->"
+
+
+def write_section(md: Path, meta: dict, rows: dict[str, list[dict]], timings: list[dict]) -> None:
+    """Put the LLM-learner section into active_learning.md (replacing an earlier one)."""
+    secs = [t["seconds"] for t in timings if t["seconds"]]
+    train = [t["train_seconds"] for t in timings if t.get("train_seconds")]
+    lines = [
+        MARK_BEGIN,
+        "## LLM learner: the fine-tuned model picks (issue 16)",
+        "",
+        f"Generated by `nice -n 19 python bench/active_learning.py --learner llm` in "
+        f"{meta['elapsed'] / 60:.1f} min on the shared 2-core CPU ({meta['date']}).",
+        f"Model: embedded SmolLM2-135M-Instruct, each round fine-tuned by the runner "
+        f"(`freeze`, last 2 layers, {RECIPE['epochs']:g} epochs, lr {RECIPE['lr']:g}) from "
+        "the base model on every label in hand, asked "
+        f"`{PROMPT!r}`; scored from the next-token distribution over the first tokens of "
+        "`fresh`/`rotten`, renormalised. BADGE uses the model's last hidden state.",
+        f"Pool {meta['pool']} items, test {meta['test']} items (fixed random subsets of the "
+        f"Rotten Tomatoes split above), seed set {meta['seed_size']}, batch k={meta['k']}, "
+        f"{meta['rounds']} rounds (budget {meta['budget']} labels), {meta['seeds']} paired "
+        "seeds. The proxy learner ran on the same pool, test set, seed sets and budget.",
+        f"Target: 95% of the best strategy's mean final macro-F1 for that learner "
+        f"(LLM {meta['targets']['llm']:.4f}, proxy {meta['targets']['proxy']:.4f}); "
+        "a run that never reaches it counts as the budget. Saving and AUC gain as above "
+        "(paired bootstrap over seeds, 10,000 resamples).",
+        f"Cost per LLM round: {np.mean(secs):.0f} s mean wall time "
+        f"({np.mean(train) if train else 0:.0f} s training, the rest scoring test + pool); "
+        "0 GPU-seconds (CPU).",
+        "",
+        "![LLM vs proxy learning curves](active_learning_llm.png)",
+        "",
+        *table(rows),
+        "",
+        "What was cut to fit the CPU: " + meta["cuts"],
+        "",
+        MARK_END,
+    ]
+    text = md.read_text(encoding="utf-8") if md.is_file() else ""
+    if MARK_BEGIN in text:
+        text = text[: text.index(MARK_BEGIN)] + text[text.index(MARK_END) + len(MARK_END) + 1 :]
+    md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(args: Any) -> None:
+    """The LLM-learner bench (`active_learning.py --learner llm`)."""
+    from active_learning import load_rotten_tomatoes
+
+    t0 = time.time()
+    ds = load_rotten_tomatoes(args.cache)
+    rng = np.random.default_rng(7)
+    pi = rng.choice(len(ds.pool_x), args.pool, replace=False)
+    ti = rng.choice(len(ds.test_x), args.test, replace=False)
+    data = {
+        "pool_x": [ds.pool_x[i] for i in pi], "pool_y": [ds.pool_y[i] for i in pi],
+        "test_x": [ds.test_x[i] for i in ti], "test_y": [ds.test_y[i] for i in ti],
+        "seed_size": args.seed_size,
+    }  # fmt: skip
+    budget = args.seed_size + args.k * args.rounds
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    curves = {"proxy": proxy_curves(data, args.seeds, args.k, args.rounds)}
+    llm, timings = llm_curves(
+        data, args.seeds, args.k, args.rounds, work, args.model, lambda s: print(s, flush=True)
+    )
+    curves = {"llm": llm, **curves}
+    rows, targets = {}, {}
+    for learner, cs in curves.items():
+        rows[learner], targets[learner] = summarise(cs, budget)
+    meta = {
+        "elapsed": time.time() - t0, "date": time.strftime("%Y-%m-%d"), "pool": args.pool,
+        "test": args.test, "seed_size": args.seed_size, "k": args.k, "rounds": args.rounds,
+        "budget": budget, "seeds": args.seeds, "targets": targets, "cuts": args.cuts,
+    }  # fmt: skip
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    raw = {"meta": meta, "rows": rows, "timings": timings,
+           "curves": {n: [c.__dict__ for c in cs] for n, cs in curves.items()}}  # fmt: skip
+    (out / "active_learning_llm.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    plot(out / "active_learning_llm.png", curves, targets)
+    write_section(out / "active_learning.md", meta, rows, timings)
+    print(f"wrote {out / 'active_learning.md'} ({meta['elapsed'] / 60:.1f} min)")
