@@ -332,6 +332,16 @@ def indexed_runs() -> list[Path]:
     return _update_index()
 
 
+def folder_text(folder: Path) -> str:
+    """Where a run lives, short: relative to here when below it, else with ``~``."""
+    folder = folder.absolute()
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if folder.is_relative_to(base):
+            rel = folder.relative_to(base).as_posix()
+            return prefix + rel if rel != "." else (prefix or ".")
+    return str(folder)
+
+
 def all_run_dirs() -> list[Path]:
     """The runs under the runs root and the indexed ones (each folder once), oldest first."""
     seen: dict[Path, Path] = {}

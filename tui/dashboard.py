@@ -270,7 +270,10 @@ class DashboardScreen(Screen[str]):
             bar.update(total=view.total_steps, progress=view.step)
             bar.query_one("#percentage").display = True
         self._set_text("#progress-text", progress_line(view, self.plan_gib))
-        self._set_text("#memory-text", memory_line(view))
+        memory = memory_line(view)
+        self._set_text("#memory-text", memory)
+        # No row until there is something to say: 80x24 has none to spare for a blank line.
+        self.query_one("#memory-text").display = bool(memory)
         if any(e.get("type") == "gpu" for e in events) or self._restarted:
             self._show_devices()
         if view.status in ("error", "crashed") or self._error_shown:

@@ -275,9 +275,9 @@ def test_unknown_dataset_is_one_line_in_the_data_panel(tmp_path: Path) -> None:
             app.go(3)
             await _wait(pilot, app, "DataScreen")
             app.screen.query_one("#dataset", Input).value = "identiti"
-            await _settle(pilot, app)
-            text = str(app.screen.query_one("#data-info", Static).render())
-            assert "identiti" in text and "Traceback" not in text
+            info = app.screen.query_one("#data-info", Static)
+            await pilot_until(pilot, lambda: "identiti" in str(info.render()), what="the error")
+            assert "Traceback" not in str(info.render())
 
     asyncio.run(scenario())
 

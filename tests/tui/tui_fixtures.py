@@ -149,7 +149,7 @@ class FixedServices:
         acts = (
             options["batch"] * options["cutoff_len"] / 1024 * (0.4 if options["grad_ckpt"] else 1.5)
         )
-        lora = options["rank"] / 64
+        lora = (options.get("rank") or 0) / 64  # no rank in a full/freeze request
         gpu = 79.2 if options.get("gpu") == "a100-80g" else 23.99
         rec = {
             "method": "qlora",

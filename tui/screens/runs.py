@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
-from tunetui.runner.rundir import all_run_dirs, list_run_dirs
+from tunetui.runner.rundir import all_run_dirs, folder_text, list_run_dirs
 from tunetui.runner.runstate import RunState, read_state
 
 
@@ -47,7 +47,7 @@ class RunsScreen(Screen[None]):
         for r in self.runs:
             step = f"{r.step or 0}/{r.total_steps}" if r.total_steps else str(r.step or 0)
             loss = "--" if r.loss is None else f"{r.loss:.4g}"
-            table.add_row(r.name, r.state, step, loss, str(Path(r.path).parent))
+            table.add_row(r.name, r.state, step, loss, folder_text(Path(r.path).parent))
         if not self.runs:
             table.add_row("no runs yet", "", "", "", "")
         table.focus()

@@ -25,21 +25,11 @@ _STATE_STYLE = {
 }
 
 
-def folder_text(folder: Path) -> str:
-    """Where a run lives, short: relative to here when below it, else with ``~``."""
-    folder = folder.absolute()
-    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
-        if folder.is_relative_to(base):
-            rel = folder.relative_to(base).as_posix()
-            return prefix + rel if rel != "." else (prefix or ".")
-    return str(folder)
-
-
 @app.command()
 def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List runs with their state, progress and final loss."""
     from tunetui.runner.progress import format_duration
-    from tunetui.runner.rundir import all_run_dirs, runs_root
+    from tunetui.runner.rundir import all_run_dirs, folder_text, runs_root
     from tunetui.runner.runstate import read_state
 
     # Runs under ./runs and those started from other folders (the user's run index).
