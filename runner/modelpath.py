@@ -11,7 +11,11 @@ A model is one of
   wheel and converted once to a normal safetensors folder in the user cache, so the rest
   of the stack (transformers, peft, trl, export) sees an ordinary HF model;
 - a local HF directory (with ``config.json``);
-- a hub id (``org/name``) that is already in the local HF cache.
+- a hub id (``org/name``): looked up in the standard HF cache, and downloaded into it by
+  `fetch_hub_model` (progress bar, ``HF_TOKEN``, ``HF_ENDPOINT``, resumable) unless
+  ``HF_HUB_OFFLINE`` is set. `locate_model` never downloads (it must answer instantly);
+  `check_model` (the launcher, before a run folder exists) and the training/inference
+  processes (`train.loading.resolve_model_dir`) do.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tunetui.planner.errors import UserError, unknown
 
@@ -101,7 +106,8 @@ def marker_ok(folder: Path, gguf: Path) -> bool:
     )
 
 
-def _looks_like_hub_id(name: str) -> bool:
+def is_hub_id(name: str) -> bool:
+    """``org/name`` (two non-empty parts, not a relative path)."""
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "~"))
 
@@ -115,6 +121,70 @@ def _from_hf_cache(repo_id: str) -> Path | None:
     except Exception:  # not cached, bad id, or huggingface_hub missing: all mean "no"
         return None
     return path if (path / "config.json").is_file() else None
+
+
+def hub_offline() -> bool:
+    """``HF_HUB_OFFLINE`` as huggingface_hub reads it (1/ON/YES/TRUE)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+
+
+# What a fine-tuning run needs from a hub repo: weights, configs, tokenizer files. Other
+# formats (GGUF, ONNX, original/ checkpoints, *.bin next to safetensors) are left behind.
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+
+
+def _not_cached(repo_id: str) -> UserError:
+    if hub_offline():
+        return UserError(
+            f"model '{repo_id}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set",
+            f"fetch it where the Hub is reachable with `hf download {repo_id}`, "
+            "or unset HF_HUB_OFFLINE",
+        )
+    return UserError(
+        f"model '{repo_id}' is not downloaded yet",
+        f"`tunetui run` downloads it, or fetch it first with `hf download {repo_id}`",
+    )
+
+
+def fetch_hub_model(repo_id: str, say: Any = None, tqdm_class: Any = None) -> Path:
+    """The hub model's folder in the HF cache, downloading what is missing first.
+
+    huggingface_hub does the work: standard cache, ``HF_TOKEN``/``HF_ENDPOINT``, resuming
+    partial files, and its progress bars (``tqdm_class`` lets a TUI draw its own).
+    Offline, a cached model costs no network call and an uncached one is one line.
+    """
+    cached = _from_hf_cache(repo_id)
+    if cached is not None:
+        return cached
+    if hub_offline():
+        raise _not_cached(repo_id)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if say:
+        say(f"downloading {repo_id} from the Hugging Face Hub into the HF cache ...")
+    try:
+        path = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, tqdm_class=tqdm_class))
+    except GatedRepoError as exc:
+        raise UserError(
+            f"model '{repo_id}' is gated: it needs an accepted licence and a token",
+            f"accept it on https://huggingface.co/{repo_id}, then set HF_TOKEN "
+            "(or `hf auth login`)",
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise UserError(
+            f"model '{repo_id}' is not on the Hub (or is private)",
+            "check the id (`tunetui models` lists known ones); private models need HF_TOKEN",
+        ) from exc
+    except OSError as exc:  # network down, endpoint unreachable, disk full
+        endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+        raise UserError(
+            f"could not download '{repo_id}' from {endpoint}: {str(exc).splitlines()[0]}",
+            "check the network (or HF_ENDPOINT); run again to resume the download",
+        ) from exc
+    if not (path / "config.json").is_file():
+        raise UserError(f"hub repo '{repo_id}' has no config.json", "is it a model repo?")
+    return path
 
 
 def locate_model(name_or_path: str) -> Path:
@@ -143,30 +213,38 @@ def locate_model(name_or_path: str) -> Path:
                 f"'{next(iter(EMBEDDED))}'",
             )
         raise UserError(f"{path} is a file, not a model folder", "Pass the folder instead")
-    if _looks_like_hub_id(key):
+    if is_hub_id(key):
         cached = _from_hf_cache(key)
         if cached is not None:
             return cached
-        raise UserError(
-            f"model '{key}' is not on this machine (tunetui never downloads)",
-            f"Download it with `hf download {key} --local-dir models/{key.split('/')[1]}` "
-            "and pass that folder",
-        )
+        raise _not_cached(key)
     if os.sep in key or key.startswith((".", "~")):
         raise UserError(f"model folder {path} does not exist", "Check the path")
     raise unknown("model", key, list(EMBEDDED), listing="tunetui models")
 
 
-def check_model(name_or_path: str) -> None:
+def check_model(name_or_path: str, say: Any = None, tqdm_class: Any = None) -> None:
     """Refuse a model the worker could not load, before a run folder exists.
 
     A typo'd model id would otherwise make a run folder, spend ~10 s importing torch and
     end as a ``failed`` run. The worker's own rule (`locate_model`) is used, except for
     the embedded models: they resolve by converting a GGUF (~20 s), which is the worker's job.
+    A hub id is downloaded here, in the foreground with its progress bars (or through
+    ``tqdm_class``), so a gated model or a typo is one line before anything starts.
     """
-    if name_or_path.strip().lower() in EMBEDDED:
+    key = name_or_path.strip()
+    if key.lower() in EMBEDDED:
+        return
+    if is_hub_id(key) and not Path(key).expanduser().exists():
+        _check_model_files(fetch_hub_model(key, say or _stderr, tqdm_class))
         return
     _check_model_files(locate_model(name_or_path))
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
 
 
 # Any one of each group is enough (sharded or not, fast or slow tokenizer).

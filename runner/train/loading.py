@@ -23,18 +23,23 @@ from tunetui.runner.modelpath import (
     EMBEDDED,
     MARKER,
     embedded_cache_path,
+    fetch_hub_model,
     find_gguf,
+    is_hub_id,
     locate_model,
     marker_ok,
 )
 
 
 def resolve_model_dir(name_or_path: str, log: Any = None) -> Path:
-    """A local folder with config.json for `name_or_path`, converting an embedded model
-    first when its cache is not there yet; UserError with a fix otherwise."""
+    """A local folder with config.json for `name_or_path`: an embedded model is converted
+    first when its cache is not there yet, a hub id is downloaded into the HF cache when
+    it is not there (and the Hub may be used); UserError with a fix otherwise."""
     key = name_or_path.strip().lower()
     if key in EMBEDDED:
         return ensure_embedded(key, log=log)
+    if is_hub_id(name_or_path) and not Path(name_or_path).expanduser().exists():
+        return fetch_hub_model(name_or_path.strip(), say=log)
     return locate_model(name_or_path)
 
 
