@@ -26,6 +26,7 @@ already scored by this model is never scored again.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,10 @@ def label_first_tokens(tokenizer: Any, labels: Sequence[str], prompt: str) -> li
     return firsts
 
 
+@functools.lru_cache(maxsize=1)
 def _load(model: str) -> tuple[Any, Any]:
+    """The model and tokenizer of `model` (a round's run); the last one stays loaded, since
+    a round scores its held-out set and then its pool with the same model."""
     from tunetui.runner.infer.inference import load_model
     from tunetui.runner.infer.target import resolve_target
 

@@ -12,7 +12,10 @@ from typing import Any
 
 from tunetui.runner.al import state as st
 
-ROUND_KEYS = {"round", "n_labels", "metric", "metrics", "kappa", "run_dir"}
+ROUND_KEYS = {
+    "round", "n_labels", "metric", "metrics", "kappa", "run_dir", "learner", "warm_start_from",
+    "seconds", "gpu_seconds", "data_hash",
+}  # fmt: skip
 
 
 def al_status(project_dir: str | Path) -> dict[str, Any]:
@@ -23,6 +26,8 @@ def al_status(project_dir: str | Path) -> dict[str, Any]:
     return {
         "project": str(project_dir),
         "task": state.task,
+        "learner": state.learner,
+        "model": state.model,
         "labels": state.labels,
         "pool_size": state.pool_size,
         "n_seed": len(state.seed_ids),
@@ -33,10 +38,7 @@ def al_status(project_dir: str | Path) -> dict[str, Any]:
         "budget": state.rules.budget,
         "metric_name": rounds[-1].metric_name if rounds else None,
         "rounds": [
-            r.model_dump(
-                mode="json", include={"round", "n_labels", "metric", "metrics", "kappa", "run_dir"}
-            )
-            for r in rounds
+            r.model_dump(mode="json", include=ROUND_KEYS) for r in rounds
         ],
         "selections": [
             {"strategy": s.strategy, "k": s.k, "n": len(s.ids)} for s in state.selections

@@ -235,15 +235,18 @@ def status(
 
     console = Console()
     console.print(
-        f"{info['task']}: {info['n_labelled']} labelled ({info['n_seed']} seed, "
+        f"{info['task']} ({info['learner']} learner): {info['n_labelled']} labelled "
+        f"({info['n_seed']} seed, "
         f"{info['n_spent']} spent), {info['n_in_flight']} in flight, "
         f"{info['n_unlabelled']} unlabelled"
         + (f", budget {info['budget']}" if info["budget"] else "")
     )
-    table = Table("round", "labels", info["metric_name"] or "metric", "kappa")
+    table = Table("round", "labels", info["metric_name"] or "metric", "kappa", "s", "GPU-s")
     for r in info["rounds"]:
         kap = "-" if r["kappa"] is None else f"{r['kappa']:.3f}"
-        table.add_row(str(r["round"]), str(r["n_labels"]), f"{r['metric']:.4f}", kap)
+        secs = "-" if r.get("seconds") is None else f"{r['seconds']:.0f}"
+        gpu = "-" if r.get("gpu_seconds") is None else f"{r['gpu_seconds']:.0f}"
+        table.add_row(str(r["round"]), str(r["n_labels"]), f"{r['metric']:.4f}", kap, secs, gpu)
     console.print(table)
     if plot and len(info["rounds"]) >= 2:
         typer.echo(_curve(info))
