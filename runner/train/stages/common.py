@@ -17,6 +17,7 @@ from typing import Any
 
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.train.methods import PrecisionChoice, optimizer_args
+from tunetui.runner.train.ordering import longest_first
 from tunetui.runner.train.preflight import check_loggers
 
 
@@ -139,10 +140,11 @@ def make_trainer(
     trainer_cls: type, config_cls: type, ctx: StageContext, **stage_fields: Any
 ) -> Any:
     """A trl trainer on the context's model, data, tokenizer, adapter and callbacks, with its
-    config from `make_config`: every stage builds its trainer the same way."""
+    config from `make_config`: every stage builds its trainer the same way, and every
+    trainer samples its longest batch first (`runner.train.ordering`)."""
     args = make_config(config_cls, ctx, **stage_fields)
     point_tensorboard(ctx)
-    return trainer_cls(
+    return longest_first(trainer_cls)(
         model=ctx.model,
         args=args,
         train_dataset=ctx.train_dataset,
