@@ -130,3 +130,29 @@ def test_scoring_plan_batch_fits_the_free_memory(tiny_model_dir: Path) -> None:
     assert roomy.batch == 64 and tight.batch < roomy.batch
     assert plan_scoring(tiny_model_dir, 128, "cpu", 80 * 1024**3).batch == 16
     assert "batch" in roomy.line()
+
+
+def test_an_interrupted_round_run_is_resumed_or_reported(fake_runs, monkeypatch) -> None:
+    """`al train` on a round whose run was stopped (or died) resumes it to the end; a round
+    that failed is one line naming its train.log. (The fake worker: no torch, 20 ms steps.)"""
+    from pathlib import Path
+
+    from tunetui.planner.errors import UserError
+    from tunetui.runner import launcher
+    from tunetui.runner.al.llm import ensure_trained
+    from tunetui.runner.runstate import read_state
+
+    recipe = fake_runs("round-000", max_steps=10, save_steps=2)
+    died = Path("died")
+    monkeypatch.setenv("FAKE_DIE_AT", "4")
+    launcher.start_run(recipe, output=died).process.wait()
+    assert read_state(died).state == "crashed"
+    monkeypatch.delenv("FAKE_DIE_AT")
+    assert ensure_trained(died, recipe) >= 0.0
+    assert read_state(died).state == "finished"
+
+    failed = Path("failed")
+    monkeypatch.setenv("FAKE_FAIL_AT", "3")
+    with pytest.raises(UserError, match="round run failed failed: fake failure") as err:
+        ensure_trained(failed, recipe)
+    assert "train.log" in err.value.line()
