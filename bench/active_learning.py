@@ -468,6 +468,20 @@ def _plot(path: Path, meta: dict, curves: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- main
+def _llm_args(ap: argparse.ArgumentParser) -> None:
+    """Options of `--learner llm` (the fine-tuned SmolLM2 picks: `active_learning_llm`)."""
+    llm = ap.add_argument_group("--learner llm (the fine-tuned SmolLM2 picks)")
+    llm.add_argument("--learner", choices=("proxy", "llm"), default="proxy")
+    llm.add_argument("--model", default="smollm2-135m")
+    llm.add_argument("--pool", type=int, default=40)
+    llm.add_argument("--test", type=int, default=40)
+    llm.add_argument("--seed-size", type=int, default=5)
+    llm.add_argument("--k", type=int, default=5)
+    llm.add_argument("--rounds", type=int, default=2)
+    llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
+    llm.add_argument("--cuts", default=CUTS)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subsets for development")
@@ -479,18 +493,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--report-from", type=Path, help="rewrite the report from a saved active_learning_raw.json"
     )
-    llm = ap.add_argument_group(
-        "--learner llm (the fine-tuned SmolLM2 picks; see active_learning_llm)"
-    )
-    llm.add_argument("--learner", choices=("proxy", "llm"), default="proxy")
-    llm.add_argument("--model", default="smollm2-135m")
-    llm.add_argument("--pool", type=int, default=40)
-    llm.add_argument("--test", type=int, default=40)
-    llm.add_argument("--seed-size", type=int, default=5)
-    llm.add_argument("--k", type=int, default=5)
-    llm.add_argument("--rounds", type=int, default=2)
-    llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
-    llm.add_argument("--cuts", default=CUTS)
+    _llm_args(ap)
     args = ap.parse_args(argv)
     if args.learner == "llm":
         from active_learning_llm import main as llm_main

@@ -122,16 +122,19 @@ def init_project(
     unlabelled = [i for i in texts if i not in state.labelled]
     if not unlabelled:
         raise UserError("the pool has no unlabelled items", "Give a --pool with items to label.")
-    n_stop = min(STOP_SET_SIZE, len(unlabelled))
-    state.stop_set = [
-        unlabelled[i] for i in sorted(rng.choice(len(unlabelled), n_stop, replace=False))
-    ]
+    state.stop_set = _stop_set(unlabelled, rng)
     state.pool_size = len(texts)
     seen_ids = {i for i, _ in pool_items}
     state.unmatched_seed_ids = len([r for r in seed_rows if r["id"] not in seen_ids])
     recipe = learn.recipe_text(model, state.seed) if state.learner == "llm" else None
     _write_project(project, overwrite, texts, held, state, recipe)
     return state
+
+
+def _stop_set(unlabelled: list[str], rng: Any) -> list[str]:
+    """A seeded sample of unlabelled ids, in pool order, for the kappa stopping rule."""
+    n_stop = min(STOP_SET_SIZE, len(unlabelled))
+    return [unlabelled[i] for i in sorted(rng.choice(len(unlabelled), n_stop, replace=False))]
 
 
 def _check_options(

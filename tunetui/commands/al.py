@@ -61,6 +61,7 @@ def _progress(quiet: bool) -> Any:
     return show
 
 
+# Over 60 lines only because typer reads every option from this signature.
 @app.command()
 def init(
     project: Path = typer.Argument(..., help="Project directory to create."),
