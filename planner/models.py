@@ -312,6 +312,10 @@ def resolve_model(arg: str | None = None, params: str | None = None) -> ModelSpe
     cached = _hf_cache_config(arg)
     if cached is not None:
         return spec_from_config_file(cached)
+    if arg.count("/") == 1 and not _looks_like_path(arg) and not params:
+        from tunetui.planner.hub import hub_spec  # config.json + safetensors headers
+
+        return hub_spec(arg)
     if _looks_like_path(arg):
         raise UserError(
             f"model path '{arg}' does not exist",

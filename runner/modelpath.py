@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError, unknown
+from tunetui.planner.hub import tunetui_cache_dir
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,7 @@ MARKER = "tunetui-source.json"
 def cache_dir() -> Path:
     """The tunetui cache root: ``$TUNETUI_CACHE``, else ``$XDG_CACHE_HOME/tunetui``, else
     ``~/.cache/tunetui``. Converted models live under ``<root>/models/<id>/``."""
-    env = os.environ.get("TUNETUI_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "tunetui"
+    return tunetui_cache_dir()
 
 
 def embedded_cache_path(model_id: str) -> Path:
