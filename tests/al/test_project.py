@@ -200,15 +200,16 @@ def test_a_damaged_state_is_one_line_naming_the_field(cli, toy) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
-def test_status_import_and_the_screen_model_do_not_need_numpy() -> None:
-    """`al status`, `al import` and the TUI screen work on a core install (no `al` extra)."""
+def test_status_import_label_and_the_screen_models_do_not_need_numpy() -> None:
+    """`al status`, `al import`, `al label` and the TUI screens work on a core install."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
         "import tunetui.runner.al.status, tunetui.runner.al.labels, tunetui.tui.alview\n"
-        "import tunetui.commands.al\n"
+        "import tunetui.commands.al, tunetui.runner.al.labelling, tunetui.tui.allabel\n"
+        "import tunetui.tui.screens.al_label\n"
         "print(sorted(m for m in ('numpy', 'sklearn', 'torch') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
