@@ -23,6 +23,16 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test gets its own run index and calibration cache (the user's state and cache
+    folders): a run started by one test must never be found by name in another, nor in
+    the real ~/.local/state/tunetui."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("TUNETUI_STATE_DIR", str(state))
+    monkeypatch.setenv("XDG_STATE_HOME", str(state / "xdg"))
+
+
 @pytest.fixture
 def cli(capsys):
     """Run the CLI in-process; returns (exit_code, stdout, stderr)."""
