@@ -12,6 +12,7 @@ from typing import Any
 
 from tunetui.planner.calibration import Measurement, job_key, load, record
 from tunetui.runner.modelpath import cache_dir
+from tunetui.runner.recipe import Recipe
 from tunetui.runner.rundir import PLAN_FILE, read_json
 
 __all__ = ["Measurement", "calibration_file", "measurements", "plan_job", "save_measurement"]
@@ -27,13 +28,16 @@ def measurements() -> list[Measurement]:
     return load(calibration_file())
 
 
-def plan_job(run_dir: Path) -> dict[str, Any] | None:
+def plan_job(run_dir: Path, recipe: Recipe) -> dict[str, Any] | None:
     """The run's job as the calibration file keys it, from its plan.json, with the raw
     (uncalibrated) planned GiB: a ratio learnt against a corrected figure would compound.
-    None without a plan (the run was started with the planner failing)."""
+    None without a plan (the planner failed at launch), or when the recipe no longer runs
+    what was planned (an out-of-memory retry changed batch or checkpointing)."""
     plan = read_json(Path(run_dir) / PLAN_FILE)
     key = job_key(plan)
-    if key is None:
+    t = recipe.training
+    now = (t.batch_size, recipe.data.cutoff_len, t.gradient_checkpointing)
+    if key is None or now != (key["batch"], key["seq"], bool(plan["recommendation"]["grad_ckpt"])):
         return None
     raw = (plan.get("calibration") or {}).get("raw_total_gib")
     planned = raw if raw is not None else plan["estimate"]["total_gib"]

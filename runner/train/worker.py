@@ -105,6 +105,7 @@ class Worker:
     def run(self) -> int:
         """Check, load, train and save; the exit code (0 finished or stopped)."""
         from tunetui.runner.recipe_io import load_recipe
+        from tunetui.runner.train import recovery
         from tunetui.runner.train.methods import detect_device
         from tunetui.runner.train.preflight import preflight
 
@@ -125,7 +126,9 @@ class Worker:
                 "stopped", step=step, checkpoint=str(checkpoint) if checkpoint else None
             )
             return 0
-        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        trainer, tokenizer, callback = recovery.train(
+            self, recipe, (trainer, tokenizer, callback), checkpoint
+        )
         if self._stopped_early(trainer, callback):
             return 0
         return self._finish(trainer, tokenizer, callback, recipe)
@@ -178,7 +181,8 @@ class Worker:
             tokens,
             samples_per_step=t.batch_size * t.grad_accum,
         )
-        memory = MemoryCallback(self.writer, plan_gib(self.run_dir), plan_job(self.run_dir))
+        job = plan_job(self.run_dir, recipe)  # None once an OOM retry changed the settings
+        memory = MemoryCallback(self.writer, plan_gib(self.run_dir), job)
         ctx = StageContext(
             recipe=recipe,
             run_dir=self.run_dir,

@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from tunetui.planner.calibration import Measurement, correction, job_key
 from tunetui.runner.events import EventWriter, read_events
 
@@ -56,13 +55,16 @@ def test_first_step_writes_planned_and_measured_memory_and_a_calibration_line(
 
 
 def test_without_a_plan_the_measurement_is_shown_but_not_learnt(
-    tmp_path: Path, cache: Path
+    tmp_path: Path, cache: Path, make_run
 ) -> None:
     from tunetui.runner.calibration import plan_job
+    from tunetui.runner.recipe_io import load_recipe
     from tunetui.runner.train.memory import MemoryCallback
 
-    assert plan_job(tmp_path) is None  # no plan.json
-    callback = MemoryCallback(EventWriter(tmp_path / "events.jsonl"), None, plan_job(tmp_path))
+    run_dir = make_run()
+    job = plan_job(run_dir, load_recipe(run_dir / "recipe.yaml"))
+    assert job is None  # no plan.json
+    callback = MemoryCallback(EventWriter(tmp_path / "events.jsonl"), None, job)
     callback.on_step_end(None, SimpleNamespace(global_step=1), None)
     (event,) = read_events(tmp_path / "events.jsonl")
     assert event["type"] == "memory" and event["planned_gib"] is None
@@ -118,12 +120,17 @@ def test_a_worker_run_records_its_first_step_against_its_plan(
     make_run, run_worker, cache: Path
 ) -> None:
     from tunetui.planner.plan import build_plan
-    from tunetui.runner.calibration import measurements
+    from tunetui.runner.calibration import measurements, plan_job
+    from tunetui.runner.flags import plan_request
+    from tunetui.runner.recipe_io import load_recipe
 
     run_dir = make_run()
-    model = yaml.safe_load((run_dir / "recipe.yaml").read_text())["model"]["name_or_path"]
-    plan = build_plan(model, gpu="cpu", method="lora", batch=2, cutoff_len=96)
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    plan = build_plan(**plan_request(recipe, gpu="cpu"))  # what the launcher writes
     (run_dir / "plan.json").write_text(json.dumps(plan))
+    assert plan_job(run_dir, recipe)["batch"] == 2
+    recipe.training.batch_size = 1  # what an out-of-memory retry does: not the plan's job
+    assert plan_job(run_dir, recipe) is None
     code, events = run_worker(run_dir)
     assert code == 0
     (memory,) = [e for e in events if e["type"] == "memory"]
