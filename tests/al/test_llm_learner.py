@@ -156,3 +156,27 @@ def test_an_interrupted_round_run_is_resumed_or_reported(fake_runs, monkeypatch)
     with pytest.raises(UserError, match="round run failed failed: fake failure") as err:
         ensure_trained(failed, recipe)
     assert "train.log" in err.value.line()
+
+
+def test_generation_round_with_the_llm_learner(cli, llm_toy: dict, tmp_path: Path) -> None:
+    """generate + llm: the round fine-tunes on the answers so far, the metric is the tuned
+    model's held-out NLL, and `select` ranks by the tuned model's MNLP (no re-scoring)."""
+    pool = write_jsonl(tmp_path / "gp.jsonl", [{"id": f"q{i}", "text": f"Add {i} and {i}."}
+                                              for i in range(6)])  # fmt: skip
+    seed = write_jsonl(tmp_path / "gs.jsonl", [{"text": f"Add {i} and 1.", "label": str(i + 1)}
+                                               for i in range(5)])  # fmt: skip
+    proj = tmp_path / "gen"
+    code, out, err = cli("al", "init", str(proj), "--pool", str(pool), "--seed-labels",
+                         str(seed), "--task", "generate", "--model", str(llm_toy["model"]),
+                         "--recipe", str(llm_toy["recipe"]))  # fmt: skip
+    assert code == 0 and "llm learner" in out, err
+    code, out, err = cli("al", "train", str(proj), "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["metric_name"] == "neg_nll" and record["metric"] < 0
+    assert record["learner"] == "llm" and record["warm_start_from"] == "base"
+    code, out, err = cli("al", "select", str(proj), "--k", "2", "--strategy", "mnlp", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 2 and all(isinstance(r["guess"], str) and r["score"] > 0 for r in rows)
+    assert rows[0]["score"] >= rows[1]["score"]
