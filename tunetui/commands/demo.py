@@ -76,9 +76,14 @@ def demo(
     as_json: bool = typer.Option(
         False, "--json", help="Print the answers as JSON (progress goes to stderr)."
     ),
+    gguf: bool | None = typer.Option(
+        None,
+        "--gguf/--no-gguf",
+        help="End with a verified GGUF q8_0 export (default: on for the embedded model).",
+    ),
 ) -> None:
     """Fine-tune the embedded SmolLM2 with LoRA on CPU or GPU (a few minutes on a laptop CPU),
-    then show its answers before and after."""
+    then show its answers before and after, and export it to GGUF q8_0 for Ollama."""
     import tempfile
 
     from tunetui.runner import launcher
@@ -119,6 +124,7 @@ def demo(
     say("loading the base model and the trained adapter for greedy answers...")
     target = resolve_target(str(launch.run_dir))
     rows = base_and_tuned_answers(target, list(QUESTIONS), max_new_tokens)
+    exported = _export_gguf(target, say) if (model is None if gguf is None else gguf) else None
     total_s = time.monotonic() - started
     if as_json:
         payload = {
@@ -126,9 +132,17 @@ def demo(
             "train_seconds": round(train_s, 1),
             "total_seconds": round(total_s, 1),
             "answers": rows,
+            "gguf": exported.as_dict() if exported else None,
         }
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        _exit_if_unverified(exported)
         return
+    _print_answers(rows, max_new_tokens)
+    _print_ending(launch.run_dir, exported, total_s)
+    _exit_if_unverified(exported)
+
+
+def _print_answers(rows: list[dict[str, str]], max_new_tokens: int) -> None:
     _say()
     _say(f"Before and after LoRA (greedy decoding, at most {max_new_tokens} new tokens):")
     for row in rows:
@@ -137,11 +151,37 @@ def demo(
         _say(_wrap("base ", row["base"]))
         _say(_wrap("tuned", row["tuned"]))
     _say()
-    run = launch.run_dir
+
+
+def _print_ending(run: Path, exported, total_s: float) -> None:
+    """The GGUF verification table and the ollama line, then the next commands."""
+    if exported is not None:
+        _say(exported.verification.table())
+        _say(f"wrote {exported.gguf} ({exported.size_mb:.0f} MB) and its Modelfile")
+        create = f"ollama create {exported.ollama_name} -f Modelfile"
+        _say(f"  run it in Ollama:  cd {exported.output} && {create}")
+        _say()
     _say(f"done in {total_s:.0f} s. Next steps with this run:")
     _say(f"  talk to it:        tunetui chat {run}")
     _say(f"  score it:          tunetui eval {run} --data identity")
-    _say(f"  merge and save it: tunetui export {run}")
+    _say(f"  serve it (OpenAI): tunetui serve {run}")
+    _say(f"  merge and save it: tunetui export {run}   (or --gguf --quant q4_k_m)")
+
+
+def _export_gguf(target, say):  # -> gguf_export.GgufResult
+    """The demo's last step: the run as GGUF q8_0 + Modelfile, verified against the model.
+
+    ``--overwrite`` is implied for the run's own ``gguf/`` folder: the run is new."""
+    from tunetui.runner.infer.gguf_export import export_gguf
+
+    say("exporting the run to GGUF q8_0 for llama.cpp / Ollama, then verifying it...")
+    return export_gguf(target, "q8_0", overwrite=True, say=say)
+
+
+def _exit_if_unverified(exported) -> None:
+    """A GGUF that failed its verification is not a finished demo (exit 1)."""
+    if exported is not None and not exported.verification.passed:
+        raise typer.Exit(1)
 
 
 def _check_model(name: str, say) -> None:
