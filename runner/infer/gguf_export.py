@@ -54,11 +54,13 @@ class GgufResult:
 
 
 def default_gguf_output(target: Target) -> Path:
-    """``<run>/gguf`` for a run, ``<adapter|model>-gguf`` next to a folder."""
+    """``<run>/gguf`` for a run, ``<adapter>-gguf`` beside an adapter folder, and
+    ``./<model>-gguf`` for a plain model (never inside a cache or someone's model folder)."""
     if target.run_dir is not None:
         return target.run_dir / "gguf"
-    source = target.adapter or target.base
-    return source.with_name(source.name + "-gguf")
+    if target.adapter is not None:
+        return target.adapter.with_name(target.adapter.name + "-gguf")
+    return Path.cwd() / f"{ollama_name(target)}-gguf"
 
 
 def ollama_name(target: Target) -> str:

@@ -105,3 +105,19 @@ def test_go_renderer_handles_ollamas_own_chatml_template() -> None:
 def test_go_renderer_refuses_what_it_does_not_know() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         gotemplate.render("{{ .Content | printf }}", {"Content": "x"})
+
+
+def test_gguf_output_is_beside_a_run_or_adapter_and_in_cwd_for_a_model(tmp_path, monkeypatch):
+    from tunetui.runner.infer.gguf_export import default_gguf_output, ollama_name
+    from tunetui.runner.infer.target import Target
+
+    monkeypatch.chdir(tmp_path)
+    cache_model = Target(base=tmp_path / "cache" / "SmolLM2-135M")
+    assert default_gguf_output(cache_model) == tmp_path / "smollm2-135m-gguf"
+    run = Target(base=cache_model.base, adapter=tmp_path / "runs/demo/adapter",
+                 run_dir=tmp_path / "runs/demo")  # fmt: skip
+    assert default_gguf_output(run) == tmp_path / "runs/demo/gguf"
+    assert ollama_name(run) == "demo"
+    adapter = Target(base=cache_model.base, adapter=tmp_path / "My Adapter")
+    assert default_gguf_output(adapter) == tmp_path / "My Adapter-gguf"
+    assert ollama_name(adapter) == "my-adapter"
