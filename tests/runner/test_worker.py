@@ -212,7 +212,7 @@ def test_missing_package_fails_before_loading_anything(make_run, run_worker, hid
     code, events = run_worker(run_dir)
     assert code == 2
     assert [e["type"] for e in events] == ["error"]
-    assert "pip install galore-torch" in events[0]["message"]
+    assert "pip install 'tunetui[galore]'" in events[0]["message"]
 
 
 def test_sampler_emits_cpu_readings_without_a_gpu(tmp_path: Path) -> None:
