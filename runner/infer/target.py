@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunetui.planner.errors import UserError
-from tunetui.runner.rundir import RECIPE_FILE, is_run_dir, runs_root
+from tunetui.runner.rundir import RECIPE_FILE, all_run_dirs, find_named_run, is_run_dir
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -101,15 +101,37 @@ def resolve_target(target: str, adapter: str | None = None) -> Target:
         )
     if not path.exists() and _looks_like_path(target):
         raise UserError(f"'{target}' does not exist", "check the path; `tunetui runs` lists runs")
+    if not path.exists() and "/" not in target and not _is_embedded(target):
+        raise _neither_run_nor_model(target)
     return Target(base=_resolve_model_dir(target), adapter=extra_adapter)
 
 
+def _is_embedded(name: str) -> bool:
+    from tunetui.runner.modelpath import EMBEDDED
+
+    return name.strip().lower() in EMBEDDED
+
+
 def _named_run(name: str) -> Path | None:
-    """``demo`` -> ``runs/demo`` when a run of that name exists and no such path does."""
+    """``demo`` -> its run folder, under ``./runs`` or anywhere in the run index, when a run
+    of that name exists and no such path does."""
     if Path(name).expanduser().exists() or os.sep in name:
         return None
-    candidate = runs_root() / name
-    return candidate if is_run_dir(candidate) else None
+    return find_named_run(name)
+
+
+def _neither_run_nor_model(name: str) -> UserError:
+    """A bare word that names no run and no model: say both, with the nearest of each."""
+    from tunetui.planner.errors import close_matches
+    from tunetui.runner.modelpath import EMBEDDED
+
+    runs = sorted({p.name for p in all_run_dirs()})
+    near = close_matches(name, [*runs, *EMBEDDED], n=3)
+    hint = "Did you mean " + " or ".join(f"'{n}'" for n in near) + "?" if near else ""
+    return UserError(
+        f"no run or model named '{name}'",
+        hint or "`tunetui runs` lists runs, `tunetui models` models (or give a model folder)",
+    )
 
 
 def _looks_like_path(text: str) -> bool:
