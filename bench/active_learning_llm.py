@@ -12,8 +12,9 @@ Two shortcuts, both for the shared 2-core CPU, neither changes what is measured:
 - the round's run folder is staged by the launcher as usual, but the worker is called
   in-process (`runner.train.worker.main`) instead of as a new interpreter, which saves
   ~15 s of imports per round;
-- after a round is scored, its saved weights and checkpoints are deleted (the bench never
-  warm-starts, and a `freeze` round saves a full model).
+- a round's saved weights and checkpoints are deleted once the next round exists (the
+  bench never warm-starts, and a `freeze` round saves a full model), and the stop set
+  (for the kappa rule, which the bench does not report) is 4 items.
 
 Paired design: for each seed, one seed set; round 0 (trained on it) is shared by random,
 margin and BADGE (the project is copied after round 0), then each spends the same budget.
@@ -60,9 +61,12 @@ def _in_process_trained(run_dir: Path, recipe_path: Path) -> float:
     return float(state.duration_s or time.time() - t0)
 
 
-def _drop_weights(project: Path) -> None:
-    for run in (project / "runs").glob("round-*"):
-        for name in ("model", "checkpoints"):
+def _drop_weights(project: Path, keep_latest: bool = False) -> None:
+    """Delete saved weights of the project's rounds (the newest one's too, unless asked to
+    keep it: `select` scores the pool with it)."""
+    runs = sorted((project / "runs").glob("round-*"))
+    for run in runs[:-1] if keep_latest else runs:
+        for name in ("model", "adapter", "checkpoints"):
             shutil.rmtree(run / name, ignore_errors=True)
 
 
@@ -76,8 +80,11 @@ def make_project(
     seed_idx: np.ndarray, model: str,
 ) -> tuple[Path, Path]:  # fmt: skip
     """(project after round 0, oracle file) for one seed."""
+    from tunetui.runner.al import llm
+    from tunetui.runner.al import state as st
     from tunetui.runner.al.create import LearnerOptions, init_project
     from tunetui.runner.al.rounds import train_round
+    from tunetui.runner.al.state import load_state
     from tunetui.runner.flags import recipe_from_flags
     from tunetui.runner.recipe_io import dump_recipe
 
@@ -101,6 +108,9 @@ def make_project(
         labels=["fresh", "rotten"], model=model, learner=learn,
     )  # fmt: skip
     train_round(project)
+    # Score the pool once with round 0's model, so random/margin/BADGE share it.
+    state = load_state(project)
+    llm.score_items(project, state, project / "runs" / "round-000", "pool", st.load_pool(project))
     _drop_weights(project)
     return project, oracle
 
@@ -109,11 +119,14 @@ def llm_curves(
     data: dict[str, Any], seeds: int, k: int, rounds: int, work: Path, model: str, log: Any
 ) -> tuple[list[Curve], list[dict]]:
     """LLM-learner curves (strategy x seed) and one timing row per round."""
-    from tunetui.runner.al import llm
+    from tunetui.runner.al import create, llm
     from tunetui.runner.al.loop import run_loop
     from tunetui.runner.al.state import load_state
 
     llm.ensure_trained = _in_process_trained  # type: ignore[assignment]
+    # The stop set is scored every round for the kappa rule, which the bench does not use:
+    # 4 items instead of the whole (small) pool keeps the pool scored only when selecting.
+    create.STOP_SET_SIZE = 4
     curves, timings = [], []
     for seed in range(seeds):
         seed_idx = seed_set(data["pool_y"], data["seed_size"], np.random.default_rng(seed))
@@ -125,7 +138,8 @@ def llm_curves(
             project = base.with_name(strategy)
             shutil.copytree(base, project, dirs_exist_ok=True)
             run_loop(project, oracle, rounds=rounds, k=k, strategy=strategy,
-                     on_round=lambda _r, p=project: _drop_weights(p))  # fmt: skip
+                     on_round=lambda _r, p=project: _drop_weights(p, keep_latest=True))  # fmt: skip
+            _drop_weights(project)
             st = load_state(project)
             curve = Curve(strategy, seed, [r.n_labels for r in st.rounds],
                           [dict(r.metrics) for r in st.rounds])  # fmt: skip

@@ -14,9 +14,10 @@ A round ``r`` is
    merged into its base once (``models/round-NNN/``) and that is round r's base model, so
    the new adapter continues from there. Otherwise every round starts from the base model.
    The round record says which (``warm_start_from``);
-4. the tuned model scores the held-out set (the metric), and the whole pool, saved per
-   chunk under ``runs/round-NNN/scores/`` (`llmscore`): `al select` reads those scores, so
-   the pool is scored once per round, and an interrupted scoring resumes.
+4. the tuned model scores the held-out set (the metric) and the stop set (kappa); `al
+   select` scores the rest of the pool with the same model. All scores are saved per chunk
+   under ``runs/round-NNN/scores/`` (`llmscore`), so no item is scored twice by a round's
+   model and an interrupted scoring resumes.
 """
 
 from __future__ import annotations
@@ -193,15 +194,15 @@ def train_llm_round(
 def _measure(
     project: Path, state: st.ProjectState, run_dir: Path, progress: Progress | None
 ) -> tuple[dict[str, float], float | None]:
-    """Held-out metric and stop-set kappa; scores the whole pool for the next `select`."""
+    """Held-out metric, and (classify) stop-set kappa. The rest of the pool is scored by
+    `select` when it asks (same chunk cache), so a round nobody selects after costs no
+    pool scoring."""
     from tunetui.runner.al.tasks import agreement
 
     held = st.load_heldout(project)
-    pool = st.load_pool(project)
     if state.task != "classify":
         from tunetui.runner.al.lm import heldout_nll
 
-        score_items(project, state, run_dir, "pool", pool, progress)
         nll = heldout_nll(str(run_dir), held)
         return {"nll": nll, "neg_nll": -nll}, None
     from tunetui.runner.al.classifier import classification_metrics
@@ -210,8 +211,11 @@ def _measure(
         project, state, run_dir, "heldout", {r["id"]: r["text"] for r in held}, progress
     )
     metrics = classification_metrics([r["label"] for r in held], held_scores.guesses)
-    pool_scores = score_items(project, state, run_dir, "pool", pool, progress)
-    preds = pool_scores.take(state.stop_set).guesses
+    pool = st.load_pool(project)
+    stop = score_items(
+        project, state, run_dir, "pool", {i: pool[i] for i in state.stop_set}, progress
+    )
+    preds = stop.guesses
     kappa = agreement(state.stop_preds, preds)
     state.stop_preds = preds
     return metrics, kappa
@@ -239,7 +243,9 @@ def select_llm(b: Any) -> list[dict[str, Any]]:
         picked = select("random", b.k, rng=b.rng, uncertainty=[0.0] * len(b.candidates))
         return [row_of(b, j, None, None) for j in picked]
     run_dir = latest_run(b.project, b.state)
-    scores = score_items(b.project, b.state, run_dir, "pool", b.pool, b.progress, b.max_new_tokens)
+    needed = list(b.candidates) + (list(b.state.labelled) if b.strategy == "kcenter" else [])
+    items = {i: b.pool[i] for i in needed}
+    scores = score_items(b.project, b.state, run_dir, "pool", items, b.progress, b.max_new_tokens)
     cand = scores.take(b.candidates)
     lab = scores.take(list(b.state.labelled)).emb if b.strategy == "kcenter" else None
     emb = cand.last if b.strategy == "badge" else cand.emb
