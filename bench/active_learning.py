@@ -438,14 +438,16 @@ def _reading(summary: list[dict]) -> list[str]:
     return out
 
 
-def _plot(path: Path, meta: dict, curves: dict) -> None:
+def plot_panels(path: Path, panels: list[tuple[str, list[Curve], float, str]]) -> None:
+    """One learning-curve panel per (title, curves, target, target label): the mean over
+    seeds per strategy with a min-max band (also used by the LLM-learner bench)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
-    for ax, (name, cs), d in zip(axes[0], curves.items(), meta["datasets"], strict=True):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (title, cs, target, target_label) in zip(axes[0], panels, strict=True):
         by: dict[str, list[Curve]] = {}
         for c in cs:
             by.setdefault(c.strategy, []).append(c)
@@ -454,10 +456,10 @@ def _plot(path: Path, meta: dict, curves: dict) -> None:
             ys = np.stack([c.values(METRIC) for c in runs])
             color = COLORS.get(strategy, "grey")
             lw = 2.2 if strategy == "random" else 1.4
-            ax.plot(x, ys.mean(axis=0), label=strategy, color=color, lw=lw)
+            ax.plot(x, ys.mean(axis=0), label=strategy, color=color, lw=lw, marker="o", ms=2)
             ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), alpha=0.12, color=color)
-        ax.axhline(d["target"], ls="--", color="grey", lw=1, label="95% of full data")
-        ax.set_title(f"{name}: mean, min-max band over {meta['n_seeds']} seeds", fontsize=10)
+        ax.axhline(target, ls="--", color="grey", lw=1, label=target_label)
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("labels")
         ax.set_ylabel("macro-F1 (test)")
         ax.grid(alpha=0.3)
@@ -465,6 +467,17 @@ def _plot(path: Path, meta: dict, curves: dict) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _plot(path: Path, meta: dict, curves: dict) -> None:
+    seeds = meta["n_seeds"]
+    plot_panels(
+        path,
+        [
+            (f"{name}: mean, min-max band over {seeds} seeds", cs, d["target"], "95% of full data")
+            for (name, cs), d in zip(curves.items(), meta["datasets"], strict=True)
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------- main

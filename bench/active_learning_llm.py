@@ -222,30 +222,16 @@ def table(rows_by_learner: dict[str, list[dict]]) -> list[str]:
 
 
 def plot(path: Path, curves: dict[str, list[Curve]], targets: dict[str, float]) -> None:
-    import matplotlib
+    from active_learning import plot_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from active_learning import COLORS, METRIC
-
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
-    for ax, (learner, cs) in zip(axes[0], curves.items(), strict=True):
-        for strategy in STRATEGIES:
-            runs = [c for c in cs if c.strategy == strategy]
-            x = np.asarray(runs[0].n_labels)
-            ys = np.stack([c.values(METRIC) for c in runs])
-            color = COLORS.get(strategy, "grey")
-            ax.plot(x, ys.mean(axis=0), label=strategy, color=color, marker="o", ms=3)
-            ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), alpha=0.12, color=color)
-        ax.axhline(targets[learner], ls="--", color="grey", lw=1, label="target")
-        ax.set_title(f"{learner} learner: mean, min-max over {len(runs)} seeds", fontsize=10)
-        ax.set_xlabel("labels")
-        ax.set_ylabel("macro-F1 (test)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    n = len({c.seed for cs in curves.values() for c in cs})
+    plot_panels(
+        path,
+        [
+            (f"{learner} learner: mean, min-max over {n} seeds", cs, targets[learner], "target")
+            for learner, cs in curves.items()
+        ],
+    )
 
 
 MARK_BEGIN = "<!-- llm-learner: written by bench/active_learning.py --learner llm -->"
