@@ -7,9 +7,9 @@ plotting, DDP timeouts...) are listed in `_IGNORED` and reported as "no effect i
 
 LLaMA-Factory's v1 schema (``USE_V1=1``: ``model``, ``peft_config``, ``quant_config``,
 ``dist_config``, ``micro_batch_size``) is first rewritten into the v0 keys
-(`runner.lf_import_v1.from_v1`), so both go through the same steps. Keys a recipe leaves out get LLaMA-Factory's defaults,
-not tunetui's (gradient checkpointing on, 3 epochs...): an imported job must need the
-memory and time it needed there.
+(`runner.lf_import_v1.from_v1`), so both go through the same steps. Keys a recipe leaves
+out get LLaMA-Factory's defaults, not tunetui's (gradient checkpointing on, 3 epochs...):
+an imported job must need the memory and time it needed there.
 
 Light module: stdlib + PyYAML.
 """
@@ -26,6 +26,7 @@ from tunetui.runner.data.templates import ALIASES, TEMPLATES
 from tunetui.runner.lf_import_v1 import from_v1
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.recipe_io import recipe_from_dict
+from tunetui.runner.userfiles import read_text
 
 from tunetui.options import LOGGERS, SCHEDULERS, STAGES
 
@@ -388,10 +389,9 @@ def import_lf(path: str | Path, dataset_dir: str | None = None) -> ImportResult:
     which the YAML does not name); dataset names are then checked against it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"file '{path}' not found", "Give the path of a LLaMA-Factory YAML")
+    text = read_text(path, "LLaMA-Factory YAML", "Give the path of a LLaMA-Factory YAML")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
