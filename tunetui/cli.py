@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("models", "List the model catalog used for planning (--model ID)."),
     "init": ("init", "Write a recipe: the wizard, or --headless from flags."),
     "import-lf": ("import_lf", "Convert a LLaMA-Factory training YAML into a tunetui recipe."),
+    "doctor": ("doctor", "Check a recipe before training: versions, disk, EOS, lengths, memory."),
     "run": ("run", "Train a recipe in its own process and follow it."),
     "runs": ("runs", "List runs with their state, progress and final loss."),
     "attach": ("attach", "Follow a run again (dashboard or console)."),
