@@ -45,6 +45,9 @@ def run(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing run folder of that name."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Start even when `tunetui doctor`'s quick checks find an error."
+    ),
 ) -> None:
     """Train a recipe in its own process and follow it (survives SSH drops)."""
     if resume:
@@ -57,6 +60,7 @@ def run(
             )
         launch = _resume(target)
     else:
+        _quick_doctor(target, force)
         launch = _start(target, name, output, overwrite)
     if detach:
         typer.echo(
@@ -85,6 +89,24 @@ def _resume(target: str) -> Launch:
     where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
     typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
     return launch
+
+
+def _quick_doctor(target: str, force: bool) -> None:
+    """`tunetui doctor`'s cheap checks (no tokenizing): refuse on an error unless --force."""
+    from tunetui.planner.errors import UserError
+    from tunetui.runner.doctor import run_checks
+    from tunetui.runner.recipe_io import load_recipe
+    from tunetui.runner.rundir import runs_root
+
+    if not Path(target).is_file():
+        return  # a run's name: `_start` says what to do with it
+    errors = [c for c in run_checks(load_recipe(target), runs_root(), cheap=True)
+              if c.status == "error"]  # fmt: skip
+    for check in errors:
+        typer.echo(check.line(), err=True)
+    if errors and not force:
+        raise UserError(f"doctor: {errors[0].name}: {errors[0].message}",
+                        f"Fix it (`tunetui doctor {target}`), or pass --force")  # fmt: skip
 
 
 def _start(target: str, name: str | None, output: Path | None, overwrite: bool) -> Launch:
