@@ -83,9 +83,14 @@ class LabelSession:
         extra = f", {skipped} skipped" if skipped else ""
         return f"item {self.pos + 1}/{len(self.items)} · {self.n_answered} answered{extra}"
 
+    @property
+    def typed(self) -> bool:
+        """Answers are typed: free text, or a label set too big for the number keys."""
+        return self.labels is None or len(self.labels) > MAX_KEYS
+
     def label_for_key(self, key: str) -> str | None:
         """The label a number key picks (1 = the first label), or None."""
-        if not self.labels or not key.isdigit() or key == "0":
+        if self.typed or not self.labels or not key.isdigit() or key == "0":
             return None
         n = int(key)
         return self.labels[n - 1] if n <= min(len(self.labels), MAX_KEYS) else None
@@ -93,6 +98,8 @@ class LabelSession:
     def choices_line(self) -> str:
         if not self.labels:
             return "type the answer, Enter saves it"
+        if self.typed:
+            return "type one of: " + ", ".join(self.labels)
         keys = "   ".join(f"{n} {lab}" for n, lab in enumerate(self.labels[:MAX_KEYS], start=1))
         return keys + "  ·  s skip  b back  u undo  q save & quit"
 

@@ -166,3 +166,24 @@ def test_snapshot(snap_compare, batch: dict, monkeypatch) -> None:
         await pilot.press("2")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_a_label_set_beyond_nine_is_typed_and_checked(tmp_path: Path) -> None:
+    labels = [f"topic{n}" for n in range(12)]
+    project = tmp_path / "many"
+    project.mkdir()
+    st.save_state(project, st.ProjectState(task="classify", labels=labels, in_flight=["a"]))
+    _write(project / st.POOL_FILE, [{"id": "a", "text": "about topic 11"}])
+    _write(project / st.TO_LABEL_JSONL, [{"id": "a", "text": "about topic 11", "guess": "topic1",
+                                          "score": 0.5}])  # fmt: skip
+
+    async def scenario(pilot, screen: LabelScreen) -> None:
+        assert _text(screen, "#lab-choices").startswith("type one of: topic0, topic1")
+        screen.query_one(Input).focus()
+        await pilot.press(*"topic99", "enter")
+        assert "'topic99' is not in the label set" in _text(screen, "#lab-note")
+        screen.query_one(Input).value = "topic11"
+        await pilot.press("enter")
+        assert _saved(project)["answers"] == {"a": "topic11"}
+
+    _on_screen(project, scenario)

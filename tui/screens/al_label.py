@@ -62,7 +62,7 @@ class LabelScreen(Screen[int]):
         yield Static(id="lab-guess")
         yield Static(id="lab-answer")
         yield Static(id="lab-choices")
-        if self.session.labels is None:
+        if self.session.typed:
             yield Input(placeholder="answer, then Enter", id="lab-input")
         yield Static(id="lab-note")
         yield Footer()
@@ -100,8 +100,9 @@ class LabelScreen(Screen[int]):
 
     # -- keys ----------------------------------------------------------------------------
     def on_key(self, event) -> None:  # noqa: ANN001 - textual's Key event
-        """Number keys answer and letters are commands when answers come from a label set."""
-        if self.session.labels is None:
+        """Number keys answer and letters are commands when answers come from a small label
+        set; with a text box (free answers, or more than 9 labels) keys are typing."""
+        if self.session.typed:
             return
         label = self.session.label_for_key(event.key)
         if label is not None:
