@@ -296,6 +296,8 @@ def main(args: Any) -> None:
     budget = args.seed_size + args.k * args.rounds
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
+    # The bench's round runs are indexed in their own state dir, not the user's run list.
+    os.environ.setdefault("TUNETUI_STATE_DIR", str(work / "state"))
     curves = {"proxy": proxy_curves(data, args.seeds, args.k, args.rounds)}
     llm, timings = llm_curves(
         data, args.seeds, args.k, args.rounds, work, args.model, lambda s: print(s, flush=True)
