@@ -7,6 +7,7 @@ machine learns from every earlier run's first step.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,15 @@ from tunetui.runner.rundir import PLAN_FILE, read_json
 __all__ = ["Measurement", "calibration_file", "measurements", "plan_job", "save_measurement"]
 
 
+CALIBRATION_ENV = "TUNETUI_CALIBRATION"
+
+
 def calibration_file() -> Path:
-    """``<tunetui cache>/calibration.jsonl`` (``$TUNETUI_CACHE`` moves it, tests use that)."""
-    return cache_dir() / "calibration.jsonl"
+    """``<tunetui cache>/calibration.jsonl``; ``$TUNETUI_CALIBRATION`` names another file
+    (tests that run real workers keep the user's file clean without moving the model
+    cache), and ``$TUNETUI_CACHE`` moves the whole cache."""
+    env = os.environ.get(CALIBRATION_ENV)
+    return Path(env).expanduser() if env else cache_dir() / "calibration.jsonl"
 
 
 def measurements() -> list[Measurement]:
