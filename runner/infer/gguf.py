@@ -16,12 +16,14 @@ f16 and q8_0 come straight out of the converter. q4_k_m needs llama.cpp's quanti
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from tunetui.planner.errors import UserError
@@ -120,21 +122,38 @@ def require_llama_cpp(what: str) -> None:
         )
 
 
-def quantize(src: Path, dst: Path, quant: str) -> None:
-    """Quantize a f16 GGUF to ``quant`` with llama.cpp's quantizer."""
+def quantize(src: Path, dst: Path, quant: str, log_file: Path) -> None:
+    """Quantize a f16 GGUF to ``quant`` with llama.cpp's quantizer (its per-tensor report,
+    written by C code to file descriptor 2, goes to ``log_file``)."""
     require_llama_cpp(f"--quant {quant}")
     import ctypes
 
     import llama_cpp
 
-    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quant.upper()}")
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = ftype
-    code = llama_cpp.llama_model_quantize(
-        str(src).encode(), str(dst).encode(), ctypes.byref(params)
-    )
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quant.upper()}")
+    with _stderr_to(log_file):
+        code = llama_cpp.llama_model_quantize(
+            str(src).encode(), str(dst).encode(), ctypes.byref(params)
+        )
     if code != 0 or not dst.is_file():
-        raise UserError(f"llama.cpp could not quantize {src} to {quant}", "try --quant q8_0")
+        raise UserError(
+            f"llama.cpp could not quantize {src} to {quant}", f"see {log_file}; try --quant q8_0"
+        )
+
+
+@contextlib.contextmanager
+def _stderr_to(log_file: Path) -> Iterator[None]:
+    """Point file descriptor 2 at ``log_file`` (appending) for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_file, "a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def read_metadata(gguf_file: Path) -> dict[str, object]:

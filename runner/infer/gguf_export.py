@@ -138,7 +138,7 @@ def _convert(hf_dir: Path, gguf_file: Path, quant: str, work: Path, say) -> None
     f16 = work / "f16.gguf"
     gguf.convert(hf_dir, f16, "f16", log, say)
     say(f"quantizing to {quant} with llama.cpp's quantizer ...")
-    gguf.quantize(f16, gguf_file, quant)
+    gguf.quantize(f16, gguf_file, quant, log)
 
 
 def _modelfile(hf_dir: Path, gguf_name: str) -> tuple[modelfile.Modelfile, str]:
