@@ -495,6 +495,9 @@ def _llm_args(ap: argparse.ArgumentParser) -> None:
     llm.add_argument("--rounds", type=int, default=1)
     llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
     llm.add_argument("--cuts", default=CUTS)
+    llm.add_argument(
+        "--report-from-work", action="store_true", help="report the seeds finished in --work"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

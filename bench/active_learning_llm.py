@@ -121,7 +121,6 @@ def llm_curves(
     """LLM-learner curves (strategy x seed) and one timing row per round."""
     from tunetui.runner.al import create, llm
     from tunetui.runner.al.loop import run_loop
-    from tunetui.runner.al.state import load_state
 
     llm.ensure_trained = _in_process_trained  # type: ignore[assignment]
     # The stop set is scored every round for the kappa rule, which the bench does not use:
@@ -140,20 +139,44 @@ def llm_curves(
             run_loop(project, oracle, rounds=rounds, k=k, strategy=strategy,
                      on_round=lambda _r, p=project: _drop_weights(p, keep_latest=True))  # fmt: skip
             _drop_weights(project)
-            st = load_state(project)
-            curve = Curve(strategy, seed, [r.n_labels for r in st.rounds],
-                          [dict(r.metrics) for r in st.rounds])  # fmt: skip
+            curve, rows = _read_curve(project, strategy, seed)
             curves.append(curve)
-            timings += [{"strategy": strategy, "seed": seed, "round": r.round,
-                         "seconds": r.seconds, "train_seconds": getattr(r, "train_seconds", None)}
-                        for r in st.rounds]  # fmt: skip
+            timings += rows
             log(f"  llm {strategy:8s} seed {seed}: macro-F1 "
                 + " ".join(f"{m['macro_f1']:.3f}" for m in curve.metrics)
                 + f" at {curve.n_labels} labels")  # fmt: skip
     return curves, timings
 
 
-def proxy_curves(data: dict[str, Any], seeds: int, k: int, rounds: int) -> list[Curve]:
+def _read_curve(project: Path, strategy: str, seed: int) -> tuple[Curve, list[dict]]:
+    """A strategy's learning curve and per-round timings, from its project's state.json."""
+    from tunetui.runner.al.state import load_state
+
+    st = load_state(project)
+    curve = Curve(strategy, seed, [r.n_labels for r in st.rounds],
+                  [dict(r.metrics) for r in st.rounds])  # fmt: skip
+    rows = [{"strategy": strategy, "seed": seed, "round": r.round, "seconds": r.seconds,
+             "train_seconds": getattr(r, "train_seconds", None)} for r in st.rounds]  # fmt: skip
+    return curve, rows
+
+
+def curves_from_work(work: Path, rounds: int) -> tuple[list[Curve], list[dict], list[int]]:
+    """(curves, timings, seeds) of every seed whose three strategies finished, read back
+    from the work folder (`--report-from-work`: a report from a run cut short)."""
+    curves, timings, seeds = [], [], []
+    for folder in sorted(work.glob("seed*"), key=lambda f: int(f.name[4:])):
+        seed = int(folder.name[4:])
+        read = [_read_curve(folder / s, s, seed) for s in STRATEGIES if (folder / s).is_dir()]
+        if len(read) < len(STRATEGIES) or any(len(c.n_labels) < rounds + 1 for c, _ in read):
+            continue
+        seeds.append(seed)
+        for curve, rows in read:
+            curves.append(curve)
+            timings += rows
+    return curves, timings, seeds
+
+
+def proxy_curves(data: dict[str, Any], seeds: list[int], k: int, rounds: int) -> list[Curve]:
     """The TF-IDF + logistic-regression learner on the same pool, test, seed sets, budget."""
     from tunetui.runner.al.classifier import Featurizer
 
@@ -161,7 +184,7 @@ def proxy_curves(data: dict[str, Any], seeds: int, k: int, rounds: int) -> list[
     xp, xt = feats.transform(data["pool_x"]), feats.transform(data["test_x"])
     emb = feats.embed(xp)
     out = []
-    for seed in range(seeds):
+    for seed in seeds:
         seed_idx = seed_set(data["pool_y"], data["seed_size"], np.random.default_rng(seed))
         for strategy in STRATEGIES:
             out.append(
@@ -293,23 +316,37 @@ def main(args: Any) -> None:
         "test_x": [ds.test_x[i] for i in ti], "test_y": [ds.test_y[i] for i in ti],
         "seed_size": args.seed_size,
     }  # fmt: skip
-    budget = args.seed_size + args.k * args.rounds
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    # The bench's round runs are indexed in their own state dir, not the user's run list.
-    os.environ.setdefault("TUNETUI_STATE_DIR", str(work / "state"))
-    curves = {"proxy": proxy_curves(data, args.seeds, args.k, args.rounds)}
-    llm, timings = llm_curves(
-        data, args.seeds, args.k, args.rounds, work, args.model, lambda s: print(s, flush=True)
-    )
-    curves = {"llm": llm, **curves}
+    if args.report_from_work:
+        llm, timings, seeds = curves_from_work(work, args.rounds)
+        states = list(work.glob("seed*/*/state.json"))
+        elapsed = max(f.stat().st_mtime for f in states) - min(f.stat().st_ctime for f in states)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        # The bench's round runs are indexed in their own state dir, not the user's list.
+        os.environ.setdefault("TUNETUI_STATE_DIR", str(work / "state"))
+        seeds = list(range(args.seeds))
+        llm, timings = llm_curves(
+            data, len(seeds), args.k, args.rounds, work, args.model,
+            lambda s: print(s, flush=True),
+        )  # fmt: skip
+        elapsed = time.time() - t0
+    curves = {"llm": llm, "proxy": proxy_curves(data, seeds, args.k, args.rounds)}
+    _report(args, curves, timings, elapsed, len(seeds))
+
+
+def _report(
+    args: Any, curves: dict[str, list[Curve]], timings: list[dict], elapsed: float, n_seeds: int
+) -> None:
+    """Analyse, and write the JSON, the plot and the section of active_learning.md."""
+    budget = args.seed_size + args.k * args.rounds
     rows, targets = {}, {}
     for learner, cs in curves.items():
         rows[learner], targets[learner] = summarise(cs, budget)
     meta = {
-        "elapsed": time.time() - t0, "date": time.strftime("%Y-%m-%d"), "pool": args.pool,
+        "elapsed": elapsed, "date": time.strftime("%Y-%m-%d"), "pool": args.pool,
         "test": args.test, "seed_size": args.seed_size, "k": args.k, "rounds": args.rounds,
-        "budget": budget, "seeds": args.seeds, "targets": targets, "cuts": args.cuts,
+        "budget": budget, "seeds": n_seeds, "targets": targets, "cuts": args.cuts,
     }  # fmt: skip
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -318,4 +355,4 @@ def main(args: Any) -> None:
     (out / "active_learning_llm.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
     plot(out / "active_learning_llm.png", curves, targets)
     write_section(out / "active_learning.md", meta, rows, timings)
-    print(f"wrote {out / 'active_learning.md'} ({meta['elapsed'] / 60:.1f} min)")
+    print(f"wrote {out / 'active_learning.md'} ({elapsed / 60:.1f} min)")
