@@ -13,7 +13,9 @@ fields (all optional except as noted, so readers must tolerate missing keys):
 - ``log``: step (required), loss, lr, grad_norm, tokens_per_s, samples_per_s, epoch, eta_s,
   metrics (stage-specific numbers such as DPO reward margins)
 - ``gpu``: gpus = [{index, util, mem_used_gib, mem_total_gib, temp_c, power_w}] or, with no
-  GPU, cpu = {util, ram_used_gib, ram_total_gib, rss_gib}
+  GPU, cpu = {util, ram_used_gib, ram_total_gib, rss_gib}; on several processes each rank
+  writes its own (its GPU, or its process on CPU) with ``rank``
+- ``start`` on several processes also has distributed = {strategy, world_size, num_machines}
 - ``eval``: step, metrics (dict, e.g. eval_loss)
 - ``checkpoint``: step, path
 - ``memory``: step, planned_gib (the plan's figure), measured_gib, kind ("cuda_reserved" |
@@ -21,7 +23,8 @@ fields (all optional except as noted, so readers must tolerate missing keys):
 - ``warning``: message (something the user should see at once, e.g. a fallback from
   flash-attention to sdpa; also in train.log)
 - ``stopped``: step, checkpoint (a user asked to stop; a checkpoint was saved)
-- ``error``: message, traceback_tail (last lines; the full traceback is in train.log)
+- ``error``: message, traceback_tail (last lines; the full traceback is in train.log);
+  on several processes ``rank`` (the first rank that failed; the others are taken down)
 - ``end``: step, metrics (train_loss, last eval numbers), peak_mem_gib, peak_reserved_gib
   (CUDA), peak_kind ("cuda_allocated" | "rss"), plan_gib, output (path of adapter/ or model/)
 
@@ -44,6 +47,7 @@ EVENT_TYPES = (
     "start", "log", "gpu", "eval", "checkpoint", "memory", "warning", "stopped", "error", "end",
 )  # fmt: skip
 TERMINAL_TYPES = ("stopped", "error", "end")
+PER_RANK_TYPES = ("gpu", "error")  # on several processes, each rank writes these
 EVENTS_FILE = "events.jsonl"
 
 
@@ -55,27 +59,45 @@ def make_event(type_: str, **fields: Any) -> dict[str, Any]:
 
 
 class EventWriter:
-    """Appends events, one line each, flushed at once so tailers see them promptly.
+    """Appends events, one line each, written at once so tailers see them promptly.
 
-    Each line is written with a single ``write`` on a file opened in append mode, so
-    concurrent writers (the trainer's callback and the GPU sampler thread) never interleave
-    within a line.
+    Each line is one ``os.write`` on a descriptor opened with ``O_APPEND``, so concurrent
+    writers (the trainer's callback, the GPU sampler thread, and on several GPUs every
+    rank's process) never interleave within a line.
+
+    On more than one process (``rank`` given) every rank writes its own samples and errors
+    (`PER_RANK_TYPES`, stamped with ``rank``); every other event (start, log, checkpoint,
+    stopped, end ...) comes from the main rank only, so a reader sees one run, not N.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], rank: int | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self.rank = rank
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+
+    @property
+    def is_main(self) -> bool:
+        return not self.rank
 
     def emit(self, type_: str, **fields: Any) -> dict[str, Any]:
         event = make_event(type_, **fields)
-        self._fh.write(json.dumps(event, default=_jsonable, separators=(",", ":")) + "\n")
-        self._fh.flush()
+        if self.rank is not None:
+            if type_ not in PER_RANK_TYPES and self.rank != 0:
+                return event  # the main rank reports the run
+            if type_ in PER_RANK_TYPES:
+                event["rank"] = self.rank
+        line = json.dumps(event, default=_jsonable, separators=(",", ":")) + "\n"
+        if self._fd is not None:
+            os.write(self._fd, line.encode("utf-8"))
         return event
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> EventWriter:
         return self

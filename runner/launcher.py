@@ -33,8 +33,9 @@ from typing import Any
 import psutil
 from tunetui.planner.errors import UserError
 from tunetui.planner.plan import build_plan
-from tunetui.runner import runlock
+from tunetui.runner import distributed, runlock
 from tunetui.runner.data.validation import validate_data
+from tunetui.runner.distributed import LaunchSpec
 from tunetui.runner.events import EventTail
 from tunetui.runner.flags import plan_request
 from tunetui.runner.modelpath import EMBEDDED, check_model
@@ -133,8 +134,12 @@ def make_plan(recipe: Recipe) -> dict[str, Any]:
     The plan is advice, not a gate: when the planner cannot estimate (a model it does not
     know, a planner bug) the run still starts and plan.json says why.
     """
+    request = plan_request(recipe)
+    if distributed.is_distributed(recipe):  # `plan`'s own --gpus/--parallel, not options
+        d = recipe.distributed
+        request.update(parallel=d.strategy, gpus=d.num_processes or distributed.visible_gpus())
     try:
-        return build_plan(**plan_request(recipe))
+        return build_plan(**request)
     except UserError as err:
         return {"available": False, "reason": err.line()}
     except Exception as err:  # noqa: BLE001 - advice only; never block a run on it
@@ -167,20 +172,42 @@ def plan_summary(plan: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- spawning
 
 
-def worker_command(run_dir: Path, resume: bool = False) -> list[str]:
-    """The worker's argv: ``$TUNETUI_WORKER`` (shell-split) or ``python -m ...worker``."""
+def worker_command(
+    run_dir: Path, resume: bool = False, spec: LaunchSpec | None = None
+) -> list[str]:
+    """The worker's argv: ``$TUNETUI_WORKER`` (shell-split), accelerate's launch of every
+    rank (`spec`, a ``distributed`` recipe) or ``python -m ...worker``."""
     override = os.environ.get(WORKER_ENV, "").strip()
+    if not override and spec is not None:
+        return list(spec.argv)
     base = shlex.split(override) if override else [sys.executable, "-m", WORKER_MODULE]
     return [*base, str(run_dir), *(["--resume"] if resume else [])]
 
 
-def _spawn(run_dir: Path, resume: bool, cwd: Path, lock: int) -> subprocess.Popen[bytes]:
+def distributed_spec(
+    recipe: Recipe, run_dir: Path, resume: bool, force: bool = False
+) -> LaunchSpec | None:
+    """The accelerate launch of a ``distributed`` recipe (None for one process), after its
+    pre-flight (processes vs GPUs, port, deepspeed, NCCL all-reduce unless `force`); the
+    config files are written into the run dir, where they document the run."""
+    if not distributed.is_distributed(recipe):
+        return None
+    spec = distributed.launch_spec(recipe, run_dir, resume=resume)
+    if not force:
+        distributed.check_collective(spec)
+    return spec
+
+
+def _spawn(
+    run_dir: Path, resume: bool, cwd: Path, lock: int, spec: LaunchSpec | None = None
+) -> subprocess.Popen[bytes]:
     """Start the worker detached from our terminal and session; output to train.log.
 
     `lock` (the run folder's lock, `runlock.hold`) is handed to the worker, which keeps it
-    for its life; our copy is closed, so the lock ends with the worker."""
-    argv = worker_command(run_dir, resume)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for its life; our copy is closed, so the lock ends with the worker. With `spec` the
+    worker is accelerate's launcher, which holds the lock while its ranks run."""
+    argv = worker_command(run_dir, resume, spec)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(spec.env if spec else {})}
     with open(run_dir / LOG_FILE, "ab") as log:
         if resume:
             log.write(f"\n===== tunetui: resuming at {time.ctime()} =====\n".encode())
@@ -241,14 +268,14 @@ def _tail_after_existing(run_dir: Path) -> tuple[EventTail, list[dict[str, Any]]
     return tail, drain(tail)
 
 
-def start_run(
+def _prepare(
     recipe_path: str | os.PathLike[str],
-    *,
-    name: str | None = None,
-    output: str | os.PathLike[str] | None = None,
-    overwrite: bool = False,
-) -> Launch:
-    """Validate, create the run folder, spawn the worker: `tunetui run RECIPE`."""
+    name: str | None,
+    output: str | os.PathLike[str] | None,
+    overwrite: bool,
+) -> tuple[Path, LaunchSpec | None, int]:
+    """Validate and build the run folder: (its path, the launch spec of a distributed
+    recipe, the run lock's descriptor)."""
     recipe = load_checked_recipe(recipe_path)
     if output is None and name is None and recipe.output_dir:
         output = recipe.output_dir
@@ -260,6 +287,7 @@ def start_run(
         if final.exists():
             _refuse_if_active(final, "overwrite")
         final = final.absolute()
+        spec = distributed_spec(recipe, final, resume=False, force=True)  # before any file
         resolved = absolute_paths(recipe).model_copy(update={"output_dir": str(final)})
         with staged_run_dir(final, overwrite=overwrite) as stage:
             write_atomic(stage / RECIPE_FILE, dump_recipe(resolved))
@@ -267,11 +295,46 @@ def start_run(
             (stage / CHECKPOINTS_DIR).mkdir()
             (stage / EVENTS_FILE).touch()
             write_json(stage / RUN_FILE, {"run_dir": str(final), "host": current_host()})
-        lock = runlock.hold(final, "start it")
+            if spec is not None:
+                distributed.write_files(spec, stage)
+        return final, spec, runlock.hold(final, "start it")
+
+
+def prepare_launch(
+    recipe_path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+) -> tuple[Path, LaunchSpec | None]:
+    """``run --print-launch``: the run folder, ready for a launch by hand (SLURM, a second
+    node), and the launch spec that would start it; nothing is started."""
+    final, spec, lock = _prepare(recipe_path, name, output, overwrite)
+    os.close(lock)
+    return final, spec
+
+
+def start_run(
+    recipe_path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    force: bool = False,
+) -> Launch:
+    """Validate, create the run folder, spawn the worker: `tunetui run RECIPE` (`force`
+    skips the NCCL pre-flight of a distributed recipe)."""
+    final, spec, lock = _prepare(recipe_path, name, output, overwrite)
     cwd = Path.cwd()
     tail, history = _tail_after_existing(final)
     try:
-        proc = _spawn(final, resume=False, cwd=cwd, lock=lock)
+        if spec is not None and not force:
+            try:
+                distributed.check_collective(spec)
+            except UserError:
+                os.close(lock)  # `_spawn` closes it otherwise
+                raise
+        proc = _spawn(final, resume=False, cwd=cwd, lock=lock, spec=spec)
     except UserError:
         shutil.rmtree(final, ignore_errors=True)  # a run that never started is no run
         raise
@@ -279,25 +342,28 @@ def start_run(
     return Launch(final, proc, tail, history)
 
 
-def resume_run(run_dir: Path) -> Launch:
+def resume_run(run_dir: Path, force: bool = False) -> Launch:
     """Continue a stopped, failed or crashed run from its newest checkpoint."""
     run_dir = Path(run_dir).absolute()
     _refuse_if_active(run_dir, "resume")  # the clearest message for the common case
     lock = runlock.hold(run_dir, "resume it")  # two resumes at once: the second is refused
     try:
-        cwd = _resumable(run_dir)
+        cwd, recipe = _resumable(run_dir)
+        spec = distributed_spec(recipe, run_dir, resume=True, force=force)
+        if spec is not None:
+            distributed.write_files(spec, run_dir)  # this attempt's port
     except BaseException:
         os.close(lock)
         raise
     tail, history = _tail_after_existing(run_dir)
-    proc = _spawn(run_dir, resume=True, cwd=cwd, lock=lock)
+    proc = _spawn(run_dir, resume=True, cwd=cwd, lock=lock, spec=spec)
     _record(run_dir, proc, cwd, resume=True)
     return Launch(run_dir, proc, tail, history, resumed=True)
 
 
-def _resumable(run_dir: Path) -> Path:
-    """Check that `run_dir` can be resumed (UserError if not) and return the folder its
-    worker runs in (the first attempt's, so relative paths mean the same)."""
+def _resumable(run_dir: Path) -> tuple[Path, Recipe]:
+    """Check that `run_dir` can be resumed (UserError if not); return the folder its
+    worker runs in (the first attempt's, so relative paths mean the same) and its recipe."""
     state = _refuse_if_active(run_dir, "resume")
     if state.state == "finished":
         raise UserError(
@@ -306,13 +372,12 @@ def _resumable(run_dir: Path) -> Path:
         )
     if state.state == "unknown":
         raise UserError(f"run '{state.name}' was started on host {state.host}", "Resume it there")
-    recipe = load_checked_recipe(run_dir / RECIPE_FILE)
-    del recipe  # validated only: the worker reads the run's own recipe.yaml
+    recipe = load_checked_recipe(run_dir / RECIPE_FILE)  # the worker reads it again
     with contextlib.suppress(FileNotFoundError):
         (run_dir / STOP_FILE).unlink()  # a stale STOP would stop the new attempt at once
     info = read_json(run_dir / RUN_FILE)
     cwd = Path(info["cwd"]) if isinstance(info.get("cwd"), str) else Path.cwd()
-    return cwd if cwd.is_dir() else Path.cwd()
+    return (cwd if cwd.is_dir() else Path.cwd()), recipe
 
 
 def _refuse_if_active(run_dir: Path, action: str) -> RunState:

@@ -23,7 +23,9 @@ from tunetui.options import (
     DEFAULT_MODEL,
     LOGGERS,
     METHODS,
+    OFFLOADS,
     OPTIMIZERS,
+    PARALLELS,
     PRECISIONS,
     SCHEDULERS,
     STAGES,
@@ -40,6 +42,8 @@ Attention = Literal[ATTENTIONS]  # type: ignore[valid-type]
 Scheduler = Literal[SCHEDULERS]  # type: ignore[valid-type]
 Logger = Literal[LOGGERS]  # type: ignore[valid-type]
 Bits = Literal[BITS]  # type: ignore[valid-type]
+Parallel = Literal[PARALLELS]  # type: ignore[valid-type]
+Offload = Literal[OFFLOADS]  # type: ignore[valid-type]
 
 
 class FieldError(ValueError):
@@ -151,6 +155,38 @@ class TrainingSection(_Section):
     pref_beta: float = opt("pref_beta")
 
 
+class DistributedSection(_Section):
+    """More than one process: how `runner.distributed` launches the worker (accelerate)."""
+
+    strategy: Parallel = opt("parallel")
+    num_processes: int | None = opt("gpus")  # None: every visible GPU
+    offload: Offload = opt("offload")
+    num_machines: int = opt("num_machines")
+    machine_rank: int = opt("machine_rank")
+    main_process_ip: str | None = opt("main_process_ip")
+    main_process_port: int | None = opt("main_process_port")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistributedSection:
+        # Checked here so a bad combination is refused at the door, not by a launcher
+        # that has already started processes on other machines.
+        if self.offload != "none" and self.strategy not in ("zero3", "fsdp"):
+            raise ValueError(
+                f"offload: {self.offload} needs strategy zero3 or fsdp (strategy is "
+                f"{self.strategy})"
+            )
+        if self.machine_rank >= self.num_machines:
+            raise ValueError(
+                f"machine_rank {self.machine_rank} is not below num_machines {self.num_machines}"
+            )
+        if self.num_machines > 1 and (self.strategy == "none" or not self.main_process_ip):
+            raise ValueError(
+                "num_machines > 1 needs a strategy (ddp, fsdp, zero2, zero3) and "
+                "main_process_ip (machine 0's address)"
+            )
+        return self
+
+
 class Recipe(_Section):
     name: str = opt("name", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     stage: Stage = opt("stage")
@@ -161,6 +197,7 @@ class Recipe(_Section):
     freeze: FreezeSection = Field(default_factory=FreezeSection)
     quantization: QuantSection = Field(default_factory=QuantSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
+    distributed: DistributedSection = Field(default_factory=DistributedSection)
     output_dir: str | None = opt("output_dir")
     report_to: list[Logger] = opt("report_to")
 

@@ -41,6 +41,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 ATTENTIONS = ("sdpa", "flash_attention_2", "eager")
 TARGET_PRESETS = ("all", "attn", "qv")
 PARALLELS = ("none", "ddp", "zero2", "zero3", "fsdp")
+OFFLOADS = ("none", "cpu")  # ZeRO-3 / FSDP: parameters and optimizer states in host RAM
 
 DEFAULT_MODEL = "smollm2-135m"
 
@@ -94,6 +95,7 @@ class Option:
 _SECTIONS = {
     "name": "model", "stage": "model", "method": "model", "lora": "method", "freeze": "method",
     "quantization": "method", "output_dir": "training", "report_to": "training",
+    "distributed": "training",
 }  # fmt: skip
 
 
@@ -177,6 +179,25 @@ OPTIONS: tuple[Option, ...] = (
     _o("liger", "model.liger_kernel", False,
        "Use Liger kernels when installed (fused linear cross-entropy: no logits).",
        kind="bool", plans=True),
+    # More than one GPU or node (runner.distributed): not `plans`, because `plan` has its
+    # own --gpus/--parallel; the launcher passes them to the planner (launcher.make_plan).
+    _o("parallel", "distributed.strategy", "none",
+       "Multi-GPU strategy (through accelerate; zero2/zero3 need the deepspeed extra).",
+       choices=PARALLELS),
+    _o("gpus", "distributed.num_processes", None,
+       "Processes (GPUs) per machine (default: every visible GPU).", bounds={"ge": 1},
+       type=int),
+    _o("offload", "distributed.offload", "none",
+       "zero3/fsdp: parameters and optimizer states in CPU RAM.", choices=OFFLOADS),
+    _o("num_machines", "distributed.num_machines", 1, "Machines (nodes) in the job.",
+       bounds={"ge": 1}),
+    _o("machine_rank", "distributed.machine_rank", 0, "This machine's rank (0 = main).",
+       bounds={"ge": 0}),
+    _o("main_process_ip", "distributed.main_process_ip", None,
+       "Address of machine 0 (more than one machine).", type=str),
+    _o("main_process_port", "distributed.main_process_port", None,
+       "Port on machine 0 (default: a free one; fix it for several machines).",
+       bounds={"ge": 1, "le": 65535}, type=int),
 )  # fmt: skip
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 BY_PATH: dict[str, Option] = {o.path: o for o in OPTIONS}

@@ -151,7 +151,10 @@ class EventsCallback(TrainerCallback):
         )
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self.stop.requested and self.stopped_at is None:
+        from tunetui.runner.train.ranks import any_rank
+
+        # every rank stops at the same step, or the others wait for it in an all-reduce
+        if any_rank(self.stop.requested, args.device) and self.stopped_at is None:
             self.stopped_at = state.global_step
             control.should_save = True
             control.should_training_stop = True

@@ -45,10 +45,13 @@ def cpu_reading(process: Any = None) -> dict[str, Any]:
 class Sampler(threading.Thread):
     """Emits a ``gpu`` event every `interval` seconds until `stop()`."""
 
-    def __init__(self, writer: EventWriter, interval: float = 1.0) -> None:
+    def __init__(
+        self, writer: EventWriter, interval: float = 1.0, gpu_index: int | None = None
+    ) -> None:
         super().__init__(name="tunetui-sampler", daemon=True)
         self.writer = writer
         self.interval = interval
+        self.gpu_index = gpu_index  # one rank of several: only its own GPU
         self._halt = threading.Event()
         self._gpus = _gpu_reader()
 
@@ -67,6 +70,8 @@ class Sampler(threading.Thread):
         """One sample: ``{"gpus": [...]}`` with NVML GPUs, else ``{"cpu": {...}}``."""
         if self._gpus is not None:
             gpus = self._gpus()
+            if self.gpu_index is not None:
+                gpus = [g for g in gpus if g.get("index") == self.gpu_index] or gpus
             if gpus:
                 return {"gpus": gpus}
         return {"cpu": cpu_reading(process)}

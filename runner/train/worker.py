@@ -62,10 +62,18 @@ def count_parameters(model: Any) -> tuple[int, int]:
 def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> Path:
     """Write the adapter (PEFT) or full model + tokenizer to a temp folder, then rename it
     into place, so ``adapter/``/``model/`` is never seen half written."""
+    from tunetui.runner.train.ranks import barrier
+
     final = run_dir / (OUTPUT_ADAPTER if is_peft else OUTPUT_MODEL)
     tmp = run_dir / f".{final.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+    main = trainer.args.process_index == 0
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    barrier()  # every rank takes part in save_model (FSDP/ZeRO gather); rank 0 writes
     trainer.save_model(str(tmp))
+    barrier()
+    if not main:
+        return final
     tokenizer.save_pretrained(str(tmp))
     if final.exists():
         old = run_dir / f".{final.name}.old"
@@ -108,6 +116,7 @@ class Worker:
         from tunetui.runner.train import recovery
         from tunetui.runner.train.methods import detect_device
         from tunetui.runner.train.preflight import preflight
+        from tunetui.runner.train.ranks import any_rank
 
         self.stop.install()
         if self.resume:
@@ -120,7 +129,7 @@ class Worker:
         self.device = detect_device()
         self._start_sampler()
         trainer, tokenizer, callback = self.build_trainer(recipe, checkpoint)
-        if self.stop.requested:  # asked to stop while loading: nothing new to save
+        if any_rank(self.stop.requested, trainer.args.device):  # stopped while loading
             step = trainer.state.global_step
             self.writer.emit(
                 "stopped", step=step, checkpoint=str(checkpoint) if checkpoint else None
@@ -148,9 +157,10 @@ class Worker:
         return True
 
     def _start_sampler(self) -> None:
+        from tunetui.runner.train.ranks import nvml_index
         from tunetui.runner.train.sampler import Sampler
 
-        self.sampler = Sampler(self.writer)
+        self.sampler = Sampler(self.writer, gpu_index=nvml_index())
         self.sampler.start()
 
     def build_trainer(self, recipe: Recipe, checkpoint: Path | None = None) -> tuple[Any, Any, Any]:
@@ -244,6 +254,8 @@ class Worker:
         notes: list[str],
     ) -> dict[str, Any]:
         """The ``start`` event's fields (the callback adds the step counts and parameters)."""
+        from tunetui.runner.train import ranks
+
         fields: dict[str, Any] = {
             "run": self.run_dir.name,
             "stage": recipe.stage,
@@ -259,9 +271,15 @@ class Worker:
         }
         if notes:
             fields["notes"] = notes
+        if recipe.distributed.strategy != "none":
+            fields["distributed"] = ranks.describe(recipe)
         return fields
 
     def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Recipe) -> int:
+        from tunetui.runner.train.ranks import weight_digests
+
+        replicated = recipe.distributed.strategy in ("ddp", "zero2")  # a full copy per rank
+        digests = weight_digests(trainer.model, trainer.args.device) if replicated else None
         output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
         peak = peak_memory(self.device)
         metrics = {**callback.last_metrics, **callback.last_eval, **callback.summary}
@@ -273,6 +291,7 @@ class Worker:
             **peak,
             plan_gib=plan_gib(self.run_dir),
             output=str(output),
+            **({"rank_digests": digests} if digests else {}),
         )
         _say(
             f"Done: {step} steps, peak {peak['peak_mem_gib']} GiB ({peak['peak_kind']}). "
@@ -362,18 +381,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     _quiet_libraries()
-    writer = EventWriter(run_dir / EVENTS_FILE)
+    from tunetui.runner.train import ranks
+
+    writer = EventWriter(run_dir / EVENTS_FILE, rank=ranks.rank_from_env())
+    ranks.install(run_dir, writer)  # one of several processes: see runner.train.ranks
     worker = Worker(run_dir, args.resume, writer)
     try:
         return worker.run()
     except UserError as err:
         print(f"error: {err.line()}", file=sys.stderr, flush=True)
-        writer.emit("error", message=err.line())
+        if ranks.should_report(run_dir):
+            writer.emit("error", message=err.line())
         return 2
     except BaseException as exc:  # noqa: BLE001 - report every crash, then exit non-zero
         traceback.print_exc(file=sys.stderr)
         sys.stderr.flush()
-        _error_event(writer, exc)
+        if ranks.should_report(run_dir):  # the first failing rank's error is the run's
+            _error_event(writer, exc)
         return 1
     finally:
         worker.close()

@@ -7,6 +7,7 @@ to save a checkpoint and stop. Heavy imports happen inside the worker, never her
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,15 @@ def run(
         False, "--overwrite", help="Replace an existing run folder of that name."
     ),
     force: bool = typer.Option(
-        False, "--force", help="Start even when `tunetui doctor`'s quick checks find an error."
+        False,
+        "--force",
+        help="Start even when `tunetui doctor`'s quick checks or the NCCL check find an error.",
+    ),
+    print_launch: bool = typer.Option(
+        False,
+        "--print-launch",
+        help="Prepare the run folder and print the launch command and config files "
+        "(SLURM, torchrun, a second node); start nothing.",
     ),
 ) -> None:
     """Train a recipe in its own process and follow it (survives SSH drops)."""
@@ -58,10 +67,13 @@ def run(
                 "--resume continues an existing run in place",
                 "Drop --name/--output/--overwrite, or start a new run from a recipe",
             )
-        launch = _resume(target)
+        launch = _resume(target, force)
+    elif print_launch:
+        _print_launch(target, name, output, overwrite)
+        return
     else:
         _quick_doctor(target, force)
-        launch = _start(target, name, output, overwrite)
+        launch = _start(target, name, output, overwrite, force)
     if detach:
         typer.echo(
             f"running in the background. Follow: tunetui attach {launch.name} · "
@@ -78,14 +90,14 @@ def run(
     raise typer.Exit(code)
 
 
-def _resume(target: str) -> Launch:
+def _resume(target: str, force: bool) -> Launch:
     """Start the next attempt of run ``target`` and say where it continues from."""
     from tunetui.runner import launcher
     from tunetui.runner.rundir import find_checkpoint, find_run
 
     run_dir = find_run(target)
     had_checkpoint = find_checkpoint(run_dir)
-    launch = launcher.resume_run(run_dir)
+    launch = launcher.resume_run(run_dir, force=force)
     where = had_checkpoint.name if had_checkpoint else "the start (no checkpoint yet)"
     typer.echo(f"resuming {launch.name} from {where} (pid {launch.process.pid})")
     return launch
@@ -109,7 +121,22 @@ def _quick_doctor(target: str, force: bool) -> None:
                         f"Fix it (`tunetui doctor {target}`), or pass --force")  # fmt: skip
 
 
-def _start(target: str, name: str | None, output: Path | None, overwrite: bool) -> Launch:
+def _print_launch(target: str, name: str | None, output: Path | None, overwrite: bool) -> None:
+    """The run folder prepared, and the command (plus config files) that starts it by hand."""
+    from tunetui.runner import launcher
+    from tunetui.runner.distributed import describe
+
+    run_dir, spec = launcher.prepare_launch(target, name=name, output=output, overwrite=overwrite)
+    if spec is None:
+        typer.echo("# one process (distributed.strategy: none)")
+        typer.echo(shlex.join(launcher.worker_command(run_dir)))
+        return
+    typer.echo(describe(spec, run_dir))
+
+
+def _start(
+    target: str, name: str | None, output: Path | None, overwrite: bool, force: bool
+) -> Launch:
     """Start a new run of recipe ``target`` and print the planner's verdict on it."""
     from tunetui.runner import launcher
     from tunetui.runner.rundir import PLAN_FILE, find_named_run, read_json
@@ -117,7 +144,7 @@ def _start(target: str, name: str | None, output: Path | None, overwrite: bool) 
     named = None if Path(target).is_file() else find_named_run(target)
     if named is not None:
         raise _run_not_recipe(target, named)
-    launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite)
+    launch = launcher.start_run(target, name=name, output=output, overwrite=overwrite, force=force)
     typer.echo(f"started {launch.name} in {launch.run_dir} (pid {launch.process.pid})")
     line = launcher.plan_summary(read_json(launch.run_dir / PLAN_FILE))
     if line:
