@@ -18,10 +18,12 @@ fields (all optional except as noted, so readers must tolerate missing keys):
 - ``start`` on several processes also has distributed = {strategy, world_size, num_machines}
 - ``eval``: step, metrics (dict, e.g. eval_loss)
 - ``checkpoint``: step, path
-- ``memory``: step, planned_gib (the plan's figure), measured_gib, kind ("cuda_reserved" |
-  "rss"), allocated_gib, reserved_gib, nvml_used_gib (GPU): the peak after the first steps
+- ``memory``: step, planned_gib (the plan's figure), measured_gib, kind ("nvml_used" |
+  "rss"), allocated_gib, reserved_gib (GPU): the peak after the first step
 - ``warning``: message (something the user should see at once, e.g. a fallback from
-  flash-attention to sdpa; also in train.log)
+  flash-attention to sdpa; also in train.log); kind "oom_retry" with step, batch_size,
+  grad_accum, gradient_checkpointing when a step ran out of memory and the run continues
+  with the smaller settings
 - ``stopped``: step, checkpoint (a user asked to stop; a checkpoint was saved)
 - ``error``: message, traceback_tail (last lines; the full traceback is in train.log);
   on several processes ``rank`` (the first rank that failed; the others are taken down)

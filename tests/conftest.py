@@ -25,12 +25,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(autouse=True)
 def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Each test gets its own run index and calibration cache (the user's state and cache
-    folders): a run started by one test must never be found by name in another, nor in
-    the real ~/.local/state/tunetui."""
+    """Each test gets its own run index and calibration file: a run started by one test
+    must never be found by name in another, nor in the user's ~/.local/state/tunetui."""
     state = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("TUNETUI_STATE_DIR", str(state))
     monkeypatch.setenv("XDG_STATE_HOME", str(state / "xdg"))
+    # Real workers append measured-vs-planned lines, and `plan` corrects itself by them:
+    # a test must neither write the user's file nor be corrected by another test's runs.
+    monkeypatch.setenv("TUNETUI_CALIBRATION", str(state / "calibration.jsonl"))
 
 
 @pytest.fixture
