@@ -131,6 +131,8 @@ def absolute_paths(recipe: Recipe, cwd: Path | None = None) -> Recipe:
 def make_plan(recipe: Recipe) -> dict[str, Any]:
     """The planner's estimate for exactly this recipe on this machine, for plan.json.
 
+    Corrected by this machine's measurements of similar jobs, as `tunetui plan` is (the
+    raw figure stays in the plan's ``calibration`` object, so nothing compounds).
     The plan is advice, not a gate: when the planner cannot estimate (a model it does not
     know, a planner bug) the run still starts and plan.json says why.
     """

@@ -167,13 +167,14 @@ class Services:
         searches many configurations, so it is cached per model/GPU/stage/length.
         """
         from tunetui.planner.plan import build_plan
+        from tunetui.runner.calibration import measurements
 
         key = tuple(request.get(k) for k in ("model", "gpu", "gpus", "stage", "cutoff_len"))
         if key not in self._recommendations:
             self._recommendations[key] = self._recommend(request)
         rec = self._recommendations[key]
         try:
-            plan = build_plan(**request)
+            plan = build_plan(**request, calibration=measurements())
         except UserError as err:
             return PlanInfo(error=err.line())
         info = plan_info_from_dict(plan)
