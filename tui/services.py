@@ -218,6 +218,19 @@ class Services:
             max=stats["max"],
         )
 
+    # -- doctor --------------------------------------------------------------------------
+    def doctor(self, recipe: Any, gpu: str) -> list[Any]:
+        """The cheap checks `tunetui run` makes before it starts, for the review step."""
+        from tunetui.runner.doctor import run_checks
+        from tunetui.runner.rundir import runs_root
+
+        try:
+            return run_checks(recipe, runs_root(), cheap=True, gpu=gpu)
+        except UserError as err:
+            from tunetui.runner.doctor import Check
+
+            return [Check("plan", "warn", err.line())]
+
     # -- launching -----------------------------------------------------------------------
     def launch(self, recipe_path: Path) -> Path:
         from tunetui.runner.launcher import start_run

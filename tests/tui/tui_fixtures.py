@@ -200,6 +200,12 @@ class FixedServices:
             )
         return self._real.data_info(recipe, n)
 
+    def doctor(self, recipe, gpu: str):
+        from tunetui.runner.doctor import Check
+
+        names = ("versions", "eos", "disk", "memory", "collective")
+        return [Check(n, "skip" if n == "collective" else "ok", "fixed") for n in names]
+
     def launch(self, recipe_path: Path) -> Path:
         self.launched.append(Path(recipe_path))
         return Path(recipe_path).parent / "runs" / "fake"

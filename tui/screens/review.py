@@ -3,7 +3,8 @@
 The YAML is rebuilt from `WizardState` every time the screen shows, with the same
 `dump_recipe` that `tunetui init --headless` writes, so what is shown is what is saved.
 What Save, Launch and Copy did is said on a status line above the buttons, not in a
-toast: toasts open bottom right, over the very buttons the user is about to press.
+toast: toasts open bottom right, over the very buttons the user is about to press. The
+cheap doctor checks (`tunetui doctor`) are shown too: `tunetui run` refuses on an error.
 """
 
 from __future__ import annotations
@@ -17,8 +18,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Static, TextArea
 from tunetui.planner.errors import UserError
+from tunetui.runner.doctor import Check
+from tunetui.runner.recipe import Recipe
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.state import headless_command
+
+
+def doctor_text(checks: list[Check]) -> str:
+    """One line when every check passed; otherwise the problems, one per line, errors
+    first (`tunetui run` refuses to start on an error)."""
+    bad = sorted((c for c in checks if c.status in ("error", "warn")), key=lambda c: c.status)
+    if not bad:
+        return f"doctor: {len(checks)} checks ok (versions, EOS, disk, memory)"
+    return "\n".join(f"doctor {c.status}: {c.name}: {c.message}" for c in bad)
 
 
 def recipe_yaml(recipe) -> str:  # noqa: ANN001 - a Recipe
@@ -41,6 +53,7 @@ class ReviewScreen(WizardStep):
         with Vertical(classes="form"):
             yield TextArea("", read_only=True, id="recipe-yaml", language=None)
             yield Static("", id="command", classes="hint")
+            yield Static("doctor: checking…", id="doctor", classes="hint")
             yield Static("", id="status", classes="hint")
             with Horizontal(id="review-actions"):
                 yield Input(self.state.recipe_path, id="recipe-path", compact=True)
@@ -65,6 +78,14 @@ class ReviewScreen(WizardStep):
         self.query_one("#recipe-yaml", TextArea).text = recipe_yaml(recipe)
         self.command = headless_command(recipe, self.state.recipe_path)
         self.query_one("#command", Static).update(self.command)
+        self.check(recipe)
+
+    @work(thread=True, exclusive=True, group="doctor")
+    def check(self, recipe: Recipe) -> None:
+        """The cheap doctor checks `tunetui run` makes before it starts (a worker thread:
+        they read the tokenizer and ask the planner)."""
+        text = doctor_text(self.services.doctor(recipe, self.state.gpu_key or "auto"))
+        self.app.call_from_thread(self.query_one("#doctor", Static).update, text)
 
     @on(Input.Changed, "#recipe-path")
     def _path(self, event: Input.Changed) -> None:
