@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from tunetui.options import default
 
 from .estimator import Estimate, TrainConfig, estimate
+from .gpus import GPUSpec
 from .models import CATALOG, ModelSpec
 from .timing import flops_per_token, mfu_penalty
 
@@ -218,10 +219,28 @@ def _shorter_seq(model: ModelSpec, cfg: TrainConfig, free_gib: float, effective:
     return None
 
 
+def _smallest_gpu_that_fits(model: ModelSpec, cfg: TrainConfig) -> GPUSpec | None:
+    """The catalog GPU with the least memory on which `cfg` (moved to CUDA) fits."""
+    from .gpus import CATALOG as GPUS
+
+    for gpu in sorted(GPUS, key=lambda g: g.memory_gib):
+        on_gpu = cfg.replace(
+            device="cuda", precision="bf16" if gpu.bf16 else "fp16",
+            compute_capability=gpu.compute_capability,
+        )  # fmt: skip
+        if estimate(model, on_gpu).total_gib <= gpu.memory_gib * TARGET_FRACTION:
+            return gpu
+    return None
+
+
 def _suggest(model: ModelSpec, base: TrainConfig, free_gib: float) -> str:
     """The smallest change that would fit: more GPUs (sharded) first, then a smaller model."""
     frugal = base.replace(method="qlora", gradient_checkpointing=True, batch_size=1)
-    for n in (2, 4, 8):
+    if base.device == "cpu":  # "shard over 4 GPUs" means nothing to a CPU: name a GPU
+        gpu = _smallest_gpu_that_fits(model, frugal)
+        if gpu is not None:
+            return f"on a GPU, QLoRA fits on one {gpu.name} (plan it: --gpu {gpu.key})"
+    for n in () if base.device == "cpu" else (2, 4, 8):
         cfg = frugal.replace(n_gpus=n, parallel="fsdp")
         if estimate(model, cfg).total_gib <= free_gib * TARGET_FRACTION:
             return f"QLoRA sharded over {n} GPUs would fit (--gpus {n})"
@@ -236,7 +255,7 @@ def _suggest(model: ModelSpec, base: TrainConfig, free_gib: float) -> str:
             org = model.hf_id.split("/")[0]  # same publisher: the closest relative
             same = [m for m in smaller if org and m.hf_id.startswith(org + "/")] or smaller
             pick = max(same, key=lambda m: m.n_params)
-            shorter = f" --seq {seq}" if seq != base.seq_len else ""
+            shorter = f" --cutoff-len {seq}" if seq != base.seq_len else ""
             return (
                 f"a smaller model fits with QLoRA: --model {pick.id}{shorter} "
                 f"({pick.n_params / 1e9:.1f}B)"

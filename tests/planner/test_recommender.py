@@ -77,3 +77,12 @@ def test_preference_stage_costs_more_than_sft() -> None:
 def test_cpu_never_recommends_qlora() -> None:
     best = recommend(CATALOG["smollm2-135m"], 8.0, device="cpu", bf16=False).best
     assert best is not None and best.cfg.method != "qlora" and best.cfg.precision == "fp32"
+
+
+def test_on_a_cpu_nothing_suggests_more_gpus() -> None:
+    """A 72B job on a CPU: the way out is a GPU of the catalog, never "over 4 GPUs"."""
+    from tunetui.planner.plan import build_plan
+
+    plan = build_plan("qwen2.5-72b", gpu="cpu")
+    assert "GPUs" not in plan["suggestion"] and "--gpus" not in plan["suggestion"]
+    assert "on a GPU, QLoRA fits on one" in plan["suggestion"] and "--gpu " in plan["suggestion"]
