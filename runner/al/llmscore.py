@@ -125,7 +125,8 @@ def _classify_chunk(
     model: Any, tokenizer: Any, prompts: list[str], label_ids: list[int], labels: Sequence[str]
 ) -> dict[str, np.ndarray]:
     logits, mean, last = _forward(model, tokenizer, prompts)
-    probs = logits[:, label_ids].softmax(-1).cpu().numpy()
+    # float64: a confident model saturates float32 at p = 1.0, which would tie every margin.
+    probs = logits[:, label_ids].double().softmax(-1).cpu().numpy()
     return {
         "probs": probs,
         "emb": mean.cpu().numpy(),
