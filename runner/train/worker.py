@@ -238,7 +238,10 @@ class Worker:
             attn_implementation=pick_attention(recipe.model.attn_implementation, self.device),
             quantization_config=quant,
             trust_remote_code=recipe.model.trust_remote_code,
-            device_map={"": 0} if quant is not None and self.device == "cuda" else None,
+            # a quantized base loads on this rank's GPU (LOCAL_RANK), not every rank on GPU 0
+            device_map={"": int(os.environ.get("LOCAL_RANK", "0"))}
+            if quant is not None and self.device == "cuda"
+            else None,
             pad_token_id=tokenizer.pad_token_id,
         )
         if not (spec.prepares_kbit and recipe.method == "qlora"):
