@@ -118,6 +118,16 @@ def check_longest(plan: dict, longest: int) -> Check:
     return Check("memory", "error" if hw["device"] == "cuda" else "warn", msg + ": does not fit")
 
 
+def check_fallbacks(recipe: Recipe, device: str) -> Check:
+    """What the run will do otherwise than the recipe asks (flash-attention, Liger)."""
+    from tunetui.runner.requirements import fallback_warnings
+
+    found = fallback_warnings(recipe, device)
+    if found:
+        return Check("fallbacks", "warn", "; ".join(found))
+    return Check("fallbacks", "ok", "attention and kernels as the recipe asks")
+
+
 def check_collective(plan: dict) -> Check:
     n = plan["hardware"]["n_gpus"]
     if n <= 1:
@@ -140,5 +150,6 @@ def run_checks(recipe: Recipe, folder: Path, cheap: bool = False, gpu: str = "au
         longest = min(max(stats["max"], 1), recipe.data.cutoff_len)
     plan = build_plan(**{**plan_request(recipe, gpu=gpu), "cutoff_len": longest})
     checks += [check_disk(recipe, plan, folder), check_longest(plan, longest)]
+    checks.append(check_fallbacks(recipe, plan["hardware"]["device"]))
     checks.append(check_collective(plan))
     return checks

@@ -135,3 +135,29 @@ def _check_quantized_base(recipe: Recipe) -> None:
         needs = " or ".join(modules) + (f" and {also}" if also else "")
         raise _missing(f"a {method.upper()}-quantized base", needs, extra,
                        "use the unquantized model")  # fmt: skip
+
+
+def attention_fallback(requested: str, device: str) -> str | None:
+    """Why flash_attention_2 cannot be used here (the run falls back to sdpa), or None."""
+    if requested != "flash_attention_2":
+        return None
+    if device != "cuda":
+        return "flash_attention_2 needs a CUDA GPU: training uses sdpa"
+    if not _installed("flash_attn"):
+        return "flash_attention_2 is not installed (pip install flash-attn): training uses sdpa"
+    return None
+
+
+def liger_fallback(recipe: Recipe) -> str | None:
+    """Why the Liger kernels the recipe asks for will not be used, or None."""
+    if recipe.model.liger_kernel and not _installed("liger_kernel"):
+        return "model.liger_kernel is on but liger-kernel is not installed: training without it"
+    return None
+
+
+def fallback_warnings(recipe: Recipe, device: str) -> list[str]:
+    """What the run will do differently from what the recipe asks, on `device`: shown by
+    the console, the dashboard (as `warning` events) and the wizard's review step, not
+    only in train.log where nobody looks."""
+    found = (attention_fallback(recipe.model.attn_implementation, device), liger_fallback(recipe))
+    return [w for w in found if w]

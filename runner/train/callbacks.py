@@ -142,6 +142,8 @@ class EventsCallback(TrainerCallback):
             "step": state.global_step,
         }
         self.writer.emit("start", **fields)
+        for message in fields.get("warnings") or []:  # after `start`: views fold from there
+            self.writer.emit("warning", message=message)
         resumed = fields.get("resumed_from")
         where = f", resuming at step {state.global_step} from {resumed}" if resumed else ""
         print(

@@ -9,7 +9,6 @@ file lock so two processes starting at once convert once), and loads tokenizers 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -153,13 +152,11 @@ def load_tokenizer(model_dir: str | os.PathLike[str], trust_remote_code: bool = 
 def pick_attention(requested: str, device: str) -> str:
     """The attention implementation to use: flash_attention_2 only when installed and on
     CUDA (else sdpa, with a warning on stderr = train.log); sdpa and eager as asked."""
-    if requested != "flash_attention_2":
-        return requested
-    if device != "cuda":
-        _warn("flash_attention_2 needs a CUDA GPU; using sdpa")
-        return "sdpa"
-    if importlib.util.find_spec("flash_attn") is None:
-        _warn("flash_attention_2 is not installed (pip install flash-attn); using sdpa")
+    from tunetui.runner.requirements import attention_fallback
+
+    why = attention_fallback(requested, device)
+    if why:
+        _warn(why)  # train.log; the worker also emits it as a `warning` event
         return "sdpa"
     return requested
 

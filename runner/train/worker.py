@@ -257,6 +257,7 @@ class Worker:
         notes: list[str],
     ) -> dict[str, Any]:
         """The ``start`` event's fields (the callback adds the step counts and parameters)."""
+        from tunetui.runner.requirements import fallback_warnings
         from tunetui.runner.train import ranks
 
         fields: dict[str, Any] = {
@@ -274,6 +275,9 @@ class Worker:
         }
         if notes:
             fields["notes"] = notes
+        warnings = fallback_warnings(recipe, self.device)
+        if warnings:
+            fields["warnings"] = warnings  # emitted as `warning` events after `start`
         if recipe.distributed.strategy != "none":
             fields["distributed"] = ranks.describe(recipe)
         return fields

@@ -17,7 +17,16 @@ Usage = namedtuple("Usage", "total used free")
 def test_every_check_on_the_tiny_model_recipe(make_run, tmp_path: Path) -> None:
     recipe = load_recipe(make_run() / "recipe.yaml")
     checks = {c.name: c for c in run_checks(recipe, tmp_path, gpu="cpu")}
-    assert list(checks) == ["versions", "eos", "lengths", "disk", "memory", "collective"]
+    assert list(checks) == [
+        "versions",
+        "eos",
+        "lengths",
+        "disk",
+        "memory",
+        "fallbacks",
+        "collective",
+    ]
+    assert checks["fallbacks"].status == "ok"
     assert checks["eos"].status == "ok" and "'<|im_end|>'" in checks["eos"].message
     assert "cut by cutoff_len=96" in checks["lengths"].message
     assert checks["memory"].status == "ok" and "longest batch (2 x" in checks["memory"].message

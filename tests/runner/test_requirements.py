@@ -80,3 +80,32 @@ def test_a_gptq_base_needs_its_kernels_and_an_adapter(
     recipe.write_text(recipe.read_text() + "method: full\n")
     code, _, err = cli("run", str(recipe), "--detach")
     assert code == 2 and "GPTQ-quantized: its weights cannot be full-fine-tuned" in err, err
+
+
+def test_fallbacks_are_named_for_the_console_dashboard_and_review(hide_packages) -> None:
+    from tunetui.runner.doctor import check_fallbacks
+    from tunetui.runner.recipe import Recipe
+    from tunetui.runner.requirements import fallback_warnings
+
+    hide_packages("liger_kernel", "flash_attn")
+    recipe = Recipe.model_validate(
+        {"model": {"attn_implementation": "flash_attention_2", "liger_kernel": True}}
+    )
+    on_cpu = fallback_warnings(recipe, "cpu")
+    assert on_cpu == [
+        "flash_attention_2 needs a CUDA GPU: training uses sdpa",
+        "model.liger_kernel is on but liger-kernel is not installed: training without it",
+    ]
+    assert "pip install flash-attn" in fallback_warnings(recipe, "cuda")[0]
+    assert check_fallbacks(recipe, "cpu").status == "warn"
+    assert fallback_warnings(Recipe(), "cpu") == []
+
+
+def test_the_worker_emits_fallbacks_as_warning_events_after_start(make_run, run_worker) -> None:
+    run_dir = make_run(model={"attn_implementation": "flash_attention_2"})
+    code, events = run_worker(run_dir)
+    assert code == 0
+    kinds = [e["type"] for e in events]
+    warning = events[kinds.index("warning")]
+    assert kinds.index("start") < kinds.index("warning")
+    assert warning["message"] == "flash_attention_2 needs a CUDA GPU: training uses sdpa"

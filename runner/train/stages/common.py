@@ -8,7 +8,6 @@ and ``bf16`` default to on), so every field the recipe governs is set explicitly
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.runner.recipe import Recipe
+from tunetui.runner.requirements import liger_fallback
 from tunetui.runner.train.methods import PrecisionChoice, optimizer_args
 from tunetui.runner.train.ordering import longest_first
 from tunetui.runner.train.preflight import check_loggers
@@ -92,13 +92,9 @@ def use_liger(recipe: Recipe) -> bool:
     """Liger kernels when the recipe asks and they are installed (else a warning)."""
     if not recipe.model.liger_kernel:
         return False
-    if importlib.util.find_spec("liger_kernel") is None:
-        print(
-            "warning: model.liger_kernel is on but liger-kernel is not installed "
-            "(pip install liger-kernel); training without it",
-            file=sys.stderr,
-            flush=True,
-        )
+    why = liger_fallback(recipe)
+    if why:
+        print(f"warning: {why}", file=sys.stderr, flush=True)  # and a `warning` event
         return False
     return True
 
