@@ -19,6 +19,7 @@ import shlex
 from typing import Any
 
 from tunetui.planner.errors import UserError, unknown
+from tunetui.runner import distributed
 from tunetui.runner.modelpath import EMBEDDED
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.recipe_io import recipe_from_dict
@@ -235,4 +236,7 @@ def plan_request(recipe: Recipe, gpu: str = "auto") -> dict[str, Any]:
     if isinstance(request["targets"], list):
         request["targets"] = ",".join(request["targets"])
     request.update(gpu=gpu, effective_batch=recipe.training.batch_size * recipe.training.grad_accum)
+    if distributed.is_distributed(recipe):  # plan's own --gpus/--parallel: per-GPU figures
+        d = recipe.distributed
+        request.update(parallel=d.strategy, gpus=d.num_processes or distributed.visible_gpus())
     return request

@@ -34,6 +34,7 @@ import psutil
 from tunetui.planner.errors import UserError
 from tunetui.planner.plan import build_plan
 from tunetui.runner import distributed, runlock
+from tunetui.runner.calibration import measurements
 from tunetui.runner.data.validation import validate_data
 from tunetui.runner.distributed import LaunchSpec
 from tunetui.runner.events import EventTail
@@ -136,12 +137,8 @@ def make_plan(recipe: Recipe) -> dict[str, Any]:
     The plan is advice, not a gate: when the planner cannot estimate (a model it does not
     know, a planner bug) the run still starts and plan.json says why.
     """
-    request = plan_request(recipe)
-    if distributed.is_distributed(recipe):  # `plan`'s own --gpus/--parallel, not options
-        d = recipe.distributed
-        request.update(parallel=d.strategy, gpus=d.num_processes or distributed.visible_gpus())
     try:
-        return build_plan(**request)
+        return build_plan(**plan_request(recipe), calibration=measurements())
     except UserError as err:
         return {"available": False, "reason": err.line()}
     except Exception as err:  # noqa: BLE001 - advice only; never block a run on it

@@ -19,6 +19,8 @@ CHOICES = [
     ("precision", "bf61", "bf16"),
     ("attn", "sdp", "sdpa"),
     ("template", "chatmll", "chatml"),
+    ("parallel", "zer3", "zero3"),
+    ("offload", "cpuu", "cpu"),
 ]
 CONTRADICTIONS = [
     (["--method", "lora", "--bits", "4"], "a 4-bit base is QLoRA"),
