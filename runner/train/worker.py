@@ -113,7 +113,7 @@ class Worker:
     def run(self) -> int:
         """Check, load, train and save; the exit code (0 finished or stopped)."""
         from tunetui.runner.recipe_io import load_recipe
-        from tunetui.runner.train import recovery
+        from tunetui.runner.train import complete, recovery
         from tunetui.runner.train.methods import detect_device
         from tunetui.runner.train.preflight import preflight
         from tunetui.runner.train.ranks import any_rank
@@ -126,6 +126,10 @@ class Worker:
         checkpoint = find_checkpoint(self.run_dir) if self.resume else None
         if self.resume and checkpoint is None:
             print("No checkpoint to resume from: starting from step 0.", flush=True)
+        done = complete.finished_step(checkpoint)
+        if done is not None:  # died after its last checkpoint, before `end`
+            output = OUTPUT_ADAPTER if recipe.is_peft else OUTPUT_MODEL
+            return complete.finish(self.writer, self.run_dir, checkpoint, done, output)
         self.device = detect_device()
         self._start_sampler()
         trainer, tokenizer, callback = self.build_trainer(recipe, checkpoint)
