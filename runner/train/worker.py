@@ -109,11 +109,12 @@ class Worker:
         self.stop = StopSwitch(run_dir)
         self.sampler: Any = None
         self.device = "cpu"
+        self.disk: Any = None  # the DiskGuard of the trainer being built
 
     def run(self) -> int:
         """Check, load, train and save; the exit code (0 finished or stopped)."""
         from tunetui.runner.recipe_io import load_recipe
-        from tunetui.runner.train import complete, recovery
+        from tunetui.runner.train import complete, diskguard, recovery
         from tunetui.runner.train.methods import detect_device
         from tunetui.runner.train.preflight import preflight
         from tunetui.runner.train.ranks import any_rank
@@ -139,9 +140,14 @@ class Worker:
                 "stopped", step=step, checkpoint=str(checkpoint) if checkpoint else None
             )
             return 0
-        trainer, tokenizer, callback = recovery.train(
-            self, recipe, (trainer, tokenizer, callback), checkpoint
-        )
+        try:
+            trainer, tokenizer, callback = recovery.train(
+                self, recipe, (trainer, tokenizer, callback), checkpoint
+            )
+        except (OSError, RuntimeError) as exc:  # a save on a full disk: say so, plainly
+            raise diskguard.explain(exc, self.run_dir / "checkpoints") or exc from None
+        if self.disk.problem is not None:  # stopped before a save that would not fit
+            raise self.disk.problem
         if self._stopped_early(trainer, callback):
             return 0
         return self._finish(trainer, tokenizer, callback, recipe)
@@ -174,6 +180,7 @@ class Worker:
         from tunetui.runner.calibration import plan_job
         from tunetui.runner.train import methods
         from tunetui.runner.train.callbacks import EventsCallback, TokenCounter
+        from tunetui.runner.train.diskguard import DiskGuard
         from tunetui.runner.train.memory import MemoryCallback
         from tunetui.runner.train.stages.common import StageContext
         from tunetui.runner.train.stages.registry import get_stage
@@ -195,6 +202,7 @@ class Worker:
             tokens,
             samples_per_step=t.batch_size * t.grad_accum,
         )
+        self.disk = DiskGuard(self.run_dir / "checkpoints")
         job = plan_job(self.run_dir, recipe)  # None once an OOM retry changed the settings
         memory = MemoryCallback(self.writer, plan_gib(self.run_dir), job)
         ctx = StageContext(
@@ -207,7 +215,7 @@ class Worker:
             peft_config=methods.peft_config(recipe, loaded.model, spec.task),
             precision=precision,
             device=self.device,
-            callbacks=[callback, memory],
+            callbacks=[callback, memory, self.disk],
         )
         trainer = spec.build(ctx)
         methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
