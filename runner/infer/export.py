@@ -164,7 +164,7 @@ def export(
     target = resolve_target(base, adapter=source) if base else resolve_target(source)
     result = export_merged(target, Path(output) if output else None, overwrite)
     if verify and target.adapter is not None:
-        report = verify_merged(target.base, target.adapter, Path(result.output))
+        report = verify_merged(target.base, target.adapter, Path(result.output), result.dtype)
         result.verification = report.as_dict()
         Path(result.output, VERIFICATION_FILE).write_text(json.dumps(result.verification, indent=2))
     return result
