@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import traceback
 from dataclasses import dataclass
@@ -24,66 +23,19 @@ from typing import TYPE_CHECKING, Any
 from tunetui.planner.errors import UserError
 from tunetui.runner.events import EVENTS_FILE, EventWriter
 from tunetui.runner.rundir import find_checkpoint, plan_gib
+from tunetui.runner.train.outputs import (
+    OUTPUT_ADAPTER,
+    OUTPUT_MODEL,
+    count_parameters,
+    peak_memory,
+    save_output,
+)
+from tunetui.runner.train.quiet import drop_printer, no_model_cards, quiet_libraries
 
 if TYPE_CHECKING:
     from tunetui.runner.recipe import Recipe
     from tunetui.runner.train.methods import PrecisionChoice
     from tunetui.runner.train.stages.registry import StageSpec
-
-OUTPUT_ADAPTER = "adapter"
-OUTPUT_MODEL = "model"
-
-
-def peak_memory(device: str) -> dict[str, Any]:
-    """The run's peak memory for the ``end`` event: CUDA's peak allocated (and reserved,
-    what nvidia-smi shows) memory, or the process's peak RSS on CPU."""
-    if device == "cuda":
-        import torch
-
-        return {
-            "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 1024**3, 3),
-            "peak_kind": "cuda_allocated",
-            "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 1024**3, 3),
-        }
-    import resource
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
-    return {"peak_mem_gib": round(rss, 3), "peak_kind": "rss"}
-
-
-def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameters; peft counts 4-bit packed weights at full size."""
-    if hasattr(model, "get_nb_trainable_parameters"):
-        return model.get_nb_trainable_parameters()
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
-
-
-def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> Path:
-    """Write the adapter (PEFT) or full model + tokenizer to a temp folder, then rename it
-    into place, so ``adapter/``/``model/`` is never seen half written."""
-    from tunetui.runner.train.ranks import barrier
-
-    final = run_dir / (OUTPUT_ADAPTER if is_peft else OUTPUT_MODEL)
-    tmp = run_dir / f".{final.name}.tmp"
-    main = trainer.args.process_index == 0
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    barrier()  # every rank takes part in save_model (FSDP/ZeRO gather); rank 0 writes
-    trainer.save_model(str(tmp))
-    barrier()
-    if not main:
-        return final
-    tokenizer.save_pretrained(str(tmp))
-    if final.exists():
-        old = run_dir / f".{final.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
 
 
 @dataclass
@@ -219,8 +171,8 @@ class Worker:
         )
         trainer = spec.build(ctx)
         methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
-        _drop_printer(trainer)
-        _no_model_cards(trainer)
+        drop_printer(trainer)
+        no_model_cards(trainer)
         trainable, total = count_parameters(trainer.model)
         start_fields.update(trainable_params=trainable, total_params=total)
         _say(f"Trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)")
@@ -327,48 +279,6 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _quiet_libraries() -> None:
-    """No hub access ever, and no progress bars or deprecation chatter in train.log: our
-    own progress lines and the events carry the progress."""
-    import logging
-    import warnings
-
-    # bitsandbytes' CPU backend looks for an optional Hub kernel and warns when it is not
-    # there; the built-in kernel works, so the warning would only alarm users.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        import datasets
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_warning()
-        hf_logging.disable_progress_bar()
-        datasets.disable_progress_bars()
-    except ImportError:
-        pass
-
-
-def _drop_printer(trainer: Any) -> None:
-    """With tqdm off, transformers prints every log dict; our callback already prints a
-    readable line per log, so the raw dicts would only double train.log."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-
-
-def _no_model_cards(trainer: Any) -> None:
-    """trl writes a model-card README.md into ``args.output_dir`` (our ``checkpoints/``) at
-    every checkpoint; that folder holds resumable state only, so the card is dropped. The
-    adapter/model folder still gets peft's own README from ``save_pretrained``."""
-    if hasattr(trainer, "create_model_card"):
-        trainer.create_model_card = lambda *args, **kwargs: None
-
-
 OOM_FIX = (
     "Lower training.batch_size or data.cutoff_len, turn on training.gradient_checkpointing, "
     "or use method qlora; `tunetui plan` estimates the memory first"
@@ -399,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: {run_dir} has no recipe.yaml. Start runs with `tunetui run`.", file=sys.stderr
         )
         return 2
-    _quiet_libraries()
+    quiet_libraries()
     from tunetui.runner.train import ranks
 
     writer = EventWriter(run_dir / EVENTS_FILE, rank=ranks.rank_from_env())
