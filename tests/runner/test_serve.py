@@ -134,3 +134,35 @@ def test_vllm_command_serves_adapters_by_name(tmp_path: Path) -> None:
     assert cmd[1:3] == ["serve", str(tmp_path / "base")]
     assert cmd[cmd.index("--lora-modules") + 1] == f"demo={tmp_path / 'adapter'}"
     assert cmd[cmd.index("--api-key") + 1] == "k" and "--enable-lora" in cmd
+
+
+def test_two_adapters_share_one_base_and_answer_differently(adapter_dir: Path, tmp_path) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    from tunetui.runner.infer.serve import load_served
+
+    base_dir = resolve_base(adapter_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    torch.manual_seed(2)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+    get_peft_model(model, config).save_pretrained(tmp_path / "other")
+    plan = plan_serve(
+        str(adapter_dir), [f"second={tmp_path / 'other'}"], "127.0.0.1", 1, None, False,
+        "transformers",
+    )  # fmt: skip
+    served = load_served(plan)
+    assert served.names == ["tuned", "second", plan.base_name]
+    ids = torch.tensor([[1, 5, 9, 42]])
+    outputs = {}
+    for name in served.names:
+        with served.select(name), torch.inference_mode():
+            outputs[name] = served.model(input_ids=ids).logits
+    assert not torch.allclose(outputs["tuned"], outputs["second"])
+    assert not torch.allclose(outputs["tuned"], outputs[plan.base_name])
+
+
+def resolve_base(adapter: Path) -> Path:
+    from tunetui.runner.infer.target import resolve_target
+
+    return resolve_target(str(adapter)).base
