@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from tunetui.planner.errors import UserError
 from tunetui.runner.recipe import Recipe
 
 # The training stack the runner's tests passed with (major.minor): another minor version
@@ -85,11 +86,22 @@ def check_eos(recipe: Recipe, tokenizer_dir: Path | None) -> Check:
 
 
 def _vocab(tokenizer_dir: Path) -> set[str] | None:
+    """The tokenizer's tokens from tokenizer.json (a dict for BPE/WordPiece, [token, score]
+    pairs for Unigram), or None when it does not say (then the EOS is not checked)."""
     path = tokenizer_dir / "tokenizer.json"
     if not path.is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    words = set((data.get("model") or {}).get("vocab") or {})
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    vocab = (data.get("model") or {}).get("vocab") if isinstance(data, dict) else None
+    if isinstance(vocab, dict) and vocab:
+        words = set(vocab)
+    elif isinstance(vocab, list) and vocab:
+        words = {entry[0] for entry in vocab if isinstance(entry, list) and entry}
+    else:
+        return None
     return words | {t.get("content") for t in data.get("added_tokens") or []}
 
 
@@ -148,7 +160,10 @@ def run_checks(recipe: Recipe, folder: Path, cheap: bool = False, gpu: str = "au
         stats = data_stats(recipe, tokenizer_dir)
         checks.append(check_lengths(stats))
         longest = min(max(stats["max"], 1), recipe.data.cutoff_len)
-    plan = build_plan(**{**plan_request(recipe, gpu=gpu), "cutoff_len": longest})
+    try:
+        plan = build_plan(**{**plan_request(recipe, gpu=gpu), "cutoff_len": longest})
+    except UserError as err:  # a model the planner cannot size: advice missing, not an error
+        return [*checks, Check("plan", "warn", f"no memory plan: {err.line()}")]
     checks += [check_disk(recipe, plan, folder), check_longest(plan, longest)]
     checks.append(check_fallbacks(recipe, plan["hardware"]["device"]))
     checks.append(check_collective(plan))
