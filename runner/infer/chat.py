@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tunetui.runner.infer.inference import chat_inputs, generate, generate_from
+from tunetui.runner.infer.inference import chat_inputs, generate, generate_ids
 
 HELP = (
     "Commands: /reset forgets the conversation, /exit (or Ctrl+D) leaves, Ctrl+C stops an answer."
@@ -107,7 +107,7 @@ def stream_text(
 
     def work() -> None:
         try:
-            generate_from(
+            generate_ids(
                 model, tokenizer, inputs, max_new_tokens, temperature,
                 streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]),
             )  # fmt: skip

@@ -149,26 +149,10 @@ def generate(
 ) -> str:
     """One assistant reply to ``messages``. ``temperature=0`` is greedy, so it is reproducible."""
     inputs = chat_inputs(tokenizer, messages)
-    return generate_from(
+    ids = generate_ids(
         model, tokenizer, inputs, max_new_tokens, temperature, streamer, stopping_criteria
     )
-
-
-def generate_from(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    inputs: Any,
-    max_new_tokens: int = 128,
-    temperature: float = 0.0,
-    streamer: Any = None,
-    stopping_criteria: Any = None,
-) -> str:
-    """The text generated after tokenised ``inputs`` (a chat prompt, or raw text for the
-    server's ``/v1/completions``), greedy at ``temperature=0``."""
-    new_tokens = generate_ids(
-        model, tokenizer, inputs, max_new_tokens, temperature, streamer, stopping_criteria
-    )
-    return tokenizer.decode(new_tokens, skip_special_tokens=True).strip()
+    return tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
 def generate_ids(
@@ -180,7 +164,9 @@ def generate_ids(
     streamer: Any = None,
     stopping_criteria: Any = None,
 ) -> list[int]:
-    """The token ids `generate_from` decodes (the server counts them for ``usage``)."""
+    """The token ids generated after tokenised ``inputs`` (a chat prompt, or raw text for
+    the server's ``/v1/completions``), greedy at ``temperature=0``; `generate` decodes them,
+    the server also counts them for ``usage``."""
     import torch
 
     inputs = inputs.to(model.device)

@@ -1,5 +1,5 @@
 """The OpenAI-compatible app `tunetui serve` runs when vLLM cannot: FastAPI over the same
-generation code as `tunetui chat` (`inference.generate_from`, `chat.stream_text`).
+generation code as `tunetui chat` (`inference.generate_ids`, `chat.stream_text`).
 
 One base model is loaded once; each LoRA adapter is loaded into it by name (peft's
 multi-adapter support), so ``model`` in a request picks the base or any adapter without a
