@@ -149,7 +149,7 @@ def test_resolved_recipe_has_absolute_data_and_model_paths(cli, env: Path, tmp_p
     model.mkdir()
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         (model / name).write_text("{}")
-    (model / "tokenizer_config.json").write_text('{"eos_token": "</s>"}')  # doctor asks
+    (model / "tokenizer_config.json").write_text('{"eos_token": "<|im_end|>"}')  # doctor asks
     recipe = tmp_path / "rel.yaml"
     recipe.write_text(
         "name: rel\nmodel:\n  name_or_path: m\ndata:\n  datasets: [mine.json, identity]\n"
