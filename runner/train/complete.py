@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.runner.rundir import plan_gib, read_json
+from tunetui.runner.train.outputs import put_in_place
 
 # What a trainer checkpoint holds besides the model, tokenizer and config.
 TRAINER_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin")
@@ -43,15 +44,7 @@ def write_outputs(checkpoint: Path, final: Path) -> Path:
             n for n in names if n in TRAINER_FILES or n.startswith("rng_state")
         ],
     )
-    if final.exists():
-        old = final.parent / f".{final.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
+    return put_in_place(tmp, final)
 
 
 def finish(writer: Any, run_dir: Path, checkpoint: Path, step: int, output_name: str) -> int:

@@ -54,8 +54,14 @@ def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> P
     if not main:
         return final
     tokenizer.save_pretrained(str(tmp))
+    return put_in_place(tmp, final)
+
+
+def put_in_place(tmp: Path, final: Path) -> Path:
+    """Rename the finished folder `tmp` to `final`, replacing an earlier one only once the
+    new one is complete: readers see the old output or the new one, never half of one."""
     if final.exists():
-        old = run_dir / f".{final.name}.old"
+        old = final.parent / f".{final.name}.old"
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
         os.replace(tmp, final)
