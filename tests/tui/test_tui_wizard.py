@@ -244,19 +244,20 @@ def test_review_saves_again_launches_and_refuses_foreign_files(tmp_path: Path, m
             app.go(6)
             await _wait(pilot, app, "ReviewScreen")
             await pilot.press("ctrl+s")
-            await pilot.pause(0.1)
+            saved = tmp_path / "recipe.yaml"
+            await pilot_until(pilot, saved.is_file, what="recipe.yaml saved")
             app.state["name"] = "second"
             await pilot.press("ctrl+s")  # our own file: saved again
-            await pilot.pause(0.1)
-            assert load_recipe(tmp_path / "recipe.yaml").name == "second"
+            await pilot_until(pilot, lambda: "name: second" in saved.read_text(), what="resave")
+            assert load_recipe(saved).name == "second"
             app.screen.query_one("#recipe-path", Input).value = "theirs.yaml"
-            await pilot.pause(0.1)
+            await pilot_until(pilot, lambda: app.state.recipe_path == "theirs.yaml")
             await pilot.press("ctrl+r")  # refuses: someone else's file; nothing launched
             await _settle(pilot, app)
             assert (tmp_path / "theirs.yaml").read_text() == "name: keep-me\n"
             assert services.launched == []
             app.screen.query_one("#recipe-path", Input).value = "new.yaml"
-            await pilot.pause(0.1)
+            await pilot_until(pilot, lambda: app.state.recipe_path == "new.yaml")
             await pilot.press("ctrl+r")
             await _settle(pilot, app)
             assert services.launched == [Path("new.yaml")]
@@ -296,7 +297,7 @@ def test_runs_screen_opens_a_finished_run(tmp_path: Path) -> None:
             await _wait(pilot, app, "RunsScreen")
             await pilot.press("enter")
             await _wait(pilot, app, "DashboardScreen")
-            await pilot.pause(0.2)
+            await pilot_until(pilot, lambda: app.screen.view.status == "finished", what="replay")
             assert app.screen.view.status == "finished" and app.screen.view.step == 10
             await pilot.press("q")
             await _wait(pilot, app, "RunsScreen")
