@@ -281,6 +281,7 @@ def _prepare(
     parent = Path(output).absolute().parent if output is not None else runs_root().absolute()
     check_writable(Path(output) if output is not None else parent, "run folder")
     plan = make_plan(recipe)
+    choose_run_path(recipe.name, name=name, output=output, overwrite=overwrite)  # bad names: now
     with runlock.creating(parent):  # two `run --name X` at once: one builds X, one is told
         final = choose_run_path(recipe.name, name=name, output=output, overwrite=overwrite)
         if final.exists():
