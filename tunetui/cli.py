@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("runs", "List runs with their state, progress and final loss."),
     "attach": ("attach", "Follow a run again (dashboard or console)."),
     "stop": ("stop", "Ask a run to save a checkpoint and stop."),
-    "export": ("export", "Merge a LoRA adapter into its base model and save it."),
+    "export": ("export", "Merge an adapter (HF) or write GGUF + Ollama Modelfile, verified."),
     "chat": ("chat", "Chat with a model or a trained adapter."),
     "serve": ("serve", "Serve a model or run with an OpenAI-compatible API."),
     "eval": ("eval", "Evaluate a model or adapter: perplexity, BLEU, ROUGE."),
