@@ -26,6 +26,7 @@ from pathlib import Path
 from tunetui.planner.errors import UserError
 from tunetui.runner.infer.inference import load_tokenizer, quiet_libraries
 from tunetui.runner.infer.target import Target, resolve_target
+from tunetui.runner.userfiles import check_writable
 
 EXPORT_INFO = "tunetui_export.json"
 
@@ -62,6 +63,8 @@ def check_output(output: Path, overwrite: bool) -> None:
             f"output folder '{output}' already exists",
             "pass --overwrite to replace it, or choose another -o/--output",
         )
+    # under a file, or in a read-only folder: before minutes of merging, not after
+    check_writable(output, "output folder", "Choose another -o/--output")
 
 
 def replace_dir(tmp: Path, output: Path) -> None:
