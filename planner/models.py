@@ -1,4 +1,7 @@
-"""Model specs: the catalog, HF config parsing and parameter counts from the architecture.
+"""The model catalog and `resolve_model`: which architecture a model name means.
+
+(`planner.modelspec` holds `ModelSpec` and the parameter counts; `planner.hfconfig` reads
+an HF ``config.json``; `planner.hub` reads a Hub model's config and weight headers.)
 
 The planner must answer before anything is downloaded, so a model is described by the few
 HF ``config.json`` fields that decide its memory (hidden size, layers, heads, vocabulary,
@@ -15,150 +18,17 @@ path to a ``config.json``. ``spec_from_params("7B")`` is the last-resort fallbac
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError, unknown
+from .hfconfig import _hf_cache_config, spec_from_config, spec_from_config_file
+from .modelspec import ModelSpec, ParamCounts
+
+__all__ = ["CATALOG", "ModelSpec", "ParamCounts", "resolve_model", "spec_from_config"]
 
 DEFAULT_MODEL = "smollm2-135m"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelSpec:
-    """The architecture facts the estimator needs; field names follow HF ``config.json``.
-
-    A plain frozen dataclass (not pydantic): building the catalog must cost microseconds,
-    because `tunetui plan` is timed as a whole process.
-    """
-
-    id: str  # catalog id, or the directory / file it was read from
-    hf_id: str = ""
-    family: str = "llama"  # HF model_type
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
-    head_dim: int = 0  # 0 = hidden_size // num_attention_heads
-    vocab_size: int
-    tie_word_embeddings: bool = False
-    attention_bias: bool = False  # q/k/v biases (Qwen2, Qwen2.5)
-    qk_norm: bool = False  # per-head RMSNorm on q and k (Qwen3, Gemma 3)
-    norms_per_layer: int = 2  # Gemma 2/3 have 4 (pre/post attention and MLP)
-    gated_mlp: bool = True  # SwiGLU/GeGLU: gate+up+down; False: up+down (GPT-style)
-    mlp_bias: bool = False  # biases on the MLP and o_proj (GPT-style)
-    learned_positions: int = 0  # rows of a learned position embedding (GPT-2 style)
-    num_experts: int = 0  # 0 = dense
-    num_experts_per_tok: int = 0
-    moe_intermediate_size: int = 0
-    shared_expert_intermediate_size: int = 0
-    aliases: tuple[str, ...] = ()
-    published_params: float = 0.0  # e.g. 8.03e9, from the model card (for tests and display)
-    approx: bool = False  # True when built from --params only
-
-    @property
-    def head_size(self) -> int:
-        """Per-head dimension (``head_dim`` or hidden/heads, as HF does)."""
-        return self.head_dim or self.hidden_size // self.num_attention_heads
-
-    @property
-    def q_dim(self) -> int:
-        """Width of the query projection output (heads x head size)."""
-        return self.num_attention_heads * self.head_size
-
-    @property
-    def kv_dim(self) -> int:
-        """Width of each of the key and value projection outputs (GQA)."""
-        return self.num_key_value_heads * self.head_size
-
-    @property
-    def is_moe(self) -> bool:
-        return self.num_experts > 0
-
-    def linears(self) -> list[tuple[str, int, int, int]]:
-        """Per-layer linear layers as (name, in_features, out_features, copies).
-
-        Names follow the Llama/Qwen module names so LoRA ``targets`` can select them. MoE
-        experts are listed with ``copies = num_experts``; the router is ``gate``.
-        """
-        h, q, kv = self.hidden_size, self.q_dim, self.kv_dim
-        out: list[tuple[str, int, int, int]] = [
-            ("q_proj", h, q, 1),
-            ("k_proj", h, kv, 1),
-            ("v_proj", h, kv, 1),
-            ("o_proj", q, h, 1),
-        ]
-        if self.is_moe:
-            inter = self.moe_intermediate_size or self.intermediate_size
-            e = self.num_experts
-            out += [("gate", h, e, 1)]
-            out += [("experts.gate_proj", h, inter, e), ("experts.up_proj", h, inter, e)]
-            out += [("experts.down_proj", inter, h, e)]
-            if self.shared_expert_intermediate_size:
-                s = self.shared_expert_intermediate_size
-                out += [("shared_expert.gate_proj", h, s, 1), ("shared_expert.up_proj", h, s, 1)]
-                out += [("shared_expert.down_proj", s, h, 1)]
-        else:
-            inter = self.intermediate_size
-            if self.gated_mlp:
-                out += [("gate_proj", h, inter, 1)]
-            out += [("up_proj", h, inter, 1), ("down_proj", inter, h, 1)]
-        return out
-
-    def counts(self) -> ParamCounts:
-        """Parameter counts by part, derived from the architecture."""
-        return _count(self)
-
-    @property
-    def n_params(self) -> int:
-        return self.counts().total
-
-
-@dataclass(frozen=True)
-class ParamCounts:
-    """Parameters by part. ``linear`` is what bitsandbytes quantises (all decoder linears)."""
-
-    embed: int
-    lm_head: int  # 0 when tied to the embedding
-    linear: int  # decoder-layer linear weights (incl. experts and router)
-    other: int  # norms, biases, learned positions: kept 16/32-bit when quantising
-    per_layer: int  # all parameters of one decoder layer
-    active: int  # parameters used per token (MoE: top-k experts only)
-
-    @property
-    def total(self) -> int:
-        return self.embed + self.lm_head + self.linear + self.other
-
-
-def _count(m: ModelSpec) -> ParamCounts:
-    lin = sum(i * o * c for _, i, o, c in m.linears())
-    bias = 0
-    if m.attention_bias:
-        bias += m.q_dim + 2 * m.kv_dim
-    if m.mlp_bias:
-        bias += m.hidden_size + sum(o * c for n, _, o, c in m.linears() if n not in ("q_proj",))
-    norms = m.norms_per_layer * m.hidden_size + (2 * m.head_size if m.qk_norm else 0)
-    if m.mlp_bias:  # GPT-style LayerNorm has a bias as well as a weight
-        norms *= 2
-    per_layer = lin + bias + norms
-    embed = m.vocab_size * m.hidden_size + m.learned_positions * m.hidden_size
-    lm_head = 0 if m.tie_word_embeddings else m.vocab_size * m.hidden_size
-    final_norm = m.hidden_size * (2 if m.mlp_bias else 1)
-    layers = m.num_hidden_layers
-    active = embed + lm_head + final_norm + layers * per_layer
-    if m.is_moe:
-        inter = m.moe_intermediate_size or m.intermediate_size
-        idle = (m.num_experts - m.num_experts_per_tok) * 3 * m.hidden_size * inter
-        active -= layers * idle
-    return ParamCounts(
-        embed=embed,
-        lm_head=lm_head,
-        linear=layers * lin,
-        other=layers * (bias + norms) + final_norm,
-        per_layer=per_layer,
-        active=active,
-    )
 
 
 # --------------------------------------------------------------------------- catalog
@@ -331,98 +201,6 @@ def _looks_like_path(arg: str) -> bool:
     """Why: a missing local path deserves "does not exist", not "unknown model" with
     catalog suggestions; ``org/name`` hub ids also contain '/' but start with a letter."""
     return arg.endswith(".json") or arg.startswith(("/", ".", "~"))
-
-
-def _hf_cache_config(repo_id: str) -> Path | None:
-    """``org/name`` already in the local Hugging Face cache: its config.json (no network)."""
-    import os
-
-    if repo_id.count("/") != 1:
-        return None
-    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME") or os.path.join(Path.home(), ".cache", "huggingface"), "hub"
-    )
-    snapshots = Path(hub) / f"models--{repo_id.replace('/', '--')}" / "snapshots"
-    found = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
-
-
-def spec_from_config_file(path: Path) -> ModelSpec:
-    """Read an HF ``config.json``; malformed input is a UserError naming the file."""
-    import json  # lazy: catalog lookups (the common case) never parse JSON
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(
-            f"cannot read {path}: {err}", "Pass a valid Hugging Face config.json"
-        ) from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path} is not a JSON object", "Pass a Hugging Face config.json")
-    return spec_from_config(data, id_=str(path.parent if path.name == "config.json" else path))
-
-
-def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if cfg.get(key) is not None:
-            return cfg[key]
-    return default
-
-
-def spec_from_config(cfg: dict[str, Any], id_: str = "config") -> ModelSpec:
-    """Build a spec from HF config fields (also GPT-2 style names and nested text_config)."""
-    if isinstance(cfg.get("text_config"), dict):  # multimodal wrappers (Gemma 3, Llava...)
-        cfg = {**cfg["text_config"], "tie_word_embeddings": cfg.get("tie_word_embeddings")}
-    h = _first(cfg, "hidden_size", "n_embd", "d_model")
-    layers = _first(cfg, "num_hidden_layers", "n_layer", "num_layers")
-    heads = _first(cfg, "num_attention_heads", "n_head")
-    vocab = _first(cfg, "vocab_size")
-    needed = {"hidden_size": h, "num_hidden_layers": layers, "num_attention_heads": heads,
-              "vocab_size": vocab}  # fmt: skip
-    missing = [k for k, v in needed.items() if not v]
-    if missing:
-        raise UserError(
-            f"{id_}: config.json lacks {', '.join(missing)}",
-            "Pass the config.json of a decoder-only model, or use --params 7B",
-        )
-    mtype = str(cfg.get("model_type", "llama"))
-    gpt_style = mtype in ("gpt2", "gpt_bigcode", "gpt_neox", "opt", "phi", "falcon", "starcoder")
-    inter = _first(cfg, "intermediate_size", "n_inner", "ffn_dim", default=None) or 4 * h
-    kv = _first(cfg, "num_key_value_heads", "num_kv_heads", default=None)
-    if kv is None:
-        kv = 1 if cfg.get("multi_query") else heads
-    experts = int(_first(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0))
-    tie = cfg.get("tie_word_embeddings")
-    try:
-        return ModelSpec(
-            id=id_,
-            hf_id=str(cfg.get("_name_or_path", "")),
-            family=mtype,
-            hidden_size=int(h),
-            intermediate_size=int(inter),
-            num_hidden_layers=int(layers),
-            num_attention_heads=int(heads),
-            num_key_value_heads=int(kv),
-            head_dim=int(cfg.get("head_dim") or 0),
-            vocab_size=int(vocab),
-            tie_word_embeddings=bool(True if tie is None else tie),
-            attention_bias=bool(cfg.get("attention_bias", mtype in ("qwen2", "qwen2_moe"))),
-            qk_norm=mtype in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"),
-            norms_per_layer=4 if mtype.startswith("gemma2") or mtype.startswith("gemma3") else 2,
-            gated_mlp=not gpt_style,
-            mlp_bias=gpt_style,
-            learned_positions=int(cfg.get("n_positions", 0)) if mtype in ("gpt2", "gpt_bigcode")
-            else 0,
-            num_experts=experts,
-            num_experts_per_tok=int(cfg.get("num_experts_per_tok") or (2 if experts else 0)),
-            moe_intermediate_size=int(cfg.get("moe_intermediate_size") or 0),
-            shared_expert_intermediate_size=int(
-                cfg.get("shared_expert_intermediate_size")
-                or (cfg.get("n_shared_experts") or 0) * (cfg.get("moe_intermediate_size") or 0)
-            ),
-        )  # fmt: skip
-    except (TypeError, ValueError) as err:
-        raise UserError(f"{id_}: unexpected config.json values ({err})", "Check the file") from None
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmbt]?)\s*$", re.IGNORECASE)
