@@ -14,7 +14,9 @@ from tunetui.runner.al.simulate import Curve, labels_to_reach, seed_set, simulat
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "active_learning.py"
 
 
-def _bench():
+def _bench(monkeypatch):
+    """bench/active_learning.py as a module (its sibling modules importable, as when run)."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("al_bench", BENCH)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -39,11 +41,11 @@ def test_simulate_pairs_seed_sets_and_never_repeats(make_sentence) -> None:
         assert all(0 <= m["macro_f1"] <= 1 for m in curve.metrics)
 
 
-def test_labels_to_reach_and_saving() -> None:
+def test_labels_to_reach_and_saving(monkeypatch) -> None:
     c = Curve("margin", 0, [10, 20, 30], [{"f": 0.5}, {"f": 0.8}, {"f": 0.9}])
     assert labels_to_reach(c, 0.8, "f") == 20
     assert labels_to_reach(c, 0.95, "f") == float("inf")
-    bench = _bench()
+    bench = _bench(monkeypatch)
     assert bench.saving(np.array([50.0, 50.0]), np.array([100.0, 100.0])) == 0.5
     est, lo, hi = bench.paired_bootstrap(
         np.array([50.0, 60.0, 40.0]), np.array([100.0, 100.0, 100.0]), bench.saving, n=500
