@@ -37,9 +37,7 @@ def al_status(project_dir: str | Path) -> dict[str, Any]:
         "n_unlabelled": (state.pool_size or 0) - n_labelled - len(state.in_flight),
         "budget": state.rules.budget,
         "metric_name": rounds[-1].metric_name if rounds else None,
-        "rounds": [
-            r.model_dump(mode="json", include=ROUND_KEYS) for r in rounds
-        ],
+        "rounds": [r.model_dump(mode="json", include=ROUND_KEYS) for r in rounds],
         "selections": [
             {"strategy": s.strategy, "k": s.k, "n": len(s.ids)} for s in state.selections
         ],
