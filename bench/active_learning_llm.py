@@ -46,7 +46,7 @@ RECIPE = {
 }  # fmt: skip
 
 
-def _in_process_trained(run_dir: Path, recipe_path: Path) -> float:
+def _in_process_trained(run_dir: Path, recipe_path: Path, progress: Any = None) -> float:
     """`llm.ensure_trained`, with the worker run in this process (see the module doc)."""
     from tunetui.runner import launcher
     from tunetui.runner.runstate import read_state

@@ -108,28 +108,39 @@ def _merge(run_dir: Path, dest: Path) -> None:
     tmp.replace(dest)
 
 
-def ensure_trained(run_dir: Path, recipe_path: Path) -> float:
-    """Start the round's run, or wait for / resume the one there; seconds it trained."""
+def ensure_trained(run_dir: Path, recipe_path: Path, progress: Progress | None = None) -> float:
+    """Start the round's run, or wait for / resume the one there; seconds it trained.
+
+    While it trains, `progress("training", step, total)` follows its events (the same
+    numbers `tunetui attach` shows), so `al train` is not silent for minutes.
+    """
     from tunetui.runner import launcher
     from tunetui.runner.runstate import read_state
 
     if not run_dir.exists() or not any(run_dir.iterdir()):
-        launch = launcher.start_run(recipe_path, output=run_dir)
-        launch.process.wait()
-    rs = read_state(run_dir)
-    while rs.active:  # started by an earlier `al train` that was interrupted: wait for it
-        time.sleep(POLL_S)
-        rs = read_state(run_dir)
+        _wait(run_dir, launcher.start_run(recipe_path, output=run_dir).process, progress)
+    rs = _wait(run_dir, None, progress)  # started by an interrupted `al train`: wait for it
     if rs.state in ("stopped", "crashed"):
-        launch = launcher.resume_run(run_dir)
-        launch.process.wait()
-        rs = read_state(run_dir)
+        rs = _wait(run_dir, launcher.resume_run(run_dir).process, progress)
     if rs.state != "finished":
         raise UserError(
             f"round run {run_dir.name} {rs.state}: {rs.message or 'see train.log'}",
             f"Read {run_dir / 'train.log'}, fix it, delete {run_dir}, run `tunetui al train`.",
         )
-    return float(rs.duration_s or 0.0)
+    return float(read_state(run_dir).duration_s or 0.0)
+
+
+def _wait(run_dir: Path, process: Any, progress: Progress | None) -> Any:
+    """The run's state once its worker (`process`, or the one in run.json) is done."""
+    from tunetui.runner.runstate import read_state
+
+    rs = read_state(run_dir)
+    while (process is not None and process.poll() is None) or rs.active:
+        if progress and rs.total_steps:
+            progress("training", int(rs.step or 0), int(rs.total_steps))
+        time.sleep(POLL_S)
+        rs = read_state(run_dir)
+    return rs
 
 
 def score_items(
@@ -175,7 +186,7 @@ def train_llm_round(
         data = write_round_data(project, state, r)
     base, warm_from = warm_base(project, state, r)
     recipe_path = round_recipe(project, state, r, data, base)
-    train_s = ensure_trained(run_dir, recipe_path)
+    train_s = ensure_trained(run_dir, recipe_path, progress)
     metrics, kappa = _measure(project, state, run_dir, progress)
     seconds = time.time() - t0
     extra = {
