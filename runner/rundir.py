@@ -377,3 +377,25 @@ def plan_gib(run_dir: Path) -> float | None:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
     return None
+
+
+def replace_folder(tmp: Path, final: Path) -> Path:
+    """Move the finished folder `tmp` to `final`, replacing an old `final` only at the end
+    (readers see the old output or the new one, never half of one; a failed move puts the
+    old one back). The new folder and its files get the user's usual modes: temp folders
+    are created 0700, and an exported model must be as readable as any HF save."""
+    for path in [tmp, *tmp.rglob("*")]:
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return final

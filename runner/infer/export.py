@@ -16,7 +16,6 @@ interrupted export never leaves a half-written model behind.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 from tunetui.planner.errors import UserError
 from tunetui.runner.infer.inference import load_tokenizer, quiet_libraries
 from tunetui.runner.infer.target import Target, resolve_target
+from tunetui.runner.rundir import replace_folder
 from tunetui.runner.userfiles import check_writable
 
 EXPORT_INFO = "tunetui_export.json"
@@ -65,22 +65,6 @@ def check_output(output: Path, overwrite: bool) -> None:
         )
     # under a file, or in a read-only folder: before minutes of merging, not after
     check_writable(output, "output folder", "Choose another -o/--output")
-
-
-def replace_dir(tmp: Path, output: Path) -> None:
-    """Move a finished temp folder to ``output``, replacing an old one only at the end."""
-    old = None
-    if output.exists():
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-    try:
-        os.replace(tmp, output)
-    except BaseException:
-        if old is not None:
-            os.replace(old, output)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _dir_size_mb(path: Path) -> float:
@@ -146,7 +130,7 @@ def export_merged(
             qlora_reloaded_16bit=target.quantized,
         )
         (tmp / EXPORT_INFO).write_text(json.dumps(asdict(result), indent=2) + "\n")
-        replace_dir(tmp, output)
+        replace_folder(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

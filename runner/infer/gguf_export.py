@@ -28,10 +28,11 @@ from typing import Any
 from tunetui.planner.errors import UserError
 from tunetui.runner.data.templates import special_tokens, template_source
 from tunetui.runner.infer import gguf, modelfile
-from tunetui.runner.infer.export import check_output, export_merged, replace_dir
+from tunetui.runner.infer.export import check_output, export_merged
 from tunetui.runner.infer.inference import quiet_libraries
 from tunetui.runner.infer.target import Target
 from tunetui.runner.infer.verify import VERIFICATION_FILE, Verification, verify_gguf
+from tunetui.runner.rundir import replace_folder
 
 
 @dataclass
@@ -101,7 +102,7 @@ def export_gguf(
         if note:
             report.add("Modelfile template", False, note)
         (tmp / VERIFICATION_FILE).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-        replace_dir(tmp, output)
+        replace_folder(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -15,8 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from tunetui.runner.rundir import plan_gib, read_json
-from tunetui.runner.train.outputs import put_in_place
+from tunetui.runner.rundir import plan_gib, read_json, replace_folder
 
 # What a trainer checkpoint holds besides the model, tokenizer and config.
 TRAINER_FILES = ("optimizer.pt", "scheduler.pt", "trainer_state.json", "training_args.bin")
@@ -44,7 +43,7 @@ def write_outputs(checkpoint: Path, final: Path) -> Path:
             n for n in names if n in TRAINER_FILES or n.startswith("rng_state")
         ],
     )
-    return put_in_place(tmp, final)
+    return replace_folder(tmp, final)
 
 
 def finish(writer: Any, run_dir: Path, checkpoint: Path, step: int, output_name: str) -> int:

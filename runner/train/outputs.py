@@ -4,10 +4,11 @@ atomically, every rank taking part in the save), its parameter counts and peak m
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+from tunetui.runner.rundir import replace_folder
 
 OUTPUT_ADAPTER = "adapter"
 OUTPUT_MODEL = "model"
@@ -54,18 +55,4 @@ def save_output(trainer: Any, tokenizer: Any, run_dir: Path, is_peft: bool) -> P
     if not main:
         return final
     tokenizer.save_pretrained(str(tmp))
-    return put_in_place(tmp, final)
-
-
-def put_in_place(tmp: Path, final: Path) -> Path:
-    """Rename the finished folder `tmp` to `final`, replacing an earlier one only once the
-    new one is complete: readers see the old output or the new one, never half of one."""
-    if final.exists():
-        old = final.parent / f".{final.name}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
-    return final
+    return replace_folder(tmp, final)

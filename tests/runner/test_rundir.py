@@ -164,3 +164,27 @@ def test_an_unwritable_state_dir_does_not_stop_a_run(
     monkeypatch.setenv(rundir.STATE_ENV, str(blocker / "state"))  # under a file: no mkdir
     made = _staged_run(tmp_path / "runs" / "still-made")
     assert rundir.is_run_dir(made) and rundir.indexed_runs() == []
+
+
+def test_replace_folder_gives_outputs_the_users_modes(tmp_path) -> None:
+    """Exports and adapters were 0700/0600 (temp folders); an HF save is 0755/0644."""
+    import os
+    import stat
+    import tempfile
+
+    old = os.umask(0o022)
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=tmp_path))  # 0700, as every staging folder
+        weights = tmp / "model.safetensors"
+        weights.write_bytes(b"x")
+        os.chmod(weights, 0o600)
+        final = tmp_path / "merged"
+        final.mkdir()
+        (final / "old.txt").write_text("old")
+        assert rundir.replace_folder(tmp, final) == final
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(final.stat().st_mode) == 0o755
+    assert stat.S_IMODE((final / "model.safetensors").stat().st_mode) == 0o644
+    assert not (final / "old.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["merged"]  # nothing half left
