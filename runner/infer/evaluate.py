@@ -19,6 +19,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError, unknown
@@ -31,7 +32,9 @@ from tunetui.runner.infer.inference import (
 )
 from tunetui.runner.rundir import RECIPE_FILE
 
-METRICS = ("ppl", "bleu", "rouge")
+METRICS = ("ppl", "bleu", "rouge", "accuracy")
+_GENERATING = ("bleu", "rouge", "accuracy")  # metrics scored on greedy answers
+_CHOICE = re.compile(r"^\(?([A-Za-z])[\).:]?(?:\s|$)")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 _TOKEN = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]|[a-z0-9]+"
@@ -48,6 +51,7 @@ class EvalResult:
     metrics: dict[str, float]
     seconds: float
     predictions: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_metrics(text: str) -> list[str]:
@@ -64,6 +68,26 @@ def parse_metrics(text: str) -> list[str]:
         pip = " ".join(p.replace("_", "-") for p in missing)
         raise UserError(f"metric needs {', '.join(missing)} (not installed)", f"pip install {pip}")
     return list(dict.fromkeys(names))
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split()).strip(" .!?\"'")
+
+
+def accuracy(hypotheses: list[str], references: list[str]) -> float:
+    """Share of answers that match the reference, in %, as LLaMA-Factory's eval counts
+    classification and multiple choice: a one-letter reference (``B`` or ``B.``) is a choice
+    and matches the letter the answer starts with (``B``, ``(B)``, ``B. Paris``); any other
+    reference (a label word) must equal the whole answer, case and spacing aside."""
+    hits = 0
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        want = _CHOICE.match(ref.strip())
+        if want and len(ref.strip().rstrip(".):")) <= 3:
+            got = _CHOICE.match(hyp.strip())
+            hits += bool(got) and got.group(1).upper() == want.group(1).upper()
+        else:
+            hits += _normal(hyp) == _normal(ref)
+    return 100.0 * hits / len(references) if references else 0.0
 
 
 def has_cjk(texts: list[str]) -> bool:
@@ -241,7 +265,7 @@ def evaluate(
     if "ppl" in metrics:
         ppl, loss = perplexity(model, tokenizer, pairs, cutoff_len, batch_size, progress)
         scores.update(ppl=ppl, loss=loss)
-    if "bleu" in metrics or "rouge" in metrics:
+    if any(m in metrics for m in _GENERATING):
         generated = generate_greedy(
             model, tokenizer, [p for p, _ in pairs], max_new_tokens, batch_size, progress=progress
         )
@@ -251,6 +275,8 @@ def evaluate(
             scores["bleu"] = bleu(answers, references)
         if "rouge" in metrics:
             scores.update(rouge(answers, references))
+        if "accuracy" in metrics:
+            scores["accuracy"] = accuracy(answers, references)
         predictions = [
             {"prompt": p[-1]["content"], "reference": r, "prediction": a}
             for (p, r), a in zip(pairs, answers, strict=True)
@@ -262,4 +288,29 @@ def evaluate(
         metrics={k: round(v, 4) for k, v in scores.items()},
         seconds=round(time.monotonic() - started, 1),
         predictions=predictions,
+        warnings=training_data_warning(target, data),
     )
+
+
+def training_data_warning(target: Target, data: str) -> list[str]:
+    """A warning when `data` is one of the run's own training datasets: scores on data the
+    model was trained on measure memorisation, not how it does on new input."""
+    if target.run_dir is None:
+        return []
+    from tunetui.runner.recipe_io import load_recipe
+
+    try:
+        trained = load_recipe(target.run_dir / RECIPE_FILE).data.datasets
+    except UserError:
+        return []
+
+    def same(a: str, b: str) -> bool:
+        pa, pb = Path(a).expanduser(), Path(b).expanduser()
+        return a == b or (pa.exists() and pb.exists() and pa.resolve() == pb.resolve())
+
+    if any(same(data, d) for d in trained):
+        return [
+            f"'{data}' is this run's training data: the scores measure memorisation; "
+            "evaluate on held-out data (data.val_size, or another file)"
+        ]
+    return []

@@ -20,6 +20,7 @@ _LABELS = {
     "rouge-1": "ROUGE-1 F1",
     "rouge-2": "ROUGE-2 F1",
     "rouge-l": "ROUGE-L F1",
+    "accuracy": "accuracy % (exact / choice)",
 }
 
 
@@ -32,7 +33,9 @@ def eval_(
         ..., "--data", help="A data file (.json/.jsonl) or a dataset name from dataset_info.json."
     ),
     adapter: str | None = typer.Option(None, "--adapter", help="A LoRA adapter folder to apply."),
-    metrics: str = typer.Option("ppl,bleu,rouge", "--metrics", help="Comma list: ppl,bleu,rouge."),
+    metrics: str = typer.Option(
+        "ppl,bleu,rouge", "--metrics", help="Comma list: ppl,bleu,rouge,accuracy."
+    ),
     dataset_dir: str | None = typer.Option(
         None, "--dataset-dir", help="Folder with dataset_info.json (default: the run's, or demo)."
     ),
@@ -84,6 +87,8 @@ def _print_table(result: EvalResult) -> None:
     from rich.table import Table
 
     console = Console()
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     console.print(f"{result.target} on {result.data}: {result.samples} samples, {result.seconds} s")
     table = Table()
     table.add_column("metric")
