@@ -21,8 +21,37 @@ from .models import ModelSpec
 # 0.51 (LoRA), 0.44 (QLoRA) on Mistral-7B; padded, shorter batches reach much less.
 MFU_RANGE = (0.25, 0.55)
 QLORA_MFU_FACTOR = 0.85  # dequantising NF4 weights every matmul: 0.44 / 0.51 above
-CPU_GFLOPS_PER_CORE = 40.0  # bf16/fp32 FMA throughput actually reached by torch on x86 cores
+CPU_GFLOPS_PER_CORE = 40.0  # when the CPU's vector units and clock cannot be read
 CPU_MFU_RANGE = (0.1, 0.3)
+# fp32 FLOPs per cycle per core: two 256-bit FMA pipes (AVX2 + FMA; AVX-512 on AMD Zen 4
+# is double-pumped 256-bit, so the same) = 2 x 8 lanes x 2 ops; SSE-only cores half that.
+_FLOPS_PER_CYCLE = {"fma": 32, "sse": 16}
+
+
+def cpu_gflops_per_core(cpuinfo: str | None = None) -> float:
+    """Peak fp32 GFLOPS of one core from its vector units and clock (/proc/cpuinfo), not a
+    constant: a 2.6 GHz AVX2 core peaks at 83 GFLOPS, twice the old flat guess, which put
+    the CPU plan at a third of the measured throughput (issue 12: 14-44 planned, 50-116
+    measured tok/s). Falls back to CPU_GFLOPS_PER_CORE where nothing can be read."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read(200_000)
+        except OSError:
+            return CPU_GFLOPS_PER_CORE
+    mhz = flags = None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "cpu MHz" and mhz is None:
+            mhz = float(value)
+        elif key.strip() == "flags" and flags is None:
+            flags = set(value.split())
+        if mhz and flags is not None:
+            break
+    if not mhz or flags is None:
+        return CPU_GFLOPS_PER_CORE
+    per_cycle = _FLOPS_PER_CYCLE["fma" if {"avx2", "fma"} <= flags else "sse"]
+    return per_cycle * mhz / 1e3
 
 
 @dataclass
@@ -86,10 +115,10 @@ def estimate_time(
     fpt = flops_per_token(model, cfg)
     rough = peak_tflops is None or cfg.device == "cpu"
     if rough:
-        cores = max(1, cpu_cores or 1)
-        peak = cores * CPU_GFLOPS_PER_CORE / 1e3
+        cores, per_core = max(1, cpu_cores or 1), cpu_gflops_per_core()
+        peak = cores * per_core / 1e3
         mfu = CPU_MFU_RANGE
-        basis = f"{cores} cores x {CPU_GFLOPS_PER_CORE:g} GFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
+        basis = f"{cores} cores x {per_core:.0f} GFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
     else:
         peak = float(peak_tflops) * max(1, cfg.n_gpus)
         mfu = MFU_RANGE

@@ -61,3 +61,12 @@ def test_format_duration() -> None:
     assert format_duration(17 * 60) == "17m"
     assert format_duration(3.2 * 3600) == "3.2h"
     assert format_duration(3 * 86400) == "3.0d"
+
+
+def test_cpu_peak_comes_from_the_cores_vector_units_and_clock() -> None:
+    from tunetui.planner.timing import CPU_GFLOPS_PER_CORE, cpu_gflops_per_core
+
+    avx2 = "processor\t: 0\ncpu MHz\t\t: 2600.000\nflags\t\t: sse sse2 avx avx2 fma\n"
+    assert cpu_gflops_per_core(avx2) == 32 * 2.6
+    assert cpu_gflops_per_core(avx2.replace(" avx2 fma", "")) == 16 * 2.6
+    assert cpu_gflops_per_core("nothing useful") == CPU_GFLOPS_PER_CORE
