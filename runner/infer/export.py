@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.infer.inference import load_tokenizer, quiet_libraries
@@ -106,14 +107,14 @@ def export_merged(
 
     quiet_libraries()
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
     dtype = _checkpoint_dtype(target.base)
-    base = AutoModelForCausalLM.from_pretrained(
-        target.base, dtype=dtype, trust_remote_code=target.trust_remote_code
-    )
-    model = PeftModel.from_pretrained(base, target.adapter).merge_and_unload()
     tokenizer = load_tokenizer(target)
+    base = head_class(target.adapter).from_pretrained(
+        target.base, dtype=dtype, trust_remote_code=target.trust_remote_code,
+        **_head_kwargs(target.adapter, tokenizer),
+    )  # fmt: skip
+    model = PeftModel.from_pretrained(base, target.adapter).merge_and_unload()
 
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
@@ -137,6 +138,34 @@ def export_merged(
     return result
 
 
+def is_reward_adapter(adapter: Path | None) -> bool:
+    """A reward model's adapter (peft task SEQ_CLS: its saved ``score`` head)."""
+    if adapter is None:
+        return False
+    try:
+        config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return config.get("task_type") == "SEQ_CLS"
+
+
+def head_class(adapter: Path | None) -> Any:
+    """The model class the adapter was trained on: a one-logit sequence classifier for a
+    reward model (export used to build a causal LM and drop the trained ``score`` head),
+    else a causal LM."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    return (
+        AutoModelForSequenceClassification if is_reward_adapter(adapter) else AutoModelForCausalLM
+    )
+
+
+def _head_kwargs(adapter: Path | None, tokenizer: Any) -> dict[str, Any]:
+    if not is_reward_adapter(adapter):
+        return {}
+    return {"num_labels": 1, "pad_token_id": tokenizer.pad_token_id}
+
+
 def export(
     source: str,
     output: str | None = None,
@@ -150,7 +179,7 @@ def export(
 
     target = resolve_target(base, adapter=source) if base else resolve_target(source)
     result = export_merged(target, Path(output) if output else None, overwrite)
-    if verify and target.adapter is not None:
+    if verify and target.adapter is not None and not is_reward_adapter(target.adapter):
         report = verify_merged(target.base, target.adapter, Path(result.output), result.dtype)
         result.verification = report.as_dict()
         Path(result.output, VERIFICATION_FILE).write_text(json.dumps(result.verification, indent=2))
