@@ -20,7 +20,9 @@ JOB = {"gpu": "CPU", "architecture": "llama", "method": "lora", "bits": 16, "seq
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The calibration file in its default place, a temp cache (conftest moves it away)."""
     monkeypatch.setenv("TUNETUI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TUNETUI_CALIBRATION", raising=False)
     return tmp_path / "cache"
 
 
