@@ -17,6 +17,7 @@ from tunetui.runner.al import state as st
 from tunetui.runner.al.io import atomic_write_text, read_rows, write_jsonl
 from tunetui.runner.al.stopping import StopRules
 from tunetui.runner.al.tasks import TASKS, task_kind
+from tunetui.runner.userfiles import check_writable
 
 STOP_SET_SIZE = 1000  # unlabelled items whose predictions the kappa rule compares
 
@@ -146,6 +147,7 @@ def _check_options(
         )
     if (project / st.STATE_FILE).exists() and not overwrite:
         raise UserError(f"{project} already holds an AL project", "Pass --overwrite to start over.")
+    check_writable(project, "project folder", "Choose another project folder")
     if not 0.0 <= heldout_frac < 1.0:
         raise UserError(f"--heldout-frac {heldout_frac} is out of range", "Use a value in [0, 1).")
     if model is not None:

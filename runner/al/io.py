@@ -8,6 +8,7 @@ temp file in the same directory and are renamed, so a crash never leaves half a 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tunetui.planner.errors import UserError
+from tunetui.runner.userfiles import read_text
 
 
 def read_rows(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
@@ -23,40 +25,38 @@ def read_rows(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
     Raises `UserError` naming the file and line for a missing file or a malformed line.
     """
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"file not found: {p}", "Check the path.")
+    # missing, a folder, not UTF-8, binary: one line naming the file (runner.userfiles)
+    text = read_text(p, "file", "Check the path")
     if p.suffix.lower() == ".csv":
-        return list(_csv_rows(p))
-    return list(_jsonl_rows(p))
+        return list(_csv_rows(p, text))
+    return list(_jsonl_rows(p, text))
 
 
-def _jsonl_rows(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(p, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(
-                    f"{p.name} line {n}: not valid JSON ({err.msg})",
-                    "Write one JSON object per line.",
-                ) from None
-            if not isinstance(row, dict):
-                raise UserError(
-                    f"{p.name} line {n}: expected a JSON object", "Write one object per line."
-                )
-            yield n, row
+def _jsonl_rows(p: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(
+                f"{p.name} line {n}: not valid JSON ({err.msg})",
+                "Write one JSON object per line.",
+            ) from None
+        if not isinstance(row, dict):
+            raise UserError(
+                f"{p.name} line {n}: expected a JSON object", "Write one object per line."
+            )
+        yield n, row
 
 
-def _csv_rows(p: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(p, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames:
-            raise UserError(f"{p.name}: empty CSV", "Give a header row, e.g. id,label.")
-        for row in reader:
-            # line_num counts physical lines read so far, so quoted newlines stay correct.
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+def _csv_rows(p: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if not reader.fieldnames:
+        raise UserError(f"{p.name}: empty CSV", "Give a header row, e.g. id,label.")
+    for row in reader:
+        # line_num counts physical lines read so far, so quoted newlines stay correct.
+        yield reader.line_num, {k: v for k, v in row.items() if k is not None}
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -131,7 +131,7 @@ def test_csv_errors_name_the_line(cli, toy) -> None:
 def test_init_errors(cli, toy) -> None:
     code, _, err = cli("al", "init", str(toy["project"]), "--pool", "missing.jsonl",
                        "--seed-labels", str(toy["seed"]))  # fmt: skip
-    assert code == 2 and "file not found" in err
+    assert code == 2 and "missing.jsonl not found" in err
     bad = toy["tmp"] / "bad.jsonl"
     bad.write_text('{"text": "a", "label": "pos"}\n{"text": "b"\n')
     code, _, err = cli("al", "init", str(toy["project"]), "--pool", str(toy["pool"]),

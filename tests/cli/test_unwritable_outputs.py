@@ -30,3 +30,21 @@ def test_export_under_a_file_is_refused_before_any_work(
     code, _, err = cli("export", str(source), "-o", str(blocker / "out"), *extra)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "cannot be created" in err and "a-file is a file" in err
+
+
+def test_al_init_under_a_file_and_al_files_that_are_not_text(cli, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"id": "p1", "text": "fine"}\n')
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text('{"id": "s1", "text": "good", "label": "pos"}\n')
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    args = ["--pool", str(pool), "--seed-labels", str(seed)]
+    code, _, err = cli("al", "init", str(blocker / "proj"), *args)
+    assert code == 2 and "a-file is a file" in err, err
+    binary = tmp_path / "labels.jsonl"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff")
+    code, _, err = cli("al", "init", str(tmp_path / "proj"), "--pool", str(binary),
+                       "--seed-labels", str(seed))  # fmt: skip
+    assert code == 2 and "labels.jsonl is not UTF-8 text" in err and "Traceback" not in err
+    assert not (tmp_path / "proj").exists()
