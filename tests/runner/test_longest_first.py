@@ -4,31 +4,18 @@ is the same again for a resumed run (seeded per epoch)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
+from built import built_trainer
 from torch.utils.data import RandomSampler, SequentialSampler
-from tunetui.runner.events import EventWriter
 from tunetui.runner.train.ordering import LongestFirstSampler, sample_lengths
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def _trainer(run_dir: Path) -> Any:
-    from tunetui.runner.recipe_io import load_recipe
-    from tunetui.runner.train.worker import Worker
-
-    recipe = load_recipe(run_dir / "recipe.yaml")
-    with EventWriter(run_dir / "events.jsonl") as writer:
-        trainer, _, _ = Worker(run_dir, resume=False, writer=writer).build_trainer(recipe)
-    return trainer
-
-
 @pytest.mark.parametrize("stage", ["sft", "dpo"])
 def test_first_batch_of_the_trainer_holds_the_longest_samples(make_run, stage: str) -> None:
     run_dir = make_run(stage=stage, training={"batch_size": 3, "grad_accum": 2})
-    trainer = _trainer(run_dir)
+    trainer = built_trainer(run_dir)
     cap = getattr(trainer.args, "max_length", None) or 10**9  # dpo truncates when collating
     lengths = [min(n, cap) for n in sample_lengths(trainer.train_dataset)]
     order = list(trainer._get_train_sampler())

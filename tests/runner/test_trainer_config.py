@@ -13,21 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tunetui.runner.events import EventWriter
+from built import built_trainer
 from tunetui.runner.recipe import Recipe
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-
-def _build(run_dir: Path) -> Any:
-    """The trainer exactly as the worker builds it for the run in `run_dir` (no training)."""
-    from tunetui.runner.recipe_io import load_recipe
-    from tunetui.runner.train.worker import Worker
-
-    recipe = load_recipe(run_dir / "recipe.yaml")
-    with EventWriter(run_dir / "events.jsonl") as writer:
-        trainer, _, _ = Worker(run_dir, resume=False, writer=writer).build_trainer(recipe)
-    return trainer
 
 
 def _assert_training_fields(args: Any, training: dict) -> None:
@@ -72,7 +61,7 @@ LORA_CASES = {
 @pytest.mark.parametrize("case", sorted(LORA_CASES))
 def test_lora_recipe_reaches_trl_and_peft(case: str, make_run) -> None:
     stage, lora, modules, training = LORA_CASES[case]
-    trainer = _build(make_run(case, stage, "lora", lora=lora, training=training))
+    trainer = built_trainer(make_run(case, stage, "lora", lora=lora, training=training))
     _assert_training_fields(trainer.args, training)
     config = trainer.model.peft_config["default"]
     assert (config.r, config.lora_alpha) == (lora["rank"], lora["alpha"])
@@ -86,7 +75,7 @@ def test_lora_recipe_reaches_trl_and_peft(case: str, make_run) -> None:
 
 def test_dpo_beta_reaches_the_config(make_run) -> None:
     run_dir = make_run("beta", "dpo", "lora", training={"pref_beta": 0.25})
-    assert _build(run_dir).args.beta == pytest.approx(0.25)
+    assert built_trainer(run_dir).args.beta == pytest.approx(0.25)
 
 
 def test_full_recipe_reaches_trl_without_an_adapter(make_run) -> None:
@@ -98,7 +87,7 @@ def test_full_recipe_reaches_trl_without_an_adapter(make_run) -> None:
         "precision": "bf16",
         "gradient_checkpointing": True,
     }
-    trainer = _build(make_run("full", "sft", "full", training=training))
+    trainer = built_trainer(make_run("full", "sft", "full", training=training))
     _assert_training_fields(trainer.args, training)
     assert not hasattr(trainer.model, "peft_config")
     assert all(p.requires_grad for p in trainer.model.parameters())
@@ -143,6 +132,6 @@ def test_tensorboard_logs_go_to_the_run_dir(make_run, monkeypatch: pytest.Monkey
 
     monkeypatch.delenv("TENSORBOARD_LOGGING_DIR", raising=False)  # restored afterwards
     run_dir = make_run("tb", report_to=["tensorboard"])
-    trainer = _build(run_dir)
+    trainer = built_trainer(run_dir)
     board = [c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)]
     assert [c.logging_dir for c in board] == [str(run_dir / "tensorboard")]
