@@ -60,7 +60,11 @@ class Sampler(threading.Thread):
 
         process = psutil.Process(os.getpid())
         psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
-        while not self._halt.wait(self.interval):
+        # The first sample soon, not after a whole interval: the dashboard's device line
+        # appears at once, and every rank of a short run is seen.
+        wait = min(self.interval, 0.2)
+        while not self._halt.wait(wait):
+            wait = self.interval
             try:
                 self.writer.emit("gpu", **self.reading(process))
             except Exception:  # noqa: BLE001 - sampling must never take training down

@@ -218,6 +218,8 @@ def test_many_gpus_get_one_line_each(tmp_path: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             panels = (await replayed_dashboard(pilot))._panels
             assert len(panels) == 8 and all(p.compact for p in panels.values())
-            assert "GPU 7  util 57%" in panels["GPU 7"].query_one(".device-summary", TextLine).text
+            last = panels["GPU 7"]
+            await pilot_until(pilot, lambda: last.query(".device-summary"), what="GPU 7's line")
+            assert "GPU 7  util 57%" in last.query_one(".device-summary", TextLine).text
 
     asyncio.run(scenario())
