@@ -126,7 +126,9 @@ def quantization_config(recipe: Recipe, precision: PrecisionChoice, device: str)
         bnb_4bit_quant_type=q.quant_type,
         bnb_4bit_use_double_quant=q.double_quant,
         bnb_4bit_compute_dtype=compute,
-        bnb_4bit_quant_storage=torch.uint8,
+        # FSDP shards parameters of one dtype: the packed 4-bit weights are stored in the
+        # compute dtype then (as trl and peft document for QLoRA + FSDP), else in uint8
+        bnb_4bit_quant_storage=compute if recipe.distributed.strategy == "fsdp" else torch.uint8,
     )
 
 

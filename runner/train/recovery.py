@@ -18,6 +18,7 @@ from them instead of failing again.
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,12 @@ GIVE_UP_FIX = (
     "Lower data.cutoff_len (the first step is the longest batch), use method qlora, "
     "or a GPU with more memory; `tunetui doctor RECIPE` shows the plan for the longest batch"
 )
+
+
+def several_ranks() -> bool:
+    """Under several ranks a retry on one would change its batch alone and leave the others
+    waiting in a collective: an out-of-memory stops the run instead, with the same advice."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def next_setting(recipe: Recipe) -> str | None:
@@ -57,7 +64,7 @@ def train(worker: Worker, recipe: Recipe, built: tuple[Any, Any, Any], checkpoin
             return built
         except torch.OutOfMemoryError as exc:
             step, was = trainer.state.global_step, _setting(recipe)
-            change = next_setting(recipe)
+            change = None if several_ranks() else next_setting(recipe)
             if change is None:
                 raise UserError(
                     f"out of GPU memory at step {step + 1} even with {was} ({_first(exc)})",

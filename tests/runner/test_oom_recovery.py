@@ -78,3 +78,31 @@ def test_oom_at_batch_1_turns_on_checkpointing_then_gives_up_naming_the_fix(
         "(CUDA out of memory; Tried to allocate 2.00 GiB)"
     )
     assert "Lower data.cutoff_len" in error["message"] and "qlora" in error["message"]
+
+
+def test_qlora_with_fsdp_stores_4bit_weights_in_the_compute_dtype() -> None:
+    import torch
+    from tunetui.runner.recipe import Recipe
+    from tunetui.runner.train.methods import PrecisionChoice, quantization_config
+
+    recipe = Recipe.model_validate({"method": "qlora", "distributed": {"strategy": "fsdp"}})
+    bf16 = PrecisionChoice("bf16", torch.bfloat16, bf16=True, fp16=False)
+    config = quantization_config(recipe, bf16, "cuda")
+    assert config.bnb_4bit_quant_storage == torch.bfloat16
+    plain = quantization_config(Recipe.model_validate({"method": "qlora"}), bf16, "cuda")
+    assert plain.bnb_4bit_quant_storage == torch.uint8
+
+
+def test_under_several_ranks_an_oom_stops_instead_of_retrying(
+    make_run, run_worker, monkeypatch
+) -> None:
+    """A retry on one rank would change its batch alone and leave the others waiting."""
+    run_dir = make_run(training={"max_steps": 4, "batch_size": 2, "grad_accum": 1})
+    from tunetui.runner.train import recovery
+
+    failures = _inject_oom(monkeypatch, lambda step, batch, ckpt: True)
+    monkeypatch.setattr(recovery, "several_ranks", lambda: True)  # as WORLD_SIZE=2 says
+    code, events = run_worker(run_dir)
+    assert code == 2 and failures == [(0, 2, False)]
+    assert not [e for e in events if e["type"] == "warning"]
+    assert events[-1]["type"] == "error" and "out of GPU memory" in events[-1]["message"]
