@@ -109,7 +109,7 @@ def _fetch(repo_id: str) -> dict[str, Any]:
 def hub_spec(repo_id: str) -> Any:  # -> models.ModelSpec
     """The ModelSpec of a hub model: architecture from config.json; ``published_params`` the
     exact header count, or ``approx`` set when only the config was readable."""
-    from tunetui.planner.models import spec_from_config
+    from tunetui.planner.hfconfig import spec_from_config
 
     record = hub_record(repo_id)
     spec = spec_from_config(record["config"], id_=repo_id)

@@ -14,7 +14,6 @@ from typing import Any
 
 from tunetui.options import (
     BITS,
-    PARALLELS,
     TARGET_PRESETS,
     contradiction,
     default,
@@ -188,13 +187,11 @@ def _check_choices(**given: Any) -> str | None:
     attn = given.get("attn")
     given["attn"] = ATTN_ALIASES.get(attn, attn)  # the planner also takes `flash`
     for name, value in given.items():
-        if name == "parallel" or (name == "bits" and value == 16):
+        if name == "bits" and value == 16:
             continue  # 16 bits: an unquantized base, which --bits may say explicitly
-        bad = unknown_choice(name, value)
+        bad = unknown_choice(name, value)  # parallel too: it is a recipe option now
         if bad:
             raise unknown(*bad)
-    if given["parallel"] is not None and given["parallel"] not in PARALLELS:
-        raise unknown("--parallel", given["parallel"], PARALLELS)
     method = given["method"]
     if method is None and given["bits"] in BITS:
         method = "qlora"
