@@ -22,7 +22,7 @@ from tunetui.planner.errors import UserError, unknown
 from tunetui.runner import distributed
 from tunetui.runner.modelpath import EMBEDDED
 from tunetui.runner.recipe import Recipe
-from tunetui.runner.recipe_io import recipe_from_dict
+from tunetui.runner.recipe_io import get_dotted, recipe_from_dict, set_dotted
 
 from tunetui.options import (
     BITS,
@@ -46,19 +46,6 @@ PLANNED = ("method", "bits", "rank", "batch", "grad_accum", "grad_ckpt", "optim"
 # Options that, when given, mean the user has chosen method/size themselves.
 SIZE_OPTIONS = ("method", "bits", "rank", "batch", "grad_accum")
 FALLBACK = {name: default(name) for name in ("method", "rank", "batch", "grad_accum")}
-
-
-def _set(tree: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    for part in parents:
-        tree = tree.setdefault(part, {})
-    tree[leaf] = value
-
-
-def _get(tree: dict[str, Any], path: str) -> Any:
-    for part in path.split("."):
-        tree = tree[part]
-    return tree
 
 
 def _normalize(flag: Option, value: Any) -> Any:
@@ -140,7 +127,7 @@ def recipe_and_source(*, recommend: bool = True, **options: Any) -> tuple[Recipe
         if value is None:
             continue
         flag = BY_NAME[option]
-        _set(tree, flag.path, _normalize(flag, value))
+        set_dotted(tree, flag.path, _normalize(flag, value))
     try:
         return recipe_from_dict(tree, source="flags"), note
     except UserError as err:
@@ -195,8 +182,8 @@ def flags_from_recipe(recipe: Recipe, only_changed: bool = True) -> list[str]:
     defaults["training"]["learning_rate"] = default_learning_rate(recipe.stage, recipe.method)
     args: list[str] = []
     for flag in FLAGS:
-        value = _get(data, flag.path)
-        if only_changed and value == _get(defaults, flag.path) and flag.name != "method":
+        value = get_dotted(data, flag.path)
+        if only_changed and value == get_dotted(defaults, flag.path) and flag.name != "method":
             continue
         if flag.kind == "bool":
             args.append(flag.flag if value else f"--no-{flag.flag[2:]}")
@@ -229,7 +216,7 @@ def plan_request(recipe: Recipe, gpu: str = "auto") -> dict[str, Any]:
     data = recipe.model_dump(mode="json")
     # A full fine-tune's recipe still has a lora section: options of other methods stay out.
     request: dict[str, Any] = {
-        o.name: _get(data, o.path) if applies(o.name, recipe.method) else None
+        o.name: get_dotted(data, o.path) if applies(o.name, recipe.method) else None
         for o in OPTIONS
         if o.plans
     }

@@ -25,7 +25,7 @@ from tunetui.planner.errors import UserError
 from tunetui.runner.data.templates import ALIASES, TEMPLATES
 from tunetui.runner.lf_import_v1 import from_v1
 from tunetui.runner.recipe import Recipe
-from tunetui.runner.recipe_io import recipe_from_dict
+from tunetui.runner.recipe_io import recipe_from_dict, set_dotted
 from tunetui.runner.userfiles import read_text
 
 from tunetui.options import LOGGERS, SCHEDULERS, STAGES
@@ -118,13 +118,6 @@ class ImportResult:
     ignored: list[str] = field(default_factory=list)  # runtime knobs with no effect here
 
 
-def _set(tree: dict[str, Any], path: str, value: Any) -> None:
-    *parents, leaf = path.split(".")
-    for part in parents:
-        tree = tree.setdefault(part, {})
-    tree[leaf] = value
-
-
 def _split(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v).strip() for v in value if str(v).strip()]
@@ -190,10 +183,10 @@ class _Conversion:
         for key, path in _DIRECT.items():
             value = self.lf.get(key, _LF_DEFAULTS.get(key))
             if value is not None:
-                _set(self.tree, path, value)
+                set_dotted(self.tree, path, value)
                 self.mapped += [key] if key in self.lf else []
         if "lora_alpha" not in self.lf:  # LLaMA-Factory: alpha = 2 x rank when unset
-            _set(self.tree, "lora.alpha", 2 * int(self.lf.get("lora_rank", 8)))
+            set_dotted(self.tree, "lora.alpha", 2 * int(self.lf.get("lora_rank", 8)))
 
     def stage(self) -> None:
         lf = self.lf
@@ -239,7 +232,7 @@ class _Conversion:
                             "fine-tuning trains the 16-bit model (far more memory)")  # fmt: skip
         self.tree["method"] = method
         if "lora_target" in lf:
-            _set(self.tree, "lora.targets", _targets(lf["lora_target"]))
+            set_dotted(self.tree, "lora.targets", _targets(lf["lora_target"]))
         self._prequantized()
 
     def _prequantized(self) -> None:
@@ -260,7 +253,7 @@ class _Conversion:
         on = not lf.get("disable_gradient_checkpointing", False)
         if lf.get("gradient_checkpointing") is not None:
             on = bool(lf["gradient_checkpointing"])
-        _set(self.tree, "training.gradient_checkpointing", on)
+        set_dotted(self.tree, "training.gradient_checkpointing", on)
         self.mapped += [k for k in ("disable_gradient_checkpointing", "gradient_checkpointing")
                         if k in lf]  # fmt: skip
 
@@ -278,9 +271,11 @@ class _Conversion:
         lf = self.lf
         self.handled |= {"max_steps", "lr_scheduler_type"}
         if "max_steps" in lf and lf["max_steps"] not in (None, -1, 0):
-            _set(self.tree, "training.max_steps", lf["max_steps"])
+            set_dotted(self.tree, "training.max_steps", lf["max_steps"])
         if str(lf.get("lr_scheduler_type", "linear")) in SCHEDULERS:  # HF's default: linear
-            _set(self.tree, "training.lr_scheduler", str(lf.get("lr_scheduler_type", "linear")))
+            set_dotted(
+                self.tree, "training.lr_scheduler", str(lf.get("lr_scheduler_type", "linear"))
+            )
         else:
             self.warn.append(
                 f"lr_scheduler_type: '{lf['lr_scheduler_type']}' not supported; cosine"
@@ -291,20 +286,20 @@ class _Conversion:
         lf = self.lf
         self.handled |= {"bf16", "fp16", "pure_bf16"}
         if lf.get("bf16") or lf.get("pure_bf16"):
-            _set(self.tree, "training.precision", "bf16")
+            set_dotted(self.tree, "training.precision", "bf16")
             if lf.get("pure_bf16"):
                 self.warn.append(
                     "pure_bf16: mapped to bf16 mixed precision (weights stay fp32 master)"
                 )
         elif lf.get("fp16"):
-            _set(self.tree, "training.precision", "fp16")
+            set_dotted(self.tree, "training.precision", "fp16")
 
     def optimizer(self) -> None:
         lf = self.lf
         galore = ("galore_rank", "galore_scale", "galore_layerwise", "galore_target")
         self.handled |= {"optim", "use_galore", *galore}
         if lf.get("use_galore"):
-            _set(self.tree, "training.optimizer", "galore")
+            set_dotted(self.tree, "training.optimizer", "galore")
             for key in galore:
                 if key in lf:
                     self.warn.append(
@@ -313,7 +308,7 @@ class _Conversion:
         elif "optim" in lf:
             optim = _OPTIMIZERS.get(str(lf["optim"]))
             if optim:
-                _set(self.tree, "training.optimizer", optim)
+                set_dotted(self.tree, "training.optimizer", optim)
             else:
                 self.warn.append(f"optim: '{lf['optim']}' not supported; using adamw")
 
@@ -329,7 +324,7 @@ class _Conversion:
         if "flash_attn" in lf:
             attn = _ATTENTION.get(str(lf["flash_attn"]))
             if attn:
-                _set(self.tree, "model.attn_implementation", attn)
+                set_dotted(self.tree, "model.attn_implementation", attn)
             elif str(lf["flash_attn"]) != "auto":
                 warn.append(f"flash_attn: '{lf['flash_attn']}' not supported; using sdpa")
         if "report_to" in lf:

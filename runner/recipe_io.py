@@ -144,6 +144,22 @@ def _fix_for(kind: str, ctx: dict[str, Any], key: str) -> str:
     return f"Fix '{key}'"
 
 
+def set_dotted(tree: dict[str, Any], path: str, value: Any) -> None:
+    """``tree["training"]["batch_size"] = value`` for ``path="training.batch_size"`` (the
+    option table's recipe paths; the flags and the LLaMA-Factory importer build recipes so)."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
+def get_dotted(tree: dict[str, Any], path: str) -> Any:
+    """The value at a dotted recipe path of a dumped recipe."""
+    for part in path.split("."):
+        tree = tree[part]
+    return tree
+
+
 def recipe_from_dict(data: Any, source: str = "recipe") -> Recipe:
     """Validate a parsed mapping into a Recipe, turning the first problem into a UserError."""
     if data is None:
