@@ -123,11 +123,9 @@ def recipe_and_source(*, recommend: bool = True, **options: Any) -> tuple[Recipe
     if options.get("model"):
         options = {**options, "model": hub_id_for(options["model"])}
     tree: dict[str, Any] = {}
-    for option, value in options.items():
-        if value is None:
-            continue
-        flag = BY_NAME[option]
-        set_dotted(tree, flag.path, _normalize(flag, value))
+    for option, value in options.items():  # normalized by _check_given already
+        if value is not None:
+            set_dotted(tree, BY_NAME[option].path, value)
     try:
         return recipe_from_dict(tree, source="flags"), note
     except UserError as err:
