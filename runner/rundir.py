@@ -399,3 +399,8 @@ def replace_folder(tmp: Path, final: Path) -> Path:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def folder_bytes(folder: Path) -> int:
+    """The size of every file under `folder` (an export, a checkpoint)."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())

@@ -26,7 +26,7 @@ from typing import Any
 from tunetui.planner.errors import UserError
 from tunetui.runner.infer.inference import load_tokenizer, quiet_libraries
 from tunetui.runner.infer.target import Target, resolve_target
-from tunetui.runner.rundir import replace_folder
+from tunetui.runner.rundir import folder_bytes, replace_folder
 from tunetui.runner.userfiles import check_writable
 
 EXPORT_INFO = "tunetui_export.json"
@@ -66,10 +66,6 @@ def check_output(output: Path, overwrite: bool) -> None:
         )
     # under a file, or in a read-only folder: before minutes of merging, not after
     check_writable(output, "output folder", "Choose another -o/--output")
-
-
-def _dir_size_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
 def _checkpoint_dtype(base: Path):  # -> torch.dtype
@@ -126,7 +122,7 @@ def export_merged(
             base=str(target.base),
             adapter=str(target.adapter),
             dtype=str(dtype).removeprefix("torch."),
-            size_mb=round(_dir_size_mb(tmp), 1),
+            size_mb=round(folder_bytes(tmp) / 1e6, 1),
             seconds=round(time.monotonic() - started, 1),
             qlora_reloaded_16bit=target.quantized,
         )

@@ -25,6 +25,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 from tunetui.planner.errors import UserError
+from tunetui.runner.rundir import folder_bytes
 
 # torch's messages when its zip writer runs out of space mid-file
 _TORCH_FULL = ("unexpected pos", "PytorchStreamWriter failed", "file write failed")
@@ -33,10 +34,6 @@ FIX = "Free space there (or set training.save_total_limit lower), then `tunetui 
 
 def _mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MB"
-
-
-def _size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def estimate_bytes(model: Any) -> int:
@@ -65,7 +62,7 @@ class DiskGuard(TrainerCallback):
             return
         done = sorted(self.checkpoints.glob("checkpoint-*/trainer_state.json"))
         if done:
-            self.needed = _size(done[-1].parent)
+            self.needed = folder_bytes(done[-1].parent)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.checkpoints).free
         if free < self.needed * 1.1:  # 10% for the tokenizer, states' headers, rounding
