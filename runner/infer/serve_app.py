@@ -5,8 +5,9 @@ One base model is loaded once; each LoRA adapter is loaded into it by name (peft
 multi-adapter support), so ``model`` in a request picks the base or any adapter without a
 second copy of the weights. Generation is serialised by a lock (one model, one forward at a
 time); requests are bounded: at most ``max_concurrent`` admitted at once (the next gets
-429), ``max_tokens`` capped, bodies over ``max_body`` bytes refused (413). Every error is an
-OpenAI-style body ``{"error": {"message", "type", "param", "code"}}``, never a traceback.
+429), ``max_tokens`` capped, bodies over ``max_body`` bytes refused (413; the bytes that
+arrive are counted, chunked or not). Every error is an OpenAI-style body
+``{"error": {"message", "type", "param", "code"}}``, never a traceback.
 """
 
 from __future__ import annotations
@@ -111,19 +112,7 @@ def build_app(served: Served, limits: Limits, api_key: str | None) -> Any:
         body = error_body(message, "invalid_request_error", "invalid_request", where)
         return JSONResponse(body, status_code=400)
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next):  # noqa: ANN202 - starlette's signature
-        """Auth and body size before anything is parsed."""
-        if request.url.path.startswith("/v1/"):
-            if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
-                body = error_body("invalid API key", "invalid_request_error", "invalid_api_key")
-                return JSONResponse(body, status_code=401)
-            size = int(request.headers.get("content-length") or 0)
-            if size > limits.max_body:
-                message = f"request body of {size} bytes is over the {limits.max_body} limit"
-                body = error_body(message, "invalid_request_error", "request_too_large")
-                return JSONResponse(body, status_code=413)
-        return await call_next(request)
+    app.add_middleware(_Guard, limits=limits, api_key=api_key)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -150,6 +139,66 @@ def build_app(served: Served, limits: Limits, api_key: str | None) -> Any:
         return await _respond(served, limits, admitted, body, inputs, "text_completion")
 
     return app
+
+
+class _Guard:
+    """Auth, then the body-size limit, before anything is parsed (pure ASGI).
+
+    The limit counts the bytes that actually arrive, not the ``Content-Length`` header: a
+    chunked body has no such header, and a client can send one that lies. The body (at most
+    ``max_body`` bytes) is read here and handed on to the app unchanged; one byte over and
+    the request gets 413 without the rest being read.
+    """
+
+    def __init__(self, app: Any, limits: Limits, api_key: str | None) -> None:
+        self.app, self.limits, self.api_key = app, limits, api_key
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.api_key and headers.get("authorization") != f"Bearer {self.api_key}":
+            body = error_body("invalid API key", "invalid_request_error", "invalid_api_key")
+            await _send_json(send, 401, body)
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limits.max_body:
+            await self._too_large(send, f"request body of {declared} bytes")
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limits.max_body:
+                await self._too_large(send, f"request body of over {self.limits.max_body} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def receive_again() -> dict[str, Any]:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, receive_again, send)
+
+    async def _too_large(self, send: Any, what: str) -> None:
+        message = f"{what} is over the {self.limits.max_body} limit"
+        body = error_body(message, "invalid_request_error", "request_too_large")
+        await _send_json(send, 413, body, close=True)
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any], close: bool = False) -> None:
+    """A whole JSON response; ``close`` when the rest of the request was left unread."""
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
 
 def _chat_inputs(served: Served, messages: list[dict[str, str]]) -> Any:

@@ -166,3 +166,45 @@ def resolve_base(adapter: Path) -> Path:
     from tunetui.runner.infer.target import resolve_target
 
     return resolve_target(str(adapter)).base
+
+
+def _chunked_post(port: int, path: str, pieces: list[bytes]) -> tuple[int, dict, str]:
+    """POST ``pieces`` with Transfer-Encoding: chunked (no Content-Length header at all)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for piece in pieces:
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+        conn.send(b"0\r\n\r\n")
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_the_size_limit_holds_for_chunked_bodies_without_content_length() -> None:
+    """The limit counts the bytes that arrive: a chunked body has no Content-Length to read.
+    No model is needed: the guard answers before any handler runs."""
+    import uvicorn
+    from tunetui.runner.infer.serve_app import Served, build_app
+
+    port = _free_port()
+    app = build_app(Served(None, None, "base"), Limits(max_body=4096), None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: _listening(port), timeout=60, what="the server to listen")
+        status, _, text = _chunked_post(port, "/v1/completions", [b'{"prompt": "', b"x" * 5000])
+        assert status == 413 and json.loads(text)["error"]["code"] == "request_too_large"
+        # Under the limit, the chunked body reaches the app whole: it is parsed (and refused).
+        status, _, text = _chunked_post(port, "/v1/chat/completions", [b'{"messages"', b": 1}"])
+        assert status == 400 and json.loads(text)["error"]["param"] == "messages"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
