@@ -24,12 +24,21 @@ from .calibration import Measurement, correction
 from .errors import UserError, unknown
 from .estimator import TrainConfig, estimate
 from .models import ModelSpec, resolve_model
-from .recommender import FIT_MARGIN, TARGET_FRACTION, Candidate, Recommendation, recommend
+from .recommender import (
+    FIT_MARGIN,
+    TARGET_FRACTION,
+    Candidate,
+    Recommendation,
+    describe_proposal,
+    recommend,
+    spread,
+)
 from .stack import installed_version
 from .timing import estimate_time, flops_per_token, mfu_penalty
 from .trainconfig import ATTN_ALIASES
 
 PLAN_VERSION = 1
+AUTO = "auto"  # --gpus auto: every probed GPU
 NO_GPU_HINT = "pass --gpu NAME (see `tunetui gpus`) to plan for a GPU you will use"
 
 
@@ -89,18 +98,30 @@ def _host_hardware(reason: str | None, probe_result: Any = None) -> Hardware:
     )
 
 
-def resolve_hardware(gpu: str | None, n_gpus: int = 1, probe_result: Any = None) -> Hardware:
-    """``--gpu auto`` (or None): probe NVML; no GPU -> CPU/RAM. ``--gpu NAME``: the catalog."""
+def resolve_hardware(gpu: str | None, n_gpus: int | str = 1, probe_result: Any = None) -> Hardware:
+    """``--gpu auto`` (or None): probe NVML; no GPU -> CPU/RAM. ``--gpu NAME``: the catalog.
+
+    ``n_gpus="auto"`` (``--gpus auto``) is every probed GPU of the first GPU's kind; with no
+    GPU the plan is the CPU plan ``--gpu auto`` gives, its note saying what to pass instead.
+    Several probed GPUs are sized against the one with the least free memory: each rank
+    gets the same share of the job, so the fullest GPU is the one that runs out.
+    """
+    auto = n_gpus == AUTO
     if gpu and gpu.lower() not in ("auto", "probe"):
         if gpu.lower() == "cpu":
             return _host_hardware("--gpu cpu")
         from .gpus import resolve_gpu
 
         spec = resolve_gpu(gpu)
+        if auto:
+            raise UserError(
+                f"--gpus auto counts this machine's GPUs, not those of a --gpu {gpu} machine",
+                f"Pass how many it has: --gpu {gpu} --gpus 8",
+            )
         return Hardware(
-            "cuda", spec.name, "catalog", spec.memory_gib, spec.memory_gib, n_gpus, spec.bf16,
-            spec.tflops_bf16 if spec.bf16 else spec.tflops_fp16, spec.compute_capability,
-            note="catalog GPU, assumed empty",
+            "cuda", spec.name, "catalog", spec.memory_gib, spec.memory_gib, int(n_gpus),
+            spec.bf16, spec.tflops_bf16 if spec.bf16 else spec.tflops_fp16,
+            spec.compute_capability, note="catalog GPU, assumed empty",
         )  # fmt: skip
     if probe_result is None:
         from .probe import probe
@@ -109,21 +130,34 @@ def resolve_hardware(gpu: str | None, n_gpus: int = 1, probe_result: Any = None)
     gpus = list(getattr(probe_result, "gpus", []) or [])
     if not gpus:
         reason = getattr(probe_result, "no_gpu_reason", None) or "NVML reports no GPUs"
-        return _host_hardware(str(reason), probe_result)
+        hw = _host_hardware(str(reason), probe_result)
+        if auto:
+            hw.note = (
+                f"--gpus auto: no GPU was probed ({reason}); planning for CPU/RAM. "
+                "To plan another machine's GPUs pass --gpu NAME --gpus N"
+            )
+        return hw
     g = gpus[0]
+    same = [x for x in gpus if x.name == g.name]
+    count = len(same) if auto else int(n_gpus)
+    used = same[:count]
     total = _num(getattr(g, "plan_memory_gib", None)) or _num(g.memory_total_gib) or 0.0
-    free = _num(g.memory_free_gib)
-    free = min(free, total) if free is not None else total
+    frees = [f for f in (_num(x.memory_free_gib) for x in used) if f is not None]
+    free = min(min(frees), total) if frees else total
     cc = g.compute_capability if isinstance(g.compute_capability, tuple) else None
     bf16 = bool(g.bf16) if isinstance(g.bf16, bool) else bool(cc and cc[0] >= 8)
     from .probe import match_catalog
 
     spec = match_catalog(g)
     tflops = None if spec is None else (spec.tflops_bf16 if bf16 else spec.tflops_fp16)
-    used = [x for x in gpus if x.name == g.name]
-    count = min(n_gpus, len(used)) if n_gpus > 1 else 1
-    note = None if count == n_gpus else f"asked for {n_gpus} GPUs, found {len(used)}"
-    return Hardware("cuda", str(g.name), "probe", free, total, max(1, n_gpus), bf16, tflops, cc,
+    note = None
+    if count > len(same):
+        note = f"asked for {count} GPUs, found {len(same)}"
+    elif auto and len(same) < len(gpus):
+        note = f"--gpus auto: the {count} x {g.name}; {len(gpus) - count} other GPU(s) differ"
+    elif count > 1 and len(frees) > 1 and max(frees) - min(frees) > 1.0:
+        note = f"sized for the fullest of the {count} GPUs ({free:.1f} GiB free)"
+    return Hardware("cuda", str(g.name), "probe", free, total, max(1, count), bf16, tflops, cc,
                     note=note)  # fmt: skip
 
 
@@ -201,6 +235,21 @@ def _check_choices(**given: Any) -> str | None:
     return method
 
 
+def parse_gpus(value: int | str | None) -> int | str:
+    """``--gpus``: a count, or ``auto`` for every GPU the probe finds (one-line error else)."""
+    if value is None:
+        return 1
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return AUTO
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise UserError(
+        f"--gpus must be a number of GPUs or auto, got {value!r}",
+        "Pass --gpus 4, or --gpus auto for every GPU of this machine",
+    )
+
+
 def _check_sizes(**sizes: int | None) -> None:
     for name, value in sizes.items():
         if value is not None and value < 1:
@@ -224,6 +273,10 @@ def _as_asked(
             f"the recommended set-up fits: {rec.best.label}, batch {rec.best.cfg.batch_size}"
         )
     return chosen, alternatives, suggestion
+
+
+def _these(hw: Hardware) -> str:
+    return "this GPU" if hw.n_gpus == 1 else f"these {hw.n_gpus} GPUs"
 
 
 def _recommended(rec: Recommendation) -> tuple[Candidate, list[Candidate], str | None]:
@@ -275,7 +328,7 @@ def build_plan(
     *,
     params: str | None = None,
     gpu: str | None = "auto",
-    gpus: int = 1,
+    gpus: int | str = 1,
     method: str | None = None,
     bits: int | None = None,
     rank: int | None = None,
@@ -305,7 +358,8 @@ def build_plan(
     `runner.flags.plan_request` is passed as it is. ``calibration``: this machine's
     measurements (`runner.calibration.measurements`); similar ones correct the estimate.
     """
-    _check_sizes(gpus=gpus, cutoff_len=cutoff_len, batch=batch, rank=rank, grad_accum=grad_accum)
+    gpus = parse_gpus(gpus)
+    _check_sizes(cutoff_len=cutoff_len, batch=batch, rank=rank, grad_accum=grad_accum)
     method = _check_choices(
         stage=stage, method=method, bits=bits, rank=rank, targets=targets, dropout=dropout,
         optim=optim, precision=precision, attn=attn, parallel=parallel,
@@ -323,7 +377,7 @@ def build_plan(
              "grad_accum": grad_accum, "grad_ckpt": grad_ckpt, "optim": optim,
              "precision": precision, "dropout": dropout}  # fmt: skip
     if grad_accum is not None:
-        effective_batch = (batch or default("batch")) * grad_accum * max(1, gpus)
+        effective_batch = (batch or default("batch")) * grad_accum * hw.n_gpus
     explicit = any(v is not None for v in flags.values())
     rec = recommend(
         spec, hw.free_gib, stage=stage, seq_len=seq_len, effective_batch=effective_batch,
@@ -332,10 +386,19 @@ def build_plan(
         lora_dropout=default("dropout") if dropout is None else dropout,
         loss_impl=loss_impl(liger),
     )  # fmt: skip
+    proposal = rec.proposal
     if explicit:
         asked = {**flags, "parallel": parallel, "liger": liger}
         cfg = _explicit_config(asked, seq_len, stage, hw, attn)
         chosen, alternatives, suggestion = _as_asked(spec, cfg, hw, rec, effective_batch)
+        proposal = None
+        if chosen.estimate.total_gib > hw.free_gib * (1.0 - FIT_MARGIN):
+            proposal = spread(spec, cfg, hw.free_gib, effective_batch,
+                              strategy_given=parallel is not None,
+                              ckpt_given=grad_ckpt is not None)  # fmt: skip
+        if proposal is not None:
+            here = f"; on {_these(hw)}: {suggestion}" if suggestion else ""
+            suggestion = describe_proposal(spec, proposal) + here
     else:
         chosen, alternatives, suggestion = _recommended(rec)
     calibrated = _calibrate(chosen, hw, spec, calibration or [])
@@ -357,6 +420,8 @@ def build_plan(
         "recommendation": recommendation,
         "alternatives": [a.to_dict() for a in alternatives],
         "suggestion": suggestion,
+        # Where the job fits when it does not here: GPU count + strategy, per-GPU figures.
+        "proposal": proposal.to_dict() if proposal is not None else None,
         "time": t.to_dict(),
         "calibration": calibrated,
     }

@@ -8,13 +8,18 @@ effective batch. Why a ladder rather than a search over every knob: each rung is
 people actually run, and its order encodes quality and speed trade-offs the memory number
 alone cannot (full > LoRA in quality, no checkpointing > checkpointing in speed).
 
-When nothing fits it names the smallest change that would: a shorter sequence, more GPUs
-(sharded), or a smaller model of the same family.
+On several GPUs each full fine-tuning rung takes the strategy with the least communication
+that fits (DDP, then ZeRO-2, then FSDP); adapter rungs run as DDP replicas, and sharding
+their frozen base (FSDP) comes last. When a job fits no set-up on the GPUs given, the
+recommender *proposes* a GPU count and strategy on which it fits (`Recommendation.proposal`,
+"full fine-tune of 8.0B: fsdp over 4 x 24 GiB GPUs"), with its per-GPU estimate; failing
+that it names a shorter sequence or a smaller model of the same family.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import product
 
 from tunetui.options import default
 
@@ -33,6 +38,17 @@ MIN_FRACTION = 0.75
 DEFAULT_RANK = default("rank")  # the recipe's default: one vocabulary
 DEFAULT_EFFECTIVE_BATCH = 16
 MIN_SEQ = 128
+# GPU counts a proposal may name: one machine's worth (`--gpus` is per machine, like the
+# recipe's `distributed.num_processes`).
+GPU_COUNTS = (2, 4, 8)
+# Strategies tried on several GPUs, least communication first. DDP all-reduces the grads;
+# ZeRO-2 reduce-scatters them (the same volume) and keeps 1/N of the optimizer states;
+# FSDP (like ZeRO-3) also all-gathers each layer's weights in forward and backward, 1.5x
+# DDP's traffic (ZeRO paper, Rajbhandari et al. 2020, section 7). ZeRO-2 only pays off with
+# full-size optimizer states (not adapters'). FSDP before ZeRO-3: the same sharding, no
+# deepspeed extra, and it frees each unsharded grad in backward (planner/estimator.py).
+FULL_STRATEGIES = ("ddp", "zero2", "fsdp")
+ADAPTER_STRATEGIES = ("ddp", "fsdp")
 
 
 @dataclass
@@ -46,6 +62,9 @@ class Candidate:
     effective_batch: int
     relative_speed: float = 1.0
     reasons: dict[str, str] = field(default_factory=dict)
+    # Per-GPU GiB of the strategies tried before this one for the same set-up (why ZeRO-2
+    # and not DDP): the `parallel` reason quotes them.
+    strategy_gib: dict[str, float] = field(default_factory=dict)
 
     @property
     def fits(self) -> bool:
@@ -75,7 +94,7 @@ class Candidate:
             "optim": c.optimizer,
             "precision": c.precision,
             "stage": c.stage,
-            "n_gpus": c.n_gpus,
+            "gpus": c.n_gpus,  # option names (`tunetui.options`): --gpus, --parallel
             "parallel": c.parallel,
             "fits": self.fits,
             "vram_fraction": round(self.vram_fraction, 3),
@@ -94,6 +113,9 @@ class Recommendation:
     free_gib: float
     suggestion: str | None = None
     tried: list[Candidate] = field(default_factory=list)
+    # Nothing fits on the GPUs given: the fewest GPUs of this memory (and the strategy)
+    # on which the ladder's best set-up fits. None on a CPU or when 8 GPUs are not enough.
+    proposal: Candidate | None = None
 
 
 def _rungs(model: ModelSpec, device: str, n_gpus: int) -> list[tuple[str, dict[str, object]]]:
@@ -144,6 +166,33 @@ def _fit(model: ModelSpec, base: TrainConfig, free_gib: float, effective: int, l
     return cand
 
 
+def _fit_spread(
+    model: ModelSpec, base: TrainConfig, free_gib: float, effective: int, label: str,
+    strategies: tuple[str, ...],
+) -> Candidate:  # fmt: skip
+    """`_fit` under the first of `strategies` (least communication first) that fits, else
+    under the last; the candidate remembers what the strategies before it needed."""
+    needed: dict[str, float] = {}
+    for strategy in strategies:
+        named = (
+            label if strategy in ("none", "ddp") or strategy in label else f"{label}, {strategy}"
+        )
+        cand = _fit(model, base.replace(parallel=strategy), free_gib, effective, named)
+        cand.strategy_gib = dict(needed)
+        if cand.fits:
+            break
+        needed[strategy] = round(cand.estimate.total_gib, 2)
+    return cand
+
+
+def _strategies(method: str, n_gpus: int, forced: str | None) -> tuple[str, ...]:
+    if n_gpus == 1:
+        return ("none",)
+    if forced:
+        return (forced,)
+    return FULL_STRATEGIES if method in ("full", "freeze") else ("ddp",)
+
+
 def recommend(
     model: ModelSpec,
     free_gib: float,
@@ -160,11 +209,13 @@ def recommend(
     parallel: str | None = None,
     lora_dropout: float = default("dropout"),
     loss_impl: str = "hf",
+    propose: bool = True,
 ) -> Recommendation:
     """Best configuration for ``model`` within ``free_gib`` per device (see module doc).
 
     ``parallel`` forces one multi-GPU strategy; by default adapters use DDP, full
-    fine-tuning FSDP, and sharded (FSDP) LoRA/QLoRA rungs come last.
+    fine-tuning the least-communicating strategy that fits, and sharded (FSDP) LoRA/QLoRA
+    rungs come last. ``propose``: when nothing fits, look for a GPU count that would.
     """
     precision = "bf16" if bf16 else ("fp16" if device == "cuda" else "fp32")
     if device == "cpu":
@@ -177,14 +228,14 @@ def recommend(
     )  # fmt: skip
     tried: list[Candidate] = []
     for label, changes in _rungs(model, device, n_gpus):
-        extra = dict(changes)
-        if n_gpus > 1 and extra["method"] == "full":
-            extra["parallel"] = "fsdp"
-        if n_gpus > 1 and parallel:
-            if "parallel" in changes and changes["parallel"] != parallel:
-                continue  # the forced strategy already ran this rung
-            extra["parallel"] = parallel
-        tried.append(_fit(model, base.replace(**extra), free_gib, effective_batch, label))
+        if n_gpus > 1 and parallel and changes.get("parallel", parallel) != parallel:
+            continue  # the forced strategy already runs every rung
+        extra = {k: v for k, v in changes.items() if k != "parallel"}
+        strategies = _strategies(str(changes["method"]), n_gpus, parallel)
+        if n_gpus > 1 and not parallel and "parallel" in changes:
+            strategies = (str(changes["parallel"]),)
+        tried.append(_fit_spread(model, base.replace(**extra), free_gib, effective_batch,
+                                 label, strategies))  # fmt: skip
     fitting = [c for c in tried if c.fits]
     if not fitting and device == "cuda":
         short = _shorter_seq(model, tried[-1].cfg, free_gib, effective_batch)
@@ -198,13 +249,89 @@ def recommend(
         }
         tried.remove(frugal)
         tried.append(frugal)  # build_plan shows the last tried candidate
-        return Recommendation(None, [], free_gib, _suggest(model, base, free_gib), tried)
+        proposal = None
+        if propose and device == "cuda":
+            again = dict(stage=stage, seq_len=seq_len, effective_batch=effective_batch, bf16=bf16,
+                         compute_capability=compute_capability, device=device,
+                         lora_rank=lora_rank, attn=attn, parallel=parallel,
+                         lora_dropout=lora_dropout, loss_impl=loss_impl)  # fmt: skip
+            proposal = _more_gpus(model, free_gib, n_gpus, again)
+        suggestion = (
+            describe_proposal(model, proposal) if proposal else _suggest(model, base, free_gib)
+        )
+        return Recommendation(None, [], free_gib, suggestion, tried, proposal)
     best = fitting[0]
     ref = flops_per_token(model, best.cfg) * mfu_penalty(best.cfg)
     for cand in tried:
         cand.relative_speed = ref / (flops_per_token(model, cand.cfg) * mfu_penalty(cand.cfg))
     best.reasons = _reasons(model, best, tried, seq_len)
     return Recommendation(best, fitting[1:4], free_gib, None, tried)
+
+
+def _more_gpus(
+    model: ModelSpec, free_gib: float, n_gpus: int, kwargs: dict[str, object]
+) -> Candidate | None:
+    """The recommender's pick on the fewest GPUs (more than `n_gpus`) on which one fits at
+    the asked length (a shorter one is a different job: `_shorter_seq` says so on its own)."""
+    for count in (n for n in GPU_COUNTS if n > n_gpus):
+        rec = recommend(model, free_gib, n_gpus=count, propose=False, **kwargs)  # type: ignore[arg-type]
+        if rec.best is not None and rec.best.cfg.seq_len == kwargs["seq_len"]:
+            return rec.best
+    return None
+
+
+def spread(
+    model: ModelSpec, cfg: TrainConfig, free_gib: float, effective: int, *,
+    strategy_given: bool = False, ckpt_given: bool = False,
+) -> Candidate | None:  # fmt: skip
+    """Where exactly `cfg` (its method, batch, length) fits when it does not on its GPUs:
+    the fewest GPUs of this memory, then the least-communicating strategy, then gradient
+    checkpointing unless the user chose it. Counts from its own (another strategy on the
+    same GPUs first), the asked strategy first. None on a CPU or beyond 8 GPUs."""
+    if cfg.device != "cuda":
+        return None
+    strategies = FULL_STRATEGIES if cfg.method in ("full", "freeze") else ADAPTER_STRATEGIES
+    if strategy_given and cfg.parallel != "none":
+        strategies = (cfg.parallel, *[s for s in strategies if s != cfg.parallel])
+    ckpts = [cfg.gradient_checkpointing]
+    if not ckpt_given and not cfg.gradient_checkpointing:
+        ckpts.append(True)
+    counts = dict.fromkeys(n for n in (cfg.n_gpus, *GPU_COUNTS) if n >= max(2, cfg.n_gpus))
+    asked = (cfg.n_gpus, cfg.gradient_checkpointing, cfg.parallel)
+    needed: dict[str, float] = {}  # what the strategies tried on the same GPUs needed
+    for count, ckpt, strategy in product(counts, ckpts, strategies):
+        if strategy == strategies[0]:
+            needed = {}
+        if (count, ckpt, strategy) == asked:
+            continue  # what was asked, and it does not fit
+        moved = cfg.replace(n_gpus=count, gradient_checkpointing=ckpt, parallel=strategy)
+        label = f"{cfg.method}{' + ckpt' if ckpt else ''} over {count} GPUs"
+        cand = Candidate(moved, estimate(model, moved), free_gib, label, effective)
+        if cand.fits:
+            cand.strategy_gib = needed
+            cand.reasons = {"parallel": _parallel_reason(cand)}
+            return cand
+        needed[strategy] = round(cand.estimate.total_gib, 2)
+    return None
+
+
+_WHAT = {"full": "full fine-tune", "freeze": "freeze-tuning", "lora": "LoRA", "dora": "DoRA",
+         "qlora": "QLoRA"}  # fmt: skip
+
+
+def describe_proposal(model: ModelSpec, cand: Candidate) -> str:
+    """``full fine-tune of 8.0B: fsdp over 4 x 24 GiB GPUs fits, 18.5 GiB per GPU
+    (--parallel fsdp --gpus 4)``: what, where, the per-GPU figure, and the flags."""
+    c = cand.cfg
+    what = _WHAT.get(c.method, c.method) + (" + grad ckpt" if c.gradient_checkpointing else "")
+    size = f"{model.n_params / 1e9:.1f}B"
+    flags = f"--parallel {c.parallel} --gpus {c.n_gpus}"
+    if c.gradient_checkpointing:
+        flags += " --grad-ckpt"
+    return (
+        f"{what} of {size}: {c.parallel} over {c.n_gpus} x {cand.free_gib:.0f} GiB GPUs fits, "
+        f"{_gib(cand.estimate.total_gib)} per GPU ({flags})"
+    )
 
 
 def _shorter_seq(model: ModelSpec, cfg: TrainConfig, free_gib: float, effective: int):
@@ -234,16 +361,12 @@ def _smallest_gpu_that_fits(model: ModelSpec, cfg: TrainConfig) -> GPUSpec | Non
 
 
 def _suggest(model: ModelSpec, base: TrainConfig, free_gib: float) -> str:
-    """The smallest change that would fit: more GPUs (sharded) first, then a smaller model."""
+    """When no GPU count is proposed: a GPU of the catalog (on a CPU), else a smaller model."""
     frugal = base.replace(method="qlora", gradient_checkpointing=True, batch_size=1)
     if base.device == "cpu":  # "shard over 4 GPUs" means nothing to a CPU: name a GPU
         gpu = _smallest_gpu_that_fits(model, frugal)
         if gpu is not None:
             return f"on a GPU, QLoRA fits on one {gpu.name} (plan it: --gpu {gpu.key})"
-    for n in () if base.device == "cpu" else (2, 4, 8):
-        cfg = frugal.replace(n_gpus=n, parallel="fsdp")
-        if estimate(model, cfg).total_gib <= free_gib * TARGET_FRACTION:
-            return f"QLoRA sharded over {n} GPUs would fit (--gpus {n})"
     for seq in dict.fromkeys((base.seq_len, min(base.seq_len, 1024), min(base.seq_len, 512))):
         cfg = frugal.replace(seq_len=seq)
         smaller = [
@@ -265,6 +388,25 @@ def _suggest(model: ModelSpec, base: TrainConfig, free_gib: float) -> str:
 
 def _gib(x: float) -> str:
     return f"{x:.1f} GiB"
+
+
+_HOLDS = {
+    "ddp": "a whole replica on each GPU, the least communication",
+    "zero2": "grads and optimizer states sharded, weights replicated (deepspeed extra)",
+    "zero3": "weights, grads and optimizer states sharded (deepspeed extra)",
+    "fsdp": "weights, grads and optimizer states sharded",
+}
+
+
+def _parallel_reason(cand: Candidate) -> str:
+    """``zero2 over 4 GPUs: grads and optimizer states sharded, …; ddp needs 86.4 GiB``."""
+    c = cand.cfg
+    parts = [f"{c.parallel} over {c.n_gpus} GPUs: {_HOLDS.get(c.parallel, c.parallel)}"]
+    if cand.strategy_gib:
+        parts.append(", ".join(f"{s} needs {_gib(g)}" for s, g in cand.strategy_gib.items()))
+    if c.parallel == "fsdp":
+        parts.append("zero3 is the same sharding through DeepSpeed")
+    return "; ".join(parts)
 
 
 def _reasons(model: ModelSpec, best: Candidate, tried: list[Candidate], seq: int) -> dict[str, str]:
@@ -323,5 +465,7 @@ def _reasons(model: ModelSpec, best: Candidate, tried: list[Candidate], seq: int
         "fp16": "fp16 with loss scaling: this GPU has no native bf16",
         "fp32": "fp32: what CPUs run well",
     }[c.precision]
+    if c.n_gpus > 1 and c.parallel != "none":
+        r["parallel"] = _parallel_reason(best)
     r["memory"] = f"{_gib(best.estimate.total_gib)} of {_gib(best.free_gib)} free"
     return r

@@ -130,3 +130,77 @@ def test_models_json_and_table(cli) -> None:
     assert any(r["moe"] for r in rows)
     code, out, _ = cli("models")
     assert code == 0 and "llama-3.1-8b" in out
+
+
+# ------------------------------------------------------------- --gpus auto (issue 14)
+
+
+def _gpu(free: float, name: str = "NVIDIA H100 80GB HBM3", total: float = 79.6):
+    return SimpleNamespace(name=name, memory_total_gib=total, memory_free_gib=free,
+                           plan_memory_gib=total, compute_capability=(9, 0), bf16=True,
+                           mig_mode=False, mig_devices=[])  # fmt: skip
+
+
+def _probed(*gpus: SimpleNamespace, reason: str | None = None) -> SimpleNamespace:
+    return SimpleNamespace(gpus=list(gpus), host=None, no_gpu_reason=reason)
+
+
+def test_gpus_auto_uses_every_probed_gpu_sized_by_the_fullest(cli, monkeypatch) -> None:
+    probed = _probed(_gpu(79.0), _gpu(79.0), _gpu(60.0), _gpu(79.0))
+    monkeypatch.setattr("tunetui.planner.probe.probe", lambda *a, **k: probed)
+    code, out, err = cli("plan", "-m", "llama-3.1-70b", "--gpus", "auto", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["hardware"]["n_gpus"] == 4 and plan["hardware"]["memory_free_gib"] == 60.0
+    assert plan["recommendation"]["gpus"] == 4 and plan["recommendation"]["parallel"] != "none"
+    assert "fullest of the 4 GPUs" in plan["hardware"]["note"]
+
+
+def test_gpus_auto_counts_only_gpus_like_the_first() -> None:
+    probed = _probed(_gpu(79.0), _gpu(79.0), _gpu(22.0, "NVIDIA A10", 22.5))
+    hw = build_plan("llama-3.1-8b", gpus="auto", probe_result=probed)["hardware"]
+    assert hw["n_gpus"] == 2 and hw["memory_free_gib"] == 79.0
+    assert "1 other GPU(s) differ" in hw["note"]
+
+
+def test_gpus_auto_without_a_gpu_plans_for_the_cpu_and_says_what_to_pass(cli, monkeypatch) -> None:
+    probed = _probed(reason="NVML library not found")
+    monkeypatch.setattr("tunetui.planner.probe.probe", lambda *a, **k: probed)
+    code, out, err = cli("plan", "--gpus", "auto", "--json")
+    assert code == 0, err
+    hw = json.loads(out)["hardware"]
+    assert hw["device"] == "cpu" and hw["n_gpus"] == 1
+    assert "no GPU was probed (NVML library not found)" in hw["note"]
+    assert "--gpu NAME --gpus N" in hw["note"]
+
+
+def test_gpus_auto_on_this_gpu_less_machine_is_a_cpu_plan(cli) -> None:
+    code, out, _ = cli("plan", "--gpus", "auto")
+    assert code == 0 and "--gpus auto: no GPU was probed" in out
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (("--gpus", "two"), "--gpus must be a number of GPUs or auto, got 'two'"),
+        (("--gpus", "0"), "--gpus must be a number of GPUs or auto, got '0'"),
+        (("--gpu", "h100", "--gpus", "auto"), "Pass how many it has: --gpu h100 --gpus 8"),
+    ],
+)
+def test_bad_gpus_is_one_line_exit_2(cli, args, needle: str) -> None:
+    code, _, err = cli("plan", *args)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_per_gpu_figures_shrink_with_sharding(cli) -> None:
+    """8B full on 8 x 80 GB: DDP holds a replica, ZeRO-2 shards states, ZeRO-3/FSDP all."""
+    totals = {}
+    for parallel in ("ddp", "zero2", "zero3", "fsdp"):
+        code, out, err = cli("plan", "-m", "llama-3.1-8b", "--gpu", "h100", "--gpus", "8",
+                             "--method", "full", "--parallel", parallel, "--json")  # fmt: skip
+        assert code == 0, err
+        plan = json.loads(out)
+        assert plan["recommendation"]["parallel"] == parallel
+        assert plan["recommendation"]["gpus"] == 8
+        totals[parallel] = plan["estimate"]["total_gib"]
+    assert totals["ddp"] > totals["zero2"] > totals["zero3"] >= totals["fsdp"]

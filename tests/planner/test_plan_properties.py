@@ -60,3 +60,22 @@ def test_more_memory_never_gets_a_strictly_smaller_plan(model: str) -> None:
         if _rank(plans[b.key]) > _rank(plans[a.key])
     ]
     assert worse == []
+
+
+def test_a_proposal_always_fits_and_only_comes_when_the_plan_does_not() -> None:
+    """Over the catalog on one 24 GB GPU, recommended and full fine-tuning: a proposal (GPU
+    count + strategy) is made only for a job that does not fit, always fits itself on GPUs
+    of the same memory, and its flags are in the suggestion the user reads."""
+    from tunetui.planner.recommender import GPU_COUNTS, TARGET_FRACTION
+
+    plans = [build_plan(m, gpu="4090", method=method)
+             for m in sorted(CATALOG) for method in (None, "full")]  # fmt: skip
+    assert all(p["proposal"] is None for p in plans if p["recommendation"]["fits"])
+    proposed = [p for p in plans if p["proposal"] is not None]
+    assert len(proposed) >= 10  # 8B+ full fine-tunes, 70B recommendations
+    for plan in proposed:
+        proposal = plan["proposal"]
+        assert proposal["fits"] and proposal["gpus"] in GPU_COUNTS
+        assert proposal["parallel"] != "none"
+        assert proposal["total_gib"] <= plan["hardware"]["memory_free_gib"] * TARGET_FRACTION
+        assert f"--parallel {proposal['parallel']} --gpus {proposal['gpus']}" in plan["suggestion"]

@@ -86,3 +86,86 @@ def test_on_a_cpu_nothing_suggests_more_gpus() -> None:
     plan = build_plan("qwen2.5-72b", gpu="cpu")
     assert "GPUs" not in plan["suggestion"] and "--gpus" not in plan["suggestion"]
     assert "on a GPU, QLoRA fits on one" in plan["suggestion"] and "--gpu " in plan["suggestion"]
+
+
+# ------------------------------------------------------------------ several GPUs (issue 14)
+
+
+def test_full_rung_on_several_gpus_takes_the_least_communicating_strategy_that_fits() -> None:
+    """1B full on 2 x 16 GiB: a DDP replica does not fit, ZeRO-2 (same traffic) does."""
+    best = recommend(CATALOG["llama-3.2-1b"], 16.0, n_gpus=2).best
+    assert best is not None and best.cfg.method == "full"
+    assert (best.cfg.parallel, best.cfg.n_gpus) == ("zero2", 2)
+    assert set(best.strategy_gib) == {"ddp"} and best.strategy_gib["ddp"] > 16.0 * TARGET_FRACTION
+    assert (
+        best.reasons["parallel"].startswith("zero2 over 2 GPUs")
+        and "ddp needs" in (best.reasons["parallel"])
+    )
+
+
+def test_full_rung_keeps_ddp_when_a_replica_fits() -> None:
+    best = recommend(CATALOG["llama-3.2-1b"], A100_80_GIB, n_gpus=8).best
+    assert best is not None and (best.cfg.method, best.cfg.parallel) == ("full", "ddp")
+    assert best.strategy_gib == {}
+
+
+def test_recommendation_names_strategy_and_count_with_option_names() -> None:
+    from tunetui.options import BY_NAME
+
+    d = recommend(CATALOG["llama-3.1-8b"], RTX_4090_GIB, n_gpus=4).best.to_dict()
+    assert {"parallel", "gpus"} <= set(d) and {"parallel", "gpus"} <= set(BY_NAME)
+    assert d["gpus"] == 4 and d["parallel"] in BY_NAME["parallel"].choices
+    assert "n_gpus" not in d
+
+
+def test_70b_on_one_24gb_proposes_a_gpu_count_and_strategy_that_fit() -> None:
+    rec = recommend(CATALOG["llama-3.1-70b"], RTX_4090_GIB, seq_len=1024)
+    proposal = rec.proposal
+    assert rec.best is None and proposal is not None
+    assert proposal.fits and proposal.cfg.seq_len == 1024
+    assert proposal.cfg.n_gpus in (2, 4, 8) and proposal.cfg.parallel in ("fsdp", "zero3")
+    assert proposal.estimate.total_gib <= RTX_4090_GIB * TARGET_FRACTION
+    # the fewest GPUs: one GPU fewer would not fit the same set-up
+    fewer = recommend(CATALOG["llama-3.1-70b"], RTX_4090_GIB, n_gpus=proposal.cfg.n_gpus // 2)
+    assert fewer.best is None or fewer.best.cfg.seq_len < 1024
+    flags = f"--parallel {proposal.cfg.parallel} --gpus {proposal.cfg.n_gpus}"
+    assert flags in (rec.suggestion or "") and "per GPU" in (rec.suggestion or "")
+
+
+def test_full_8b_on_one_24gb_is_proposed_sharded_over_4() -> None:
+    """The issue's example: a full fine-tune of 8B fits 4 x 24 GB once sharded."""
+    from tunetui.planner.plan import build_plan
+
+    plan = build_plan("llama-3.1-8b", gpu="4090", method="full")
+    proposal = plan["proposal"]
+    assert plan["recommendation"]["fits"] is False
+    assert (proposal["gpus"], proposal["parallel"], proposal["method"]) == (4, "fsdp", "full")
+    assert proposal["fits"] and proposal["total_gib"] <= 23.99 * TARGET_FRACTION
+    assert "ddp needs" in proposal["reasons"]["parallel"]
+    assert plan["suggestion"].startswith("full fine-tune + grad ckpt of 8.0B: fsdp over 4 x 24")
+
+
+def test_asked_strategy_is_tried_first_in_the_proposal() -> None:
+    from tunetui.planner.plan import build_plan
+
+    plan = build_plan("llama-3.1-8b", gpu="4090", gpus=2, method="full", batch=1, parallel="zero3")
+    assert plan["recommendation"]["fits"] is False
+    assert (plan["proposal"]["parallel"], plan["proposal"]["gpus"]) == ("zero3", 4)
+    # at batch 2 ZeRO-3 is over the budget on 4 and FSDP (grads freed in backward) is not
+    plan = build_plan("llama-3.1-8b", gpu="4090", gpus=2, method="full", batch=2, parallel="zero3")
+    assert (plan["proposal"]["parallel"], plan["proposal"]["gpus"]) == ("fsdp", 4)
+    assert "zero3 needs" in plan["proposal"]["reasons"]["parallel"]
+
+
+def test_no_proposal_when_the_asked_set_up_fits() -> None:
+    from tunetui.planner.plan import build_plan
+
+    plan = build_plan("llama-3.1-8b", gpu="h100", gpus=8, method="full", parallel="zero3")
+    assert plan["recommendation"]["fits"] is True and plan["proposal"] is None
+
+
+def test_grad_ckpt_given_off_is_kept_off_in_the_proposal() -> None:
+    from tunetui.planner.plan import build_plan
+
+    plan = build_plan("llama-3.1-8b", gpu="4090", method="full", batch=1, grad_ckpt=False)
+    assert plan["proposal"]["grad_ckpt"] is False and plan["proposal"]["gpus"] == 8

@@ -30,7 +30,9 @@ def plan(
         None, "--params", help="Model size, e.g. 7B: alone, a generic shape of that size."
     ),
     gpu: str = typer.Option("auto", "--gpu", help="auto (probe), cpu, or a catalog GPU name."),
-    gpus: int = typer.Option(1, "--gpus", help="Number of GPUs."),
+    gpus: str = typer.Option(
+        "1", "--gpus", help="GPUs to shard or replicate over; auto = every probed GPU."
+    ),
     parallel: str = typer.Option(None, "--parallel", help=" | ".join(PARALLELS)),
     effective_batch: int = typer.Option(
         16, "--effective-batch", help="Batch x accumulation x GPUs."
@@ -50,7 +52,9 @@ def plan(
 
     With no method or size option it recommends a configuration; with any of them it
     estimates exactly that one and says whether it fits. --gpu auto probes NVML; without a
-    GPU it plans for CPU/RAM. The job options are the recipe's, with init's flags.
+    GPU it plans for CPU/RAM. Figures are per GPU; when the job fits no GPU given, the plan
+    proposes a GPU count and --parallel strategy that would. The job options are the
+    recipe's, with init's flags.
     """
     from tunetui.planner.errors import UserError
     from tunetui.planner.plan import build_plan
