@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from tunetui.runner.runstate import RunState
 
 app = typer.Typer(add_completion=False)
 
@@ -25,6 +29,63 @@ _STATE_STYLE = {
 }
 
 
+def layout(state: RunState) -> dict[str, Any]:
+    """How a run is spread: ``parallel`` (strategy), ``gpus`` (processes over all machines)
+    and ``num_machines``, under the option names. From the attempt's ``start`` event (what
+    really ran: ``distributed.world_size``); before it, from the run's recipe.yaml (the
+    count may be "every visible GPU": None). ``gpus`` is 0 for one process on the CPU."""
+    start = state.progress.last_start
+    if isinstance(start, dict):
+        spread = start.get("distributed")
+        if isinstance(spread, dict):
+            return {"parallel": spread.get("strategy"), "gpus": spread.get("world_size"),
+                    "num_machines": spread.get("num_machines")}  # fmt: skip
+        return {"parallel": "none", "gpus": 0 if start.get("device") == "cpu" else 1,
+                "num_machines": 1}  # fmt: skip
+    return _recipe_layout(Path(state.path))
+
+
+def _recipe_layout(run_dir: Path) -> dict[str, Any]:
+    import yaml
+
+    from tunetui.options import BY_NAME
+    from tunetui.runner.recipe_io import get_dotted
+    from tunetui.runner.rundir import RECIPE_FILE
+
+    try:
+        data = yaml.safe_load((run_dir / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = None
+    if not isinstance(data, dict):
+        return {"parallel": None, "gpus": None, "num_machines": None}
+
+    def get(name: str) -> Any:
+        try:
+            return get_dotted(data, BY_NAME[name].path)
+        except (KeyError, TypeError):  # a recipe from before the `distributed` section
+            return None
+
+    got = {name: get(name) for name in ("parallel", "gpus", "num_machines")}
+    parallel, machines = got["parallel"] or "none", got["num_machines"] or 1
+    gpus = got["gpus"] * machines if isinstance(got["gpus"], int) else got["gpus"]
+    if parallel == "none":
+        gpus = 1
+    return {"parallel": parallel, "gpus": gpus, "num_machines": machines}
+
+
+def layout_text(spread: dict[str, Any]) -> str:
+    """``zero3 x8``; ``ddp 2x8`` (2 machines of 8); ``1`` (one GPU); ``cpu``; ``-``."""
+    parallel, gpus = spread.get("parallel"), spread.get("gpus")
+    if parallel is None:
+        return "-"
+    if parallel == "none":
+        return "cpu" if gpus == 0 else "1"
+    machines = spread.get("num_machines") or 1
+    if machines > 1 and isinstance(gpus, int):
+        return f"{parallel} {machines}x{gpus // machines}"
+    return f"{parallel} x{gpus if gpus else 'all'}"
+
+
 @app.command()
 def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List runs with their state, progress and final loss."""
@@ -36,7 +97,7 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
     states = [read_state(path) for path in all_run_dirs()]
     if json_out:
         rows = [
-            {**s.to_json(), "planned_gib": s.progress.planned_gib,
+            {**s.to_json(), **layout(s), "planned_gib": s.progress.planned_gib,
              "measured_gib": s.progress.measured_gib}
             for s in states
         ]  # fmt: skip
@@ -49,8 +110,9 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("run", "state", "progress", "loss", "started", "duration"):
-        table.add_column(column, justify="right" if column in ("loss", "duration") else "left")
+    for column in ("run", "state", "gpus", "progress", "loss", "started", "duration"):
+        right = column in ("loss", "duration")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
     table.add_column("folder", overflow="fold")  # wrapped, never cut: it says where to go
     for s in states:
         progress = f"{s.step or 0}/{s.total_steps}" if s.total_steps else str(s.step or "-")
@@ -58,6 +120,7 @@ def runs(json_out: bool = typer.Option(False, "--json", help="Print JSON instead
         table.add_row(
             s.name,
             f"[{_STATE_STYLE.get(s.state, '')}]{s.state}[/]",
+            layout_text(layout(s)),
             progress,
             f"{s.loss:.4f}" if s.loss is not None else "-",
             started,
