@@ -1,4 +1,5 @@
-"""The `tunetui` app: the six-step wizard, the runs screen and run dashboards.
+"""The `tunetui` app: the six-step wizard, the runs screen, run dashboards and a finished
+run's actions (chat, compare, export, serve).
 
 `tunetui` with no arguments calls `run_app()`. Startup must paint in well under a second
 over SSH: only the first step's screen is imported at start, the others are imported and
@@ -110,6 +111,12 @@ class TuneApp(App[None]):
         from tunetui.tui.dashboard import DashboardScreen
 
         self.push_screen(DashboardScreen(run_dir))
+
+    def open_actions(self, run_dir: Path) -> None:
+        """A finished run's chat, base-vs-tuned comparison, export and serve."""
+        from tunetui.tui.screens.run_actions import RunActionsScreen
+
+        self.push_screen(RunActionsScreen(run_dir))
 
 
 def run_app() -> None:

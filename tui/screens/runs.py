@@ -1,5 +1,6 @@
 """The runs screen: past and running runs; Enter opens a run's dashboard (a finished run
-is replayed from its events.jsonl).
+is replayed from its events.jsonl), ``a`` a finished run's actions (chat with it, compare
+it with its base, export it, serve it).
 
 Rows are the runner's `read_state`, the same state `tunetui runs` prints, newest first.
 """
@@ -21,6 +22,7 @@ class RunsScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload"),
+        Binding("a", "actions", "Chat/export/serve"),
     ]
 
     def __init__(self, root: Path | None = None) -> None:
@@ -29,7 +31,10 @@ class RunsScreen(Screen[None]):
         self.runs: list[RunState] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("Runs (Enter opens the dashboard)", classes="step-title")
+        yield Static(
+            "Runs (Enter opens the dashboard; a: chat, compare, export, serve)",
+            classes="step-title",
+        )
         yield DataTable(id="runs", cursor_type="row")
         yield Footer()
 
@@ -56,3 +61,17 @@ class RunsScreen(Screen[None]):
     def _open(self, event: DataTable.RowSelected) -> None:
         if 0 <= event.cursor_row < len(self.runs):
             self.app.open_dashboard(Path(self.runs[event.cursor_row].path))  # type: ignore[attr-defined]
+
+    def action_actions(self) -> None:
+        """Open the selected run's actions; they need a finished run's adapter or model."""
+        row = self.query_one("#runs", DataTable).cursor_row
+        if not 0 <= row < len(self.runs):
+            return
+        run = self.runs[row]
+        if run.state != "finished":
+            self.notify(
+                f"{run.name} is {run.state}: chat, export and serve need a finished run",
+                severity="warning",
+            )
+            return
+        self.app.open_actions(Path(run.path))  # type: ignore[attr-defined]
