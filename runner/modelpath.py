@@ -15,15 +15,19 @@ A model is one of
   `fetch_hub_model` (progress bar, ``HF_TOKEN``, ``HF_ENDPOINT``, resumable) unless
   ``HF_HUB_OFFLINE`` is set. `locate_model` never downloads (it must answer instantly);
   `check_model` (the launcher, before a run folder exists) and the training/inference
-  processes (`train.loading.resolve_model_dir`) do.
+  processes (`train.loading.resolve_model_dir`) do. The console shows huggingface_hub's
+  own bars; `progress_bars` turns them into `DownloadProgress` reports for the TUI's panel.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +185,75 @@ def fetch_hub_model(repo_id: str, say: Any = None, tqdm_class: Any = None) -> Pa
     if not (path / "config.json").is_file():
         raise UserError(f"hub repo '{repo_id}' has no config.json", "is it a model repo?")
     return path
+
+
+def needs_download(name_or_path: str) -> bool:
+    """True for a hub id that is neither a local folder nor in the HF cache yet (no network)."""
+    key = name_or_path.strip()
+    if key.lower() in EMBEDDED or not is_hub_id(key) or Path(key).expanduser().exists():
+        return False
+    return _from_hf_cache(key) is None
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Where a hub download stands, as huggingface_hub's progress bars count it."""
+
+    repo_id: str
+    bytes_done: int = 0
+    bytes_total: int = 0
+    files_done: int = 0
+    files_total: int = 0
+    finished: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        return self.bytes_done / self.bytes_total if self.bytes_total else None
+
+    def text(self) -> str:
+        """``1.2 of 3.4 GB · 3/7 files`` (what is known so far)."""
+        parts = []
+        if self.bytes_total:
+            gb = 1e9 if self.bytes_total >= 1e9 else 1e6
+            unit = "GB" if gb == 1e9 else "MB"
+            parts.append(f"{self.bytes_done / gb:.1f} of {self.bytes_total / gb:.1f} {unit}")
+        if self.files_total:
+            parts.append(f"{self.files_done}/{self.files_total} files")
+        return " · ".join(parts) or "asking the Hub what to fetch…"
+
+
+def progress_bars(repo_id: str, report: Callable[[DownloadProgress], None]) -> type:
+    """A ``tqdm_class`` for `fetch_hub_model` that draws nothing and hands ``report`` a
+    `DownloadProgress` instead, so a TUI can show the download in its own panel.
+
+    huggingface_hub creates byte bars (``unit="B"``) and a files bar from it, updated from
+    its download threads; their counts are folded into one record under a lock.
+    """
+    from tqdm import tqdm
+
+    state = {"now": DownloadProgress(repo_id)}
+    lock = threading.Lock()
+
+    class Bars(tqdm):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("name", None)  # huggingface_hub's own bars take a group name
+            kwargs["file"] = io.StringIO()  # never the terminal: the TUI owns it
+            kwargs["disable"] = False
+            super().__init__(*args, **kwargs)
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            with lock:
+                now, n, total = state["now"], int(self.n), int(self.total or 0)
+                if self.unit == "B":
+                    now = replace(now, bytes_done=max(n, now.bytes_done),
+                                  bytes_total=max(total, now.bytes_total))  # fmt: skip
+                else:
+                    now = replace(now, files_done=n, files_total=total)
+                state["now"] = now
+            report(now)
+            return True
+
+    return Bars
 
 
 def locate_model(name_or_path: str) -> Path:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import importlib
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
 if TYPE_CHECKING:
+    from tunetui.tui.screens.download import DownloadScreen
     from tunetui.tui.services import MachineView, Services
     from tunetui.tui.state import WizardState
 
@@ -55,11 +56,14 @@ class TuneApp(App[None]):
         # Both are built on first use (pydantic and the planner cost ~0.4 s to import):
         # the first screen paints before they are needed.
         self._services = services
+        if services is not None:
+            services.on_download = self.download_progress
         self._state = state
         self._lazy_lock = threading.Lock()
         self.runs_root = runs_root
         self.saved_recipe: Path | None = None
         self._hardware: MachineView | None = None
+        self._download_panel: DownloadScreen | None = None
         self._hw_lock = threading.Lock()
 
     @property
@@ -69,6 +73,7 @@ class TuneApp(App[None]):
                 from tunetui.tui.services import Services
 
                 self._services = Services()
+                self._services.on_download = self.download_progress
             return self._services
 
     @property
@@ -101,6 +106,29 @@ class TuneApp(App[None]):
             self.push_screen(name)
         else:
             self.switch_screen(name)
+
+    def download_progress(self, progress: Any) -> None:
+        """A hub model's download (`runner.modelpath.DownloadProgress`), from any thread:
+        the download panel opens with the first report and closes with the last."""
+        if threading.current_thread() is not threading.main_thread():
+            self.call_from_thread(self._show_download, progress)
+        else:
+            self._show_download(progress)
+
+    def _show_download(self, progress: Any) -> None:
+        from tunetui.tui.screens.download import DownloadScreen
+
+        panel = self._download_panel
+        if progress.finished:
+            if panel is not None and panel.is_attached and self.screen is panel:
+                panel.dismiss()
+            self._download_panel = None
+            return
+        if panel is None:
+            panel = self._download_panel = DownloadScreen(progress)
+            self.push_screen(panel)
+        if panel.is_mounted:
+            panel.show(progress)
 
     def action_show_runs(self) -> None:
         from tunetui.tui.screens.runs import RunsScreen

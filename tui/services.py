@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,6 +123,9 @@ class Services:
 
     def __init__(self) -> None:
         self._recommendations: dict[tuple[Any, ...], PlanInfo] = {}
+        # The app's download panel (`TuneApp.download_progress`), told how a hub model's
+        # download goes; called from worker threads.
+        self.on_download: Callable[[Any], None] | None = None
 
     # -- hardware ------------------------------------------------------------------------
     def hardware(self) -> MachineView:
@@ -248,9 +251,38 @@ class Services:
 
     # -- launching -----------------------------------------------------------------------
     def launch(self, recipe_path: Path) -> Path:
+        """Start the run; a hub model is downloaded first, its progress in the app's panel
+        (the launcher would download it too, but with bars on a terminal the TUI owns)."""
         from tunetui.runner.launcher import start_run
+        from tunetui.runner.recipe_io import load_recipe
 
+        self.fetch_model(load_recipe(Path(recipe_path)).model.name_or_path)
         return Path(start_run(recipe_path).run_dir)
+
+    def fetch_model(self, name: str) -> None:
+        """Download a hub model that is not cached yet, reporting to `on_download`; the
+        last report has ``finished`` set, also when the download fails (UserError)."""
+        from tunetui.runner.modelpath import (
+            DownloadProgress,
+            fetch_hub_model,
+            needs_download,
+            progress_bars,
+        )
+
+        if not needs_download(name):
+            return
+        report = self.on_download or (lambda progress: None)
+        last = [DownloadProgress(name)]
+
+        def seen(progress: DownloadProgress) -> None:
+            last[0] = progress
+            report(progress)
+
+        report(last[0])
+        try:
+            fetch_hub_model(name, say=lambda line: None, tqdm_class=progress_bars(name, seen))
+        finally:
+            report(replace(last[0], finished=True))
 
     # -- a finished run: chat, compare, export, serve ------------------------------------
     def open_chat(self, run_dir: Path) -> ChatProcess:

@@ -30,7 +30,9 @@ class FakeHub:
         self.cache, self.repos = root / "hf-cache", repos
         self.downloads: list[str] = []
 
-    def snapshot_download(self, repo_id, local_files_only=False, allow_patterns=None, **_):
+    def snapshot_download(
+        self, repo_id, local_files_only=False, allow_patterns=None, tqdm_class=None, **_
+    ):
         from huggingface_hub.errors import (
             GatedRepoError,
             LocalEntryNotFoundError,
@@ -48,9 +50,23 @@ class FakeHub:
             raise _http_error(RepositoryNotFoundError, "404")
         self.downloads.append(repo_id)
         folder.mkdir(parents=True)
-        for path in self.repos[repo_id].iterdir():
-            if any(fnmatch.fnmatch(path.name, p) for p in allow_patterns or ["*"]):
-                shutil.copy(path, folder / path.name)
+        wanted = [
+            path
+            for path in sorted(self.repos[repo_id].iterdir())
+            if any(fnmatch.fnmatch(path.name, p) for p in allow_patterns or ["*"])
+        ]
+        # Progress as huggingface_hub reports it: a bytes bar and a files bar.
+        total = sum(path.stat().st_size for path in wanted)
+        files = tqdm_class(total=len(wanted), desc="Fetching") if tqdm_class else None
+        data = tqdm_class(total=total, unit="B", unit_scale=True) if tqdm_class else None
+        for path in wanted:
+            shutil.copy(path, folder / path.name)
+            if files is not None and data is not None:
+                data.update(path.stat().st_size)
+                files.update(1)
+        for bar in (data, files):
+            if bar is not None:
+                bar.close()
         return str(folder)
 
 
@@ -109,3 +125,47 @@ def test_the_training_process_downloads_too(hub: FakeHub) -> None:
     lines: list[str] = []
     folder = resolve_model_dir("org/tiny", log=lines.append)
     assert (folder / "config.json").is_file() and lines and hub.downloads == ["org/tiny"]
+
+
+def test_download_progress_reaches_a_callback_not_the_terminal(hub: FakeHub, capsys) -> None:
+    """A TUI cannot have bars written over its screen: `progress_bars` hands the counts to
+    a callback instead, bytes and files, ending at the totals."""
+    from tunetui.runner.modelpath import needs_download, progress_bars
+
+    assert needs_download("org/tiny") and not needs_download("smollm2-135m")
+    seen = []
+    fetch_hub_model("org/tiny", tqdm_class=progress_bars("org/tiny", seen.append))
+    last = seen[-1]
+    assert last.bytes_total > 0 and last.bytes_done == last.bytes_total
+    assert last.files_done == last.files_total == len(list(locate_model("org/tiny").iterdir()))
+    assert [p.bytes_done for p in seen] == sorted(p.bytes_done for p in seen)
+    assert f"/{last.files_total} files" in last.text()
+    assert capsys.readouterr().err == "" and not needs_download("org/tiny")
+
+
+def test_the_tui_services_report_a_download_from_start_to_finish(hub: FakeHub) -> None:
+    """`Services.fetch_model` (the review step's Launch): the first report opens the
+    panel, the last one (``finished``) closes it; a cached model reports nothing."""
+    from tunetui.tui.services import Services
+
+    services = Services()
+    reports = []
+    services.on_download = reports.append
+    services.fetch_model("org/tiny")
+    assert not reports[0].finished and reports[0].repo_id == "org/tiny"
+    assert reports[-1].finished and reports[-1].bytes_done == reports[-1].bytes_total > 0
+    assert sum(r.finished for r in reports) == 1
+    reports.clear()
+    services.fetch_model("org/tiny")
+    assert reports == [] and hub.downloads == ["org/tiny"]
+
+
+def test_a_failed_download_still_closes_the_panel(hub: FakeHub) -> None:
+    from tunetui.tui.services import Services
+
+    services = Services()
+    reports = []
+    services.on_download = reports.append
+    with pytest.raises(UserError, match="gated"):
+        services.fetch_model("org/gated")
+    assert [r.finished for r in reports] == [False, True]
