@@ -74,6 +74,31 @@ def test_method_does_not_fit(snap_compare, wizard: TuneApp) -> None:
     assert snap_compare(wizard, terminal_size=SIZE, run_before=at_step(4))
 
 
+class FourGpus(FixedServices):
+    """A machine with four RTX 4090s, one of them fuller."""
+
+    def hardware(self):
+        from tunetui.tui.services import GpuChoice
+
+        machine = super().hardware()
+        name = machine.gpus[0].name
+        machine.gpus = [GpuChoice(name, 23.99, free) for free in (22.5, 22.5, 20.0, 22.5)]
+        return machine
+
+
+def test_hardware_with_four_gpus_offers_strategy_and_offload(snap_compare, tmp_path) -> None:
+    app = TuneApp(services=FourGpus(real_data=False), runs_root=tmp_path)
+    app.state.set_parallel("zero3")
+    assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+
+def test_method_with_four_gpus_offers_the_strategy(snap_compare, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = TuneApp(services=FourGpus(real_data=False), runs_root=tmp_path / "runs")
+    app.state.set_parallel("fsdp")
+    assert snap_compare(app, terminal_size=SIZE, run_before=at_step(4))
+
+
 def test_dashboard_live(snap_compare, tmp_path: Path) -> None:
     events = [*training_events(30, 50), event("eval", 30, step=30, metrics={"eval_loss": 1.5})]
     run_dir = write_run(tmp_path / "demo", events, partial='{"v":1,"type":"lo')

@@ -88,3 +88,103 @@ def test_typed_fields_reach_the_recipe_like_flags(cli, tmp_path: Path, monkeypat
     assert code == 0, err
     wizard = (tmp_path / "wizard" / "recipe.yaml").read_text()
     assert wizard == (tmp_path / "flags" / "recipe.yaml").read_text()
+
+
+# ------------------------------------------------------------- several GPUs (issue 14)
+
+SPREADS = [("ddp", "none"), ("zero2", "none"), ("zero3", "none"), ("zero3", "cpu"),
+           ("fsdp", "none"), ("fsdp", "cpu")]  # fmt: skip
+
+
+class FourGpus(FixedServices):
+    """This machine has four RTX 4090s (the fixed services' one, four times)."""
+
+    def hardware(self):
+        machine = super().hardware()
+        machine.gpus = [
+            type(machine.gpus[0])(machine.gpus[0].name, 23.99, free)
+            for free in (22.5, 22.5, 20.0, 22.5)
+        ]
+        return machine
+
+
+@pytest.mark.parametrize("parallel,offload", SPREADS)
+def test_same_distributed_section_as_init_flags(parallel: str, offload: str, cli, tmp_path) -> None:
+    state = WizardState.with_values(name="spread", gpus=4)
+    state.set_parallel(parallel)
+    state["offload"] = offload
+    (tmp_path / "wizard").mkdir(), (tmp_path / "flags").mkdir()
+    save_recipe(state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
+    code, _, err = cli(
+        "init", "--headless", "-o", str(tmp_path / "flags" / "recipe.yaml"), "--name", "spread",
+        "--parallel", parallel, "--gpus", "4", "--offload", offload, "--batch", "2",
+    )  # fmt: skip
+    assert code == 0, err
+    wizard = (tmp_path / "wizard" / "recipe.yaml").read_text()
+    assert wizard == (tmp_path / "flags" / "recipe.yaml").read_text()
+
+
+def test_a_strategy_that_cannot_offload_resets_offload() -> None:
+    state = WizardState.with_values(gpus=2, parallel="zero3", offload="cpu")
+    state.set_parallel("ddp")
+    assert state["offload"] == "none"
+    assert state.to_recipe().distributed.offload == "none"  # the recipe would refuse cpu
+
+
+def test_strategy_chosen_on_the_screens_lands_like_flags(cli, tmp_path: Path, monkeypatch) -> None:
+    """Four GPUs probed: step 1 offers the strategy (zero3, then offload cpu) and a count;
+    step 4 offers it again (changed to fsdp there); the recipe equals the flags'."""
+    from textual.widgets import Select
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wizard").mkdir(), (tmp_path / "flags").mkdir()
+
+    async def scenario() -> None:
+        app = TuneApp(services=FourGpus(real_data=False))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            await pilot_until(pilot, lambda: app.state.gpu_count == 4, what="the probe")
+            assert screen.query_one("#parallel", Select).display
+            assert not screen.query_one("#offload", Select).display  # strategy none
+            screen.query_one("#parallel", Select).value = "zero3"
+            await pilot_until(pilot, lambda: screen.query_one("#offload", Select).display)
+            screen.query_one("#offload", Select).value = "cpu"
+            screen.query_one("#gpus", Input).value = "2"
+            await pilot_until(
+                pilot, lambda: (app.state["offload"], app.state["gpus"]) == ("cpu", 2)
+            )
+            app.go(4)
+            await pilot_until(pilot, lambda: app.screen.STEP == 4 and app.screen.is_mounted)
+            method = app.screen
+            await pilot_until(pilot, lambda: method.query_one("#parallel-field").display)
+            assert method.query_one("#parallel", Select).value == "zero3"
+            method.query_one("#parallel", Select).value = "fsdp"
+            await pilot_until(pilot, lambda: app.state["parallel"] == "fsdp", what="fsdp")
+            assert app.state["offload"] == "cpu"  # fsdp offloads too: kept
+            save_recipe(app.state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
+
+    asyncio.run(scenario())
+    code, _, err = cli(
+        "init", "--headless", "-o", str(tmp_path / "flags" / "recipe.yaml"),
+        "--parallel", "fsdp", "--gpus", "2", "--offload", "cpu", "--batch", "2",
+    )  # fmt: skip
+    assert code == 0, err
+    wizard = (tmp_path / "wizard" / "recipe.yaml").read_text()
+    assert wizard == (tmp_path / "flags" / "recipe.yaml").read_text()
+
+
+def test_one_gpu_offers_no_strategy_until_a_count_is_given() -> None:
+    async def scenario() -> None:
+        app = TuneApp(services=FixedServices(real_data=False))
+        async with app.run_test(size=(80, 24)) as pilot:
+            from textual.widgets import Select
+
+            screen = app.screen
+            await pilot_until(pilot, lambda: app.state.gpu_name is not None, what="the probe")
+            await pilot.pause()
+            assert not screen.query_one("#parallel", Select).display
+            screen.query_one("#gpus", Input).value = "4"  # as `tunetui init --gpus 4` would
+            await pilot_until(pilot, lambda: screen.query_one("#parallel", Select).display)
+            assert app.state.multi_gpu and app.state.plan_request()["gpus"] == 4
+
+    asyncio.run(scenario())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Static
 from tui_fixtures import FixedServices
@@ -91,3 +92,50 @@ def test_alternatives_that_differ_in_optimizer_read_differently() -> None:
     plain, eight = describe_choice(rec), describe_choice({**rec, "optim": "adamw_8bit"})
     assert plain != eight
     assert plain == "full, adamw, fp32, batch 16x1, seq 1024, ckpt"  # no "16-bit" for full
+
+
+def test_recommendation_on_several_gpus_sets_the_strategy_not_the_count() -> None:
+    from tunetui.tui.state import WizardState
+
+    state = WizardState()
+    state.gpu_count = 8
+    state.apply_recommendation({"method": "lora", "batch": 4, "gpus": 8, "parallel": "fsdp"})
+    assert (state["parallel"], state["gpus"], state.planned_gpus) == ("fsdp", None, 8)
+    state.apply_recommendation({"method": "lora", "batch": 4, "gpus": 1, "parallel": "none"})
+    assert state["parallel"] == "fsdp"  # a one-GPU pick says nothing about the strategy
+
+
+def test_plan_request_is_per_gpu_under_the_chosen_strategy() -> None:
+    """The wizard's request, planned for real: 8B full on 4 x 4090 under zero3 holds a
+    quarter of the weights and states per GPU; with strategy none it is one GPU's plan."""
+    from tunetui.planner.plan import build_plan
+    from tunetui.tui.state import WizardState
+
+    state = WizardState.with_values(model="llama-3.1-8b", method="full", gpus=4)
+    state.gpu_name, state.gpu_key = "NVIDIA GeForce RTX 4090", "4090"
+    single = build_plan(**state.plan_request())
+    state.set_parallel("zero3")
+    sharded = build_plan(**state.plan_request())
+    assert single["recommendation"]["parallel"] == "none"
+    assert (sharded["recommendation"]["parallel"], sharded["hardware"]["n_gpus"]) == ("zero3", 4)
+    one, four = single["estimate"]["breakdown_gib"], sharded["estimate"]["breakdown_gib"]
+    for term in ("weights", "optimizer"):  # sharded 4 ways; activations are per rank
+        assert four[term] == pytest.approx(one[term] / 4, rel=0.01)
+    assert sharded["estimate"]["total_gib"] < single["estimate"]["total_gib"]
+    assert state.target_text == "4 x RTX 4090 (zero3), another machine (catalog)"
+
+
+def test_several_gpus_of_a_kind_are_one_entry_and_one_line() -> None:
+    from tunetui.tui.screens.hardware import choice_option, gpu_groups, group_choice, hardware_text
+    from tunetui.tui.services import GpuChoice, MachineView
+
+    gpus = [GpuChoice("H100", 79.6, free) for free in (79.0, 70.5, 79.0)] + [
+        GpuChoice("A10", 22.5, 22.0)
+    ]
+    groups = gpu_groups(gpus)
+    assert [len(g) for g in groups] == [3, 1]
+    assert group_choice(groups[0]).free_gib == 70.5  # sized by the fullest
+    assert "3 x H100  80 GiB each" in str(choice_option(group_choice(groups[0]), 3).prompt)
+    text = hardware_text(MachineView(gpus=gpus))
+    assert "GPU 0-2: 3 x H100  79.6 GiB each, 70.5-79.0 GiB free" in text
+    assert "GPU 3: A10" in text

@@ -4,9 +4,11 @@ checkpointing).
 
 Only the controls that mean something for the chosen method are shown (the options
 table's `Option.methods`): a 4-bit selector next to full fine-tuning, or a LoRA rank next
-to freeze, would suggest a choice that changes nothing. Each change asks the planner again
-in an exclusive worker thread: the newest request wins, typing never waits for the
-estimate.
+to freeze, would suggest a choice that changes nothing. Likewise the multi-GPU strategy
+only when more than one GPU is planned for (step 1, or `--gpus N`), and CPU offload only
+with a strategy that shards (zero3, fsdp): the memory bar is per GPU under that strategy.
+Each change asks the planner again in an exclusive worker thread: the newest request
+wins, typing never waits for the estimate.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from tunetui.planner.errors import UserError
 from tunetui.tui.screens.base import WizardStep
 from tunetui.tui.services import PlanInfo
+from tunetui.tui.state import SHARDED, WizardState
 from tunetui.tui.widgets.vram_bar import VramBar
 
 from tunetui.options import ADAPTER_METHODS, BY_NAME, applies
@@ -36,6 +39,8 @@ FIELDS = (
     ("batch size", "batch"),
     ("grad accum", "grad_accum"),
     ("seq length", "cutoff_len"),
+    ("strategy", "parallel"),
+    ("offload", "offload"),
 )
 SELECTS = tuple(name for _, name in FIELDS if BY_NAME[name].choices)
 SIZES = tuple(name for _, name in FIELDS if name not in SELECTS)
@@ -43,6 +48,15 @@ SIZES = tuple(name for _, name in FIELDS if name not in SELECTS)
 
 def _id(name: str) -> str:
     return name.replace("_", "-")
+
+
+def shown(name: str, state: WizardState) -> bool:
+    """Whether option `name`'s control is on screen for these choices (see module doc)."""
+    if name == "parallel":
+        return state.multi_gpu
+    if name == "offload":
+        return state.multi_gpu and state["parallel"] in SHARDED
+    return applies(name, state["method"])
 
 
 def _choice_label(name: str, value: object) -> str:
@@ -68,6 +82,8 @@ def describe_choice(rec: dict) -> str:
     parts.append(f"seq {rec.get('cutoff_len', '?')}")
     if rec.get("grad_ckpt"):
         parts.append("ckpt")
+    if (rec.get("gpus") or 1) > 1 and rec.get("parallel") not in (None, "none"):
+        parts.append(f"{rec['parallel']} x{rec['gpus']}")
     gib = rec.get("total_gib") or rec.get("vram_gib")
     if isinstance(gib, (int, float)):
         parts.append(f"{gib:.1f} GiB")
@@ -93,7 +109,7 @@ class MethodScreen(WizardStep):
                 for label, name in FIELDS:
                     field = Horizontal(Label(label), self._control(name), id=f"{_id(name)}-field",
                                        classes="field")  # fmt: skip
-                    field.display = applies(name, s["method"])
+                    field.display = shown(name, s)
                     yield field
             yield Checkbox(ckpt_label(s["grad_ckpt"]), s["grad_ckpt"], id="grad-ckpt", compact=True)
             yield VramBar("", id="vram-bar")
@@ -118,15 +134,18 @@ class MethodScreen(WizardStep):
         self.call_after_refresh(self._resumed)
 
     def _resumed(self) -> None:
-        with self.prevent(Input.Changed):  # showing the state must not write it back
-            self.query_one("#cutoff-len", Input).value = str(self.state["cutoff_len"])
+        s = self.state
+        with self.prevent(Input.Changed, Select.Changed):  # showing must not write it back
+            self.query_one("#cutoff-len", Input).value = str(s["cutoff_len"])
+            self.query_one("#parallel", Select).value = s["parallel"]  # step 1 offers them too
+            self.query_one("#offload", Select).value = s["offload"]
+        self._show_applicable()
         self.replan()
 
     def _show_applicable(self) -> None:
-        """Show the controls that apply to the chosen method, hide the others."""
-        method = self.state["method"]
+        """Show the controls that apply to these choices, hide the others."""
         for _, name in FIELDS:
-            self.query_one(f"#{_id(name)}-field").display = applies(name, method)
+            self.query_one(f"#{_id(name)}-field").display = shown(name, self.state)
 
     @on(Select.Changed)
     def _select(self, event: Select.Changed) -> None:
@@ -139,6 +158,11 @@ class MethodScreen(WizardStep):
         elif name == "bits":
             if self.state["method"] == "qlora":
                 self.state["bits"] = int(event.value)  # type: ignore[arg-type]
+        elif name == "parallel":
+            self.state.set_parallel(str(event.value))
+            with self.prevent(Select.Changed):
+                self.query_one("#offload", Select).value = self.state["offload"]
+            self._show_applicable()
         elif name in SELECTS:
             self.state[name] = str(event.value)
         self.replan()
