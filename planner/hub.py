@@ -9,8 +9,9 @@ cache, so planning the same model again needs no network (and works offline).
 
 When the headers cannot be read (a ``*.bin``-only repo, an endpoint without range
 support), the plan falls back to counting parameters from the config alone and marks the
-model approximate, which the plan prints. This module imports huggingface_hub (no torch)
-and only inside functions, so `tunetui plan` on catalog models stays fast.
+model approximate; `params_source` words either case for the plan's output. This module
+imports huggingface_hub (no torch) and only inside functions, so `tunetui plan` on catalog
+models stays fast.
 """
 
 from __future__ import annotations
@@ -122,3 +123,25 @@ def hub_spec(repo_id: str) -> Any:  # -> models.ModelSpec
 def checkpoint_dtypes(repo_id: str) -> dict[str, int]:
     """Parameters per stored dtype (e.g. ``{"BF16": 7615616512}``) from the cached record."""
     return dict(hub_record(repo_id).get("parameter_count") or {})
+
+
+def params_source(spec: Any) -> dict[str, Any]:
+    """Where a hub model's parameter count came from, for the plan's model object:
+    ``params_exact`` (the safetensors headers' total, or None) and ``params_note`` (the
+    line the plan prints). Empty for a model not planned from the Hub (catalog, local
+    folder, ``--params``). Reads the record `hub_spec` cached: no network."""
+    if not spec.hf_id or spec.id != spec.hf_id:
+        return {}
+    try:
+        record = json.loads(_record_path(spec.id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    counts = record.get("parameter_count") or {}
+    if not counts:
+        return {"params_exact": None, "params_note": f"parameters {record.get('note', '')}"}
+    exact = int(sum(counts.values()))
+    dtypes = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+    return {
+        "params_exact": exact,
+        "params_note": f"{exact:,} parameters, exact, from the safetensors headers ({dtypes})",
+    }

@@ -156,7 +156,7 @@ def render_plan(plan: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(width=min(80, Console().width))
     width = console.width
     hw, model = plan["hardware"], plan["model"]
-    params = model["params"] / 1e9
+    params = (model.get("params_exact") or model["params"]) / 1e9
     head = Text(f"{model['id']}", style="bold")
     head.append(f"  {params:.2f}B params" + (" (approximate)" if model["approx"] else ""))
     if model["moe"]:
@@ -165,6 +165,9 @@ def render_plan(plan: dict[str, Any], console: Console | None = None) -> None:
     on = f"on {where}: {hw['memory_free_gib']:.1f} of {hw['memory_total_gib']:.1f} GiB free"
     head.append("\n" + wrap_text(f"{on} ({hw['source']})", width))
     parts: list[Any] = [head]
+    if model.get("params_note"):  # a hub model: exact from its headers, or config.json alone
+        style = "bright_black" if model.get("params_exact") else "yellow"
+        parts.append(Text(wrap_text(model["params_note"], width), style=style))
     if hw.get("note"):
         parts.append(Text(wrap_text(hw["note"], width), style="yellow"))
     parts.append(_memory_table(plan))

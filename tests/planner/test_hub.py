@@ -107,3 +107,45 @@ def test_plan_cli_plans_a_hub_model(fake_hub, cli) -> None:
     assert code == 0, err
     model = json.loads(out)["model"]
     assert model["id"] == "acme/qwen-half" and model["approx"] is False
+
+
+def _human(plan: dict) -> str:
+    import io
+
+    from rich.console import Console
+    from tunetui.planner.render import render_plan
+
+    console = Console(width=80, record=True, file=io.StringIO())
+    render_plan(plan, console)
+    return console.export_text()
+
+
+def test_the_plan_says_where_the_parameter_count_came_from(fake_hub) -> None:
+    """Exact from the headers, or config.json alone: `params_source` words it for the
+    plan's model object, and the human plan prints a model object's ``params_note``."""
+    from tunetui.planner.hub import params_source
+    from tunetui.planner.plan import build_plan
+
+    fake_hub()
+    exact = params_source(resolve_model("acme/qwen-half"))
+    assert exact["params_exact"] == 494_032_768
+    assert "exact, from the safetensors headers (BF16 494,032,768)" in exact["params_note"]
+    plan = build_plan("acme/qwen-half", gpu="rtx-4090")
+    plan["model"].update(params_source(resolve_model("acme/qwen-half")))
+    assert "494,032,768 parameters, exact" in _human(plan)
+
+
+def test_the_plan_says_when_it_fell_back_to_the_config(fake_hub) -> None:
+    from tunetui.planner.hub import params_source
+    from tunetui.planner.plan import build_plan
+
+    fake_hub(headers=False)
+    spec = resolve_model("acme/bin-only")
+    fallback = params_source(spec)
+    assert fallback["params_exact"] is None
+    assert fallback["params_note"].startswith("parameters from config.json alone")
+    assert params_source(resolve_model("smollm2-135m")) == {}  # not a hub plan
+    plan = build_plan("acme/bin-only", gpu="rtx-4090")
+    plan["model"].update(fallback)
+    text = _human(plan)
+    assert "(approximate)" in text and "from config.json alone" in text
