@@ -5,6 +5,11 @@ through `LogTail`, plan.json once. A timer polls both every `POLL_S`; each poll 
 what was appended (small reads), so the UI never blocks, and a finished run is replayed
 from the same file. Closing the view never touches the training process (it runs in its
 own session); only `s`, after a confirmation, asks it to checkpoint and stop.
+
+On several processes every rank writes its own `gpu` samples with a ``rank``; the device
+pane then has one compact line per rank and device (``r3 GPU 3 util 97% mem 61.2/79.6
+GiB (plan 58.1) …``): GPU indices repeat across machines, and two CPU ranks would
+otherwise share one line that jumps between their memory figures.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Label, Log, ProgressBar, Static
 from tunetui.runner.events import EVENTS_FILE, EventTail, LogTail
-from tunetui.runner.progress import RunProgress
+from tunetui.runner.progress import DeviceHistory, RunProgress
 from tunetui.runner.rundir import LOG_FILE, plan_gib
 from tunetui.runner.runstate import read_state, worker_gone
 from tunetui.runner.stopping import StopResult, request_stop
@@ -56,6 +61,53 @@ def memory_line(view: RunProgress) -> str:
     parts = [f"memory: {view.memory_text}"] if view.memory_text else []
     warn = [f"[yellow]warning: {escape(view.warnings[-1])}[/]"] if view.warnings else []
     return " · ".join(parts + warn)
+
+
+class RankDevices:
+    """The device samples of each rank, folded apart (`RunProgress` per rank, fed only the
+    rank's `gpu` events), for one line per rank and device."""
+
+    def __init__(self) -> None:
+        self.ranks: dict[int, RunProgress] = {}
+
+    def apply_all(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            rank = event.get("rank")
+            if event.get("type") == "gpu" and isinstance(rank, int):
+                self.ranks.setdefault(rank, RunProgress()).apply(event)
+
+    def reset(self) -> None:
+        self.ranks.clear()
+
+    def devices(self) -> list[tuple[str, int, DeviceHistory]]:
+        """(key, rank, history) by rank, then device: GPU 0 before CPU as the fold has them."""
+        return [
+            (f"r{rank} {label}", rank, hist)
+            for rank, fold in sorted(self.ranks.items())
+            for label, hist in fold.devices.items()
+        ]
+
+
+class RankDevicePanel(Horizontal):
+    """``r3`` and that rank's compact device line."""
+
+    DEFAULT_CSS = """
+    RankDevicePanel { height: auto; }
+    RankDevicePanel > .rank-label { width: 4; }
+    RankDevicePanel > DevicePanel { width: 1fr; }
+    """
+
+    def __init__(self, rank: int, hist: DeviceHistory, plan_gib: float | None) -> None:
+        super().__init__()
+        self.rank = rank
+        self.panel = DevicePanel(hist, plan_gib, compact=True)
+
+    def compose(self) -> ComposeResult:
+        yield Label(f"r{self.rank}", classes="rank-label")
+        yield self.panel
+
+    def update_from(self, hist: DeviceHistory, plan_gib: float | None) -> None:
+        self.panel.update_from(hist, plan_gib)
 
 
 def stop_message(result: StopResult) -> str:
@@ -111,12 +163,13 @@ class DashboardScreen(Screen[str]):
         self.run_dir = Path(run_dir)
         self.poll_s = poll_s
         self.view = RunProgress(run_name=self.run_dir.name)
+        self.ranks = RankDevices()
         self.events = EventTail(self.run_dir / EVENTS_FILE)
         self.log_tail = LogTail(self.run_dir / LOG_FILE)
         self.plan_gib = plan_gib(self.run_dir)
         self._charts_dirty = True
         self._last_chart = 0.0
-        self._panels: dict[str, DevicePanel] = {}
+        self._panels: dict[str, DevicePanel | RankDevicePanel] = {}
         self._texts: dict[str, str] = {}
         self._replaying = False
         self.replayed = False  # the history is shown (tests and benchmarks wait for it)
@@ -155,16 +208,21 @@ class DashboardScreen(Screen[str]):
     def replay(self) -> None:
         """Fold what the file already holds in a thread: a long run's history (tens of MB)
         must not freeze the screen. Following takes over from where this stops."""
-        view = RunProgress(run_name=self.run_dir.name)
+        view, ranks = RunProgress(run_name=self.run_dir.name), RankDevices()
         while batch := self.events.poll(max_bytes=1 << 20):
             if self.events.restarted:
                 view.reset()
+                ranks.reset()
             view.apply_all(batch)
+            ranks.apply_all(batch)
         live = live_state(self.run_dir)  # reads files: here, off the UI thread
-        self.app.call_from_thread(self._replayed, view, live)
+        self.app.call_from_thread(self._replayed, view, live, ranks)
 
-    def _replayed(self, view: RunProgress, live: str | None = None) -> None:
+    def _replayed(
+        self, view: RunProgress, live: str | None = None, ranks: RankDevices | None = None
+    ) -> None:
         self.view = view
+        self.ranks = ranks or RankDevices()
         self._follow_runner(live)
         self._replaying = False
         self._charts_dirty, self._restarted = True, True
@@ -195,6 +253,7 @@ class DashboardScreen(Screen[str]):
                 break
         if events:
             self.view.apply_all(events)
+            self.ranks.apply_all(events)
             self._charts_dirty = True
             self._show(events)
         self._poll_log()
@@ -225,6 +284,7 @@ class DashboardScreen(Screen[str]):
             return
         late = self.events.poll()  # it may have written its last events just before exiting
         self.view.apply_all(late)
+        self.ranks.apply_all(late)
         if not self.view.finished:
             self.view.mark_crashed(str(self.run_dir / LOG_FILE))
             self.notify(f"Resume with: tunetui run --resume {self.run_dir.name}", timeout=10)
@@ -250,6 +310,7 @@ class DashboardScreen(Screen[str]):
     def _restart(self) -> None:
         """The events file was truncated or replaced (a restart): start the view over."""
         self.view.reset()
+        self.ranks.reset()
         for panel in self._panels.values():
             panel.remove()
         self._panels.clear()
@@ -285,6 +346,15 @@ class DashboardScreen(Screen[str]):
 
     def _show_devices(self) -> None:
         box = self.query_one("#devices", VerticalScroll)
+        if self.ranks.ranks:  # several processes: one compact line per rank and device
+            for key, rank, hist in self.ranks.devices():
+                panel = self._panels.get(key)
+                if panel is None:
+                    panel = self._panels[key] = RankDevicePanel(rank, hist, self.plan_gib)
+                    box.mount(panel)
+                elif panel.is_mounted:
+                    panel.update_from(hist, self.plan_gib)
+            return
         for label, hist in self.view.devices.items():
             panel = self._panels.get(label)
             if panel is None:

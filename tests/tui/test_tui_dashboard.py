@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from textual.widgets import Log, Static
+from textual.widgets import Label, Log, Static
 from tui_fixtures import append, event, training_events, write_run
 from tunetui.runner.events import LogTail
 from tunetui.runner.progress import RunProgress
@@ -221,5 +221,56 @@ def test_many_gpus_get_one_line_each(tmp_path: Path) -> None:
             last = panels["GPU 7"]
             await pilot_until(pilot, lambda: last.query(".device-summary"), what="GPU 7's line")
             assert "GPU 7  util 57%" in last.query_one(".device-summary", TextLine).text
+
+    asyncio.run(scenario())
+
+
+def _summary(panel) -> str:
+    return panel.query_one(".device-summary", TextLine).text
+
+
+def test_ranks_get_one_line_per_rank_and_device_with_their_own_figures(tmp_path: Path) -> None:
+    """Two machines of two GPUs (indices repeat across machines), then a CPU pair whose
+    memory figures must not alternate on one line (issue 14)."""
+    events = [*training_events(2, 10)]
+    for rank, (index, used) in enumerate([(0, 61.0), (1, 62.0), (0, 63.0), (1, 64.0)]):
+        gpu = {"index": index, "util": 90 + rank, "mem_used_gib": used, "mem_total_gib": 79.6}
+        events.append(event("gpu", 3, gpus=[gpu], rank=rank))
+    for rank, rss in ((0, 1.25), (1, 1.5)):
+        cpu = {"util": 100.0, "ram_used_gib": 6.0, "ram_total_gib": 23.5, "rss_gib": rss}
+        events.append(event("gpu", 4, cpu=cpu, rank=rank))
+    run_dir = write_run(tmp_path / "ranks", events)
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await replayed_dashboard(pilot)
+            panels = screen._panels
+            assert list(panels) == ["r0 GPU 0", "r0 CPU", "r1 GPU 1", "r1 CPU", "r2 GPU 0",
+                                    "r3 GPU 1"]  # fmt: skip
+            last = panels["r3 GPU 1"]
+            await pilot_until(pilot, lambda: last.query(".device-summary"), what="r3's line")
+            assert "util 93%" in _summary(last) and "mem 64.0/79.6 GiB" in _summary(last)
+            assert "mem 63.0/79.6" in _summary(panels["r2 GPU 0"])  # not r0's GPU 0
+            assert "rss 1.2 GiB" in _summary(panels["r0 CPU"])
+            assert "rss 1.5 GiB" in _summary(panels["r1 CPU"])
+            assert str(panels["r2 GPU 0"].query_one(".rank-label", Label).render()) == "r2"
+            # a later sample updates its own rank's line only
+            cpu = {"util": 50.0, "ram_used_gib": 6.0, "ram_total_gib": 23.5, "rss_gib": 2.0}
+            append(run_dir, event("gpu", 5, cpu=cpu, rank=1))
+            await pilot_until(pilot, lambda: "rss 2.0 GiB" in _summary(panels["r1 CPU"]))
+            assert "rss 1.2 GiB" in _summary(panels["r0 CPU"])
+
+    asyncio.run(scenario())
+
+
+def test_rank_less_samples_keep_the_one_panel_per_device(run_dir: Path) -> None:
+    """A one-process run (no `rank`) is shown as before: panels keyed by device."""
+
+    async def scenario() -> None:
+        app = DashboardApp(run_dir, poll_s=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await replayed_dashboard(pilot)
+            assert set(screen._panels) == {"GPU 0", "GPU 1"} and screen.ranks.ranks == {}
 
     asyncio.run(scenario())

@@ -105,6 +105,17 @@ def test_dashboard_live(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(DashboardApp(run_dir), terminal_size=SIZE, run_before=settle)
 
 
+def test_dashboard_four_ranks(snap_compare, tmp_path: Path) -> None:
+    """Four processes: one compact line per rank's GPU (issue 14)."""
+    events = training_events(30, 50)
+    for rank in range(4):
+        gpu = {"index": rank, "util": 90 + rank, "mem_used_gib": 20.5 + rank / 10,
+               "mem_total_gib": 24.0, "temp_c": 70 + rank, "power_w": 400 + rank}  # fmt: skip
+        events.append(event("gpu", 31, gpus=[gpu], rank=rank))
+    run_dir = write_run(tmp_path / "ranks", events, plan_gib=21.0)
+    assert snap_compare(DashboardApp(run_dir), terminal_size=SIZE, run_before=settle)
+
+
 def test_dashboard_error(snap_compare, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     events = [
