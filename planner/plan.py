@@ -395,7 +395,8 @@ def build_plan(
         if chosen.estimate.total_gib > hw.free_gib * (1.0 - FIT_MARGIN):
             proposal = spread(spec, cfg, hw.free_gib, effective_batch,
                               strategy_given=parallel is not None,
-                              ckpt_given=grad_ckpt is not None)  # fmt: skip
+                              ckpt_given=grad_ckpt is not None,
+                              batch_given=batch is not None)  # fmt: skip
         if proposal is not None:
             here = f"; on {_these(hw)}: {suggestion}" if suggestion else ""
             suggestion = describe_proposal(spec, proposal) + here

@@ -43,12 +43,14 @@ MIN_SEQ = 128
 GPU_COUNTS = (2, 4, 8)
 # Strategies tried on several GPUs, least communication first. DDP all-reduces the grads;
 # ZeRO-2 reduce-scatters them (the same volume) and keeps 1/N of the optimizer states;
-# FSDP (like ZeRO-3) also all-gathers each layer's weights in forward and backward, 1.5x
+# FSDP and ZeRO-3 also all-gather each layer's weights in forward and backward, 1.5x
 # DDP's traffic (ZeRO paper, Rajbhandari et al. 2020, section 7). ZeRO-2 only pays off with
-# full-size optimizer states (not adapters'). FSDP before ZeRO-3: the same sharding, no
-# deepspeed extra, and it frees each unsharded grad in backward (planner/estimator.py).
-FULL_STRATEGIES = ("ddp", "zero2", "fsdp")
-ADAPTER_STRATEGIES = ("ddp", "fsdp")
+# full-size optimizer states (not adapters'). FSDP before ZeRO-3: the same sharding without
+# the deepspeed extra; ZeRO-3 after it, since their buffers differ (FSDP keeps its root
+# unit, embeddings and head, whole through forward and backward: planner/estimator.py).
+SHARDED = ("fsdp", "zero3")
+FULL_STRATEGIES = ("ddp", "zero2", *SHARDED)
+ADAPTER_STRATEGIES = ("ddp", *SHARDED)
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Recommendation:
 
 
 def _rungs(model: ModelSpec, device: str, n_gpus: int) -> list[tuple[str, dict[str, object]]]:
+    """The ladder: (label, TrainConfig changes); ``parallel`` holds the strategies to try."""
     rungs: list[tuple[str, dict[str, object]]] = []
     if model.n_params <= FULL_MAX_PARAMS:
         rungs += [
@@ -136,13 +139,11 @@ def _rungs(model: ModelSpec, device: str, n_gpus: int) -> list[tuple[str, dict[s
             ("qlora", dict(method="qlora", gradient_checkpointing=False)),
             ("qlora + ckpt", dict(method="qlora", gradient_checkpointing=True)),
         ]
-    if n_gpus > 1:  # replicas do not fit: shard the base weights over the GPUs (FSDP)
+    if n_gpus > 1:  # replicas do not fit: shard the base weights (FSDP, else ZeRO-3)
         rungs += [
-            ("lora + ckpt, fsdp", dict(method="lora", gradient_checkpointing=True,
-                                       parallel="fsdp")),
-            ("qlora + ckpt, fsdp", dict(method="qlora", gradient_checkpointing=True,
-                                        parallel="fsdp")),
-        ]  # fmt: skip
+            ("lora + ckpt", dict(method="lora", gradient_checkpointing=True, parallel=SHARDED)),
+            ("qlora + ckpt", dict(method="qlora", gradient_checkpointing=True, parallel=SHARDED)),
+        ]
     return rungs
 
 
@@ -228,12 +229,12 @@ def recommend(
     )  # fmt: skip
     tried: list[Candidate] = []
     for label, changes in _rungs(model, device, n_gpus):
-        if n_gpus > 1 and parallel and changes.get("parallel", parallel) != parallel:
+        if n_gpus > 1 and parallel and "parallel" in changes:
             continue  # the forced strategy already runs every rung
         extra = {k: v for k, v in changes.items() if k != "parallel"}
         strategies = _strategies(str(changes["method"]), n_gpus, parallel)
         if n_gpus > 1 and not parallel and "parallel" in changes:
-            strategies = (str(changes["parallel"]),)
+            strategies = changes["parallel"]  # type: ignore[assignment]
         tried.append(_fit_spread(model, base.replace(**extra), free_gib, effective_batch,
                                  label, strategies))  # fmt: skip
     fitting = [c for c in tried if c.fits]
@@ -282,12 +283,13 @@ def _more_gpus(
 
 def spread(
     model: ModelSpec, cfg: TrainConfig, free_gib: float, effective: int, *,
-    strategy_given: bool = False, ckpt_given: bool = False,
+    strategy_given: bool = False, ckpt_given: bool = False, batch_given: bool = False,
 ) -> Candidate | None:  # fmt: skip
-    """Where exactly `cfg` (its method, batch, length) fits when it does not on its GPUs:
-    the fewest GPUs of this memory, then the least-communicating strategy, then gradient
-    checkpointing unless the user chose it. Counts from its own (another strategy on the
-    same GPUs first), the asked strategy first. None on a CPU or beyond 8 GPUs."""
+    """Where `cfg` (its method and length) fits when it does not on its GPUs: the fewest
+    GPUs of this memory, then gradient checkpointing unless the user chose it, then the
+    least-communicating strategy (the asked one first). A batch the user did not choose may
+    shrink, as the recommender's would (accumulation keeps the effective batch). Counts
+    from its own (another strategy on the same GPUs first). None on a CPU or beyond 8."""
     if cfg.device != "cuda":
         return None
     strategies = FULL_STRATEGIES if cfg.method in ("full", "freeze") else ADAPTER_STRATEGIES
@@ -296,15 +298,18 @@ def spread(
     ckpts = [cfg.gradient_checkpointing]
     if not ckpt_given and not cfg.gradient_checkpointing:
         ckpts.append(True)
+    batches = [cfg.batch_size] if batch_given else [b for b in _batches(16) if b <= cfg.batch_size]
     counts = dict.fromkeys(n for n in (cfg.n_gpus, *GPU_COUNTS) if n >= max(2, cfg.n_gpus))
-    asked = (cfg.n_gpus, cfg.gradient_checkpointing, cfg.parallel)
+    asked = (cfg.n_gpus, cfg.gradient_checkpointing, cfg.parallel, cfg.batch_size)
     needed: dict[str, float] = {}  # what the strategies tried on the same GPUs needed
-    for count, ckpt, strategy in product(counts, ckpts, strategies):
+    for count, ckpt, batch, strategy in product(counts, ckpts, batches, strategies):
         if strategy == strategies[0]:
             needed = {}
-        if (count, ckpt, strategy) == asked:
+        if (count, ckpt, strategy, batch) == asked:
             continue  # what was asked, and it does not fit
-        moved = cfg.replace(n_gpus=count, gradient_checkpointing=ckpt, parallel=strategy)
+        moved = cfg.replace(
+            n_gpus=count, gradient_checkpointing=ckpt, parallel=strategy, batch_size=batch
+        )
         label = f"{cfg.method}{' + ckpt' if ckpt else ''} over {count} GPUs"
         cand = Candidate(moved, estimate(model, moved), free_gib, label, effective)
         if cand.fits:
@@ -328,6 +333,7 @@ def describe_proposal(model: ModelSpec, cand: Candidate) -> str:
     flags = f"--parallel {c.parallel} --gpus {c.n_gpus}"
     if c.gradient_checkpointing:
         flags += " --grad-ckpt"
+    flags += f" --batch {c.batch_size}"
     return (
         f"{what} of {size}: {c.parallel} over {c.n_gpus} x {cand.free_gib:.0f} GiB GPUs fits, "
         f"{_gib(cand.estimate.total_gib)} per GPU ({flags})"

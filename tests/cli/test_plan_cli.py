@@ -194,7 +194,7 @@ def test_bad_gpus_is_one_line_exit_2(cli, args, needle: str) -> None:
 
 def test_per_gpu_figures_shrink_with_sharding(cli) -> None:
     """8B full on 8 x 80 GB: DDP holds a replica, ZeRO-2 shards states, ZeRO-3/FSDP all."""
-    totals = {}
+    totals, terms = {}, {}
     for parallel in ("ddp", "zero2", "zero3", "fsdp"):
         code, out, err = cli("plan", "-m", "llama-3.1-8b", "--gpu", "h100", "--gpus", "8",
                              "--method", "full", "--parallel", parallel, "--json")  # fmt: skip
@@ -203,4 +203,9 @@ def test_per_gpu_figures_shrink_with_sharding(cli) -> None:
         assert plan["recommendation"]["parallel"] == parallel
         assert plan["recommendation"]["gpus"] == 8
         totals[parallel] = plan["estimate"]["total_gib"]
-    assert totals["ddp"] > totals["zero2"] > totals["zero3"] >= totals["fsdp"]
+        terms[parallel] = plan["estimate"]["breakdown_gib"]
+    assert totals["ddp"] > totals["zero2"] > max(totals["zero3"], totals["fsdp"])
+    assert terms["zero2"]["weights"] == terms["ddp"]["weights"]
+    assert terms["zero2"]["optimizer"] == pytest.approx(terms["ddp"]["optimizer"] / 8, rel=0.01)
+    for sharded in ("zero3", "fsdp"):
+        assert terms[sharded]["weights"] == pytest.approx(terms["ddp"]["weights"] / 8, rel=0.01)

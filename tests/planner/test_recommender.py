@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tunetui.planner.models import CATALOG
-from tunetui.planner.recommender import TARGET_FRACTION, recommend
+from tunetui.planner.recommender import GPU_COUNTS, SHARDED, TARGET_FRACTION, recommend
 
 RTX_4090_GIB = 23.99
 A100_80_GIB = 79.25
@@ -118,18 +118,22 @@ def test_recommendation_names_strategy_and_count_with_option_names() -> None:
     assert "n_gpus" not in d
 
 
-def test_70b_on_one_24gb_proposes_a_gpu_count_and_strategy_that_fit() -> None:
-    rec = recommend(CATALOG["llama-3.1-70b"], RTX_4090_GIB, seq_len=1024)
+def test_70b_on_one_48gb_proposes_a_gpu_count_and_strategy_that_fit() -> None:
+    """Nothing fits one L40S-size GPU; the proposal is the fewest such GPUs that fit, with
+    the strategy, at the asked length, its figure per GPU, and its flags in the suggestion."""
+    free = 44.99
+    rec = recommend(CATALOG["llama-3.1-70b"], free, seq_len=1024)
     proposal = rec.proposal
     assert rec.best is None and proposal is not None
     assert proposal.fits and proposal.cfg.seq_len == 1024
-    assert proposal.cfg.n_gpus in (2, 4, 8) and proposal.cfg.parallel in ("fsdp", "zero3")
-    assert proposal.estimate.total_gib <= RTX_4090_GIB * TARGET_FRACTION
-    # the fewest GPUs: one GPU fewer would not fit the same set-up
-    fewer = recommend(CATALOG["llama-3.1-70b"], RTX_4090_GIB, n_gpus=proposal.cfg.n_gpus // 2)
-    assert fewer.best is None or fewer.best.cfg.seq_len < 1024
+    assert proposal.cfg.n_gpus in GPU_COUNTS and proposal.cfg.parallel in SHARDED
+    assert proposal.estimate.total_gib <= free * TARGET_FRACTION
+    fewer = [n for n in GPU_COUNTS if n < proposal.cfg.n_gpus]
+    for n in fewer:  # the fewest: no smaller count fits at this length
+        best = recommend(CATALOG["llama-3.1-70b"], free, n_gpus=n, propose=False).best
+        assert best is None or best.cfg.seq_len < 1024
     flags = f"--parallel {proposal.cfg.parallel} --gpus {proposal.cfg.n_gpus}"
-    assert flags in (rec.suggestion or "") and "per GPU" in (rec.suggestion or "")
+    assert flags in (rec.suggestion or "") and "GiB per GPU" in (rec.suggestion or "")
 
 
 def test_full_8b_on_one_24gb_is_proposed_sharded_over_4() -> None:
@@ -139,10 +143,12 @@ def test_full_8b_on_one_24gb_is_proposed_sharded_over_4() -> None:
     plan = build_plan("llama-3.1-8b", gpu="4090", method="full")
     proposal = plan["proposal"]
     assert plan["recommendation"]["fits"] is False
-    assert (proposal["gpus"], proposal["parallel"], proposal["method"]) == (4, "fsdp", "full")
+    assert (proposal["gpus"], proposal["method"]) == (4, "full")
+    assert proposal["parallel"] in SHARDED
     assert proposal["fits"] and proposal["total_gib"] <= 23.99 * TARGET_FRACTION
     assert "ddp needs" in proposal["reasons"]["parallel"]
-    assert plan["suggestion"].startswith("full fine-tune + grad ckpt of 8.0B: fsdp over 4 x 24")
+    words = f"full fine-tune + grad ckpt of 8.0B: {proposal['parallel']} over 4 x 24 GiB GPUs"
+    assert plan["suggestion"].startswith(words)
 
 
 def test_asked_strategy_is_tried_first_in_the_proposal() -> None:
@@ -169,3 +175,18 @@ def test_grad_ckpt_given_off_is_kept_off_in_the_proposal() -> None:
 
     plan = build_plan("llama-3.1-8b", gpu="4090", method="full", batch=1, grad_ckpt=False)
     assert plan["proposal"]["grad_ckpt"] is False and plan["proposal"]["gpus"] == 8
+
+
+def test_a_batch_not_chosen_shrinks_before_more_gpus_are_proposed() -> None:
+    """70B QLoRA on 4 x 24 GB under ZeRO-3: the default batch does not fit, a smaller one
+    does; proposing more GPUs would be wrong when the user never chose the batch."""
+    from tunetui.planner.plan import build_plan
+
+    asked = dict(gpu="4090", gpus=4, method="qlora", parallel="zero3", grad_ckpt=True)
+    plan = build_plan("llama-3.1-70b", **asked)
+    assert plan["recommendation"]["fits"] is False
+    proposal, asked_batch = plan["proposal"], plan["recommendation"]["batch"]
+    assert proposal["gpus"] == 4 and proposal["batch"] < asked_batch
+    assert f"--batch {proposal['batch']}" in plan["suggestion"]
+    chosen = build_plan("llama-3.1-70b", batch=asked_batch, **asked)
+    assert chosen["proposal"] is None or chosen["proposal"]["gpus"] > 4
