@@ -438,10 +438,13 @@ class ChatProcess:
                 elif "error" in message:
                     raise UserError(str(message["error"]), "try a shorter or simpler prompt")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """End of input ends the process (also when the TUI dies: the pipe closes)."""
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             with contextlib.suppress(OSError):
-                self._proc.stdin.close()  # the loop ends at end of input
+                self._proc.stdin.close()
+        if not wait:
+            return
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -479,6 +482,12 @@ class ServerProcess:
     @property
     def running(self) -> bool:
         return self._proc.poll() is None
+
+    def interrupt(self) -> None:
+        """Ctrl+C to the server, without waiting (the TUI is closing)."""
+        if self._proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self._proc.send_signal(signal.SIGINT)
 
     def stop(self) -> None:
         _stop(self._proc)

@@ -20,6 +20,7 @@ from tui_fixtures import FixedServices, event, training_events, write_run
 from tunetui.planner.errors import UserError
 from tunetui.tui.app import TuneApp
 from tunetui.tui.runactions import EXPORTS, GGUF_QUANTS, compare_commands, parse_port, run_word
+from tunetui.tui.screens.run_actions import EMPTY
 from waiting import pilot_until
 
 SIZE = (80, 24)
@@ -37,13 +38,15 @@ class FakeChat:
 
     def ask(self, messages, model="tuned", on_piece=None, max_new_tokens=256) -> str:
         self.asked.append((model, list(messages)))
+        if messages[-1]["content"] == "silence":
+            return ""  # a model that ends its answer at once
         answer = f"{model} says: {messages[-1]['content']}"
         for word in answer.split(" "):
             if on_piece is not None:
                 on_piece(word + " ")
         return answer
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self.closed = True
 
 
@@ -66,6 +69,9 @@ class FakeServer:
     @property
     def running(self) -> bool:
         return not self._stopped.is_set()
+
+    def interrupt(self) -> None:
+        self._stopped.set()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -129,6 +135,14 @@ async def _open_actions(pilot, app: TuneApp) -> None:
     await pilot_until(pilot, lambda: "model loaded" in _text(app, "#chat-text"), what="load")
 
 
+async def _press(pilot, button) -> None:
+    """Enter on the focused button, once its last press's effect is over (a button ignores
+    presses during it)."""
+    await pilot_until(pilot, lambda: not button.has_class("-active"), what="press effect")
+    assert button.has_focus
+    await pilot.press("enter")
+
+
 async def _type(pilot, text: str) -> None:
     await pilot.press(*[" " if c == " " else c for c in text], "enter")
 
@@ -149,6 +163,8 @@ def test_chat_streams_answers_keeps_history_and_prints_the_console_command(runs)
             assert model == "tuned" and [m["content"] for m in messages] == [
                 "hello", "tuned says: hello", "again",
             ]  # fmt: skip
+            await _type(pilot, "silence")
+            await pilot_until(pilot, lambda: EMPTY in _text(app, "#chat-text"), what="a note")
             await _type(pilot, "/reset")
             await pilot_until(pilot, lambda: "hello" not in _text(app, "#chat-text"))
             await pilot.press("escape")
@@ -210,14 +226,17 @@ def test_serve_shows_url_and_curl_line_and_stops(runs) -> None:
             await pilot.pause()
             assert "tunetui serve done --port 8000" in _text(app, "#serve-console")
             await pilot.press("tab", "enter")  # port, Start
+            button = app.screen.query_one("#serve")
             await pilot_until(pilot, lambda: "serving http://" in _text(app, "#serve-status"))
             status = _text(app, "#serve-status")
             assert "http://127.0.0.1:8000/v1" in status and "try: curl" in status
-            button = app.screen.query_one("#serve")
-            await pilot_until(pilot, lambda: not button.has_class("-active"), what="press effect")
-            await pilot.press("enter")  # Stop (a button ignores presses during its effect)
+            await _press(pilot, button)  # Stop
             await pilot_until(pilot, lambda: _text(app, "#serve-status") == "stopped")
             assert not services.servers[0].running
+            await _press(pilot, button)  # Start again, then quit the app: it stops too
+            await pilot_until(pilot, lambda: len(services.servers) == 2, what="2nd server")
+            await pilot.press("ctrl+q")
+        assert not services.servers[1].running
 
     asyncio.run(scenario())
 

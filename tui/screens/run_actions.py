@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from tunetui.tui.services import ChatProcess, ServerProcess, Services
 
 LOADING = "loading the model in its own process…"
+EMPTY = "(no text: the model ended its answer at once)"
+# Command output, wrapped at the log's own width (RichLog's default is at least 78
+# columns, wider than the log at 80x24).
+LOG: dict[str, Any] = {"wrap": True, "markup": False, "min_width": 20}
 
 
 class RunActionsScreen(Screen[None]):
@@ -94,6 +98,7 @@ class RunActionsScreen(Screen[None]):
         self.server: ServerProcess | None = None
         self.curl = ""  # the server's own "try: curl ..." line
         self.serving = False  # /health answered
+        self.stopping = False
         self.base_name = ""
 
     @property
@@ -130,7 +135,7 @@ class RunActionsScreen(Screen[None]):
                                  compact=True)  # fmt: skip
                     yield Checkbox("overwrite", id="overwrite", compact=True)
                     yield Button("Export", id="export", variant="primary", compact=True)
-                yield RichLog(id="export-log", classes="action-log", wrap=True, markup=False)
+                yield RichLog(id="export-log", classes="action-log", **LOG)
                 yield Static("", id="export-console", classes="console")
             with TabPane("Serve", id="tab-serve"):
                 with Horizontal(classes="action-row"):
@@ -138,7 +143,7 @@ class RunActionsScreen(Screen[None]):
                     yield Input("8000", id="port", compact=True)
                     yield Button("Start", id="serve", variant="primary", compact=True)
                 yield Static("stopped", id="serve-status")
-                yield RichLog(id="serve-log", classes="action-log", wrap=True, markup=False)
+                yield RichLog(id="serve-log", classes="action-log", **LOG)
                 yield Static("", id="serve-console", classes="console")
         yield Footer()
 
@@ -165,11 +170,12 @@ class RunActionsScreen(Screen[None]):
         self.query_one(self.FIRST[name]).focus()
 
     def on_unmount(self) -> None:
-        """Leaving stops what this screen started: a server nobody sees is a surprise."""
+        """Leaving (or quitting) stops what this screen started: a server nobody sees is a
+        surprise. Nothing here waits: the children finish on their own."""
         if self.server is not None:
-            threading.Thread(target=self.server.stop, daemon=True).start()
+            self.server.interrupt()
         if self.chat is not None:
-            threading.Thread(target=self.chat.close, daemon=True).start()
+            self.chat.close(wait=False)
 
     # -- chat and compare ----------------------------------------------------------------
     def _chat_process(self) -> ChatProcess:
@@ -233,6 +239,8 @@ class RunActionsScreen(Screen[None]):
         except UserError as err:
             self.app.call_from_thread(self._chat_piece, f"[{err.line()}]")
             return
+        if not answer:
+            self.app.call_from_thread(self._chat_piece, EMPTY)
         self.history += [{"role": "user", "content": prompt},
                          {"role": "assistant", "content": answer}]  # fmt: skip
 
@@ -270,10 +278,11 @@ class RunActionsScreen(Screen[None]):
                 self.app.call_from_thread(self._answer, which, "".join(pieces))
 
             try:
-                self._chat_process().ask(messages, which, piece)
+                answer = self._chat_process().ask(messages, which, piece)
             except UserError as err:
                 self.app.call_from_thread(self._answer, which, f"[{err.line()}]")
                 return
+            self.app.call_from_thread(self._answer, which, answer or EMPTY)
 
     def _answer(self, which: str, text: str) -> None:
         self.query_one(f"#{which}-answer", Static).update(Text(text))
@@ -332,8 +341,11 @@ class RunActionsScreen(Screen[None]):
     @on(Button.Pressed, "#serve")
     def _serve_pressed(self) -> None:
         if self.server is not None and self.server.running:
-            self.query_one("#serve", Button).disabled = True
-            self.stop_server()
+            # Not disabled while it stops: a disabled button would lose the focus.
+            if not self.stopping:
+                self.stopping = True
+                self.query_one("#serve", Button).label = "Stopping…"
+                self.stop_server()
             return
         try:
             port = parse_port(self.query_one("#port", Input).value)
@@ -383,7 +395,6 @@ class RunActionsScreen(Screen[None]):
     def _server_ended(self, server: ServerProcess, code: int) -> None:
         if server is not self.server:
             return
-        self.serving = False
+        self.serving = self.stopping = False
         self.query_one("#serve", Button).label = "Start"
-        self.query_one("#serve", Button).disabled = False
         self._serve_status("stopped" if code in (0, -2, 130) else f"the server exited ({code})")
