@@ -1,6 +1,6 @@
 """Learning from this machine: measured vs planned peak memory of earlier runs' first steps.
 
-Each run's first optimizer step appends one JSON line (GPU, model architecture, method, bits,
+Each run's first optimizer step appends one JSON line (GPU, model architecture and size, method, bits,
 sequence length, batch, planned and measured GiB) to a calibration file in the user's cache
 (`tunetui.runner.calibration` knows where). When similar jobs were measured on the same GPU,
 `correction` gives the median measured/planned ratio, which the plan applies and states
@@ -17,11 +17,40 @@ from typing import Any
 
 from .trainconfig import Estimate
 
-# Jobs are "similar" when the same GPU trained the same architecture with the same method
-# and bit width: the formula's error comes from the stack and the model's code, which these
-# fix; sequence length and batch scale the terms the formula already scales.
+# Jobs are "similar" when the same GPU trained the same architecture at the same size with
+# the same method and bit width: the formula's error comes from the stack and the model's
+# code, which these fix, and from how its terms weigh against each other, which the size
+# decides (a 135M model is mostly logits and runtime, an 8B one mostly weights); sequence
+# length and batch scale the terms the formula already scales.
 MATCH_KEYS = ("gpu", "architecture", "method", "bits")
 MAX_RATIO_CHANGE = 0.5  # a ratio outside 0.5-1.5 is a broken measurement, not a correction
+SIZE_SEP = "@"  # "llama@1.7B": no model_type contains it
+
+
+def size_bucket(params: float) -> str:
+    """A parameter count to two significant figures ('135M' -> '130M', 8.03e9 -> '8.0B'):
+    fine-tunes of one base (same count) share a bucket, siblings of another size never do."""
+    if params <= 0:
+        return "0"
+    unit, scale = ("B", 1e9) if params >= 1e9 else ("M", 1e6) if params >= 1e6 else ("K", 1e3)
+    value = float(f"{params / scale:.2g}")
+    return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+
+
+def architecture_key(family: str, params: float) -> str:
+    """What the calibration file calls a model: its architecture and its size bucket
+    ('llama@130M'), so that a tiny test llama and SmolLM2 never correct each other."""
+    return f"{family}{SIZE_SEP}{size_bucket(params)}"
+
+
+def _same_architecture(recorded: str, asked: object) -> bool:
+    """A sized key matches only the same size; a bare family (a caller that does not know
+    the size) matches every size of that family, as every key did before sizes."""
+    if not isinstance(asked, str):
+        return False
+    if SIZE_SEP in asked:
+        return recorded == asked
+    return recorded.split(SIZE_SEP, 1)[0] == asked
 
 
 @dataclass(frozen=True)
@@ -70,7 +99,9 @@ def job_key(plan: dict[str, Any]) -> dict[str, Any] | None:
         rec, estimate = plan["recommendation"], plan["estimate"]
         key = {
             "gpu": str(plan["hardware"]["name"]),
-            "architecture": str(plan["model"]["family"]),
+            "architecture": architecture_key(
+                str(plan["model"]["family"]), float(plan["model"]["params"])
+            ),
             "method": str(rec["method"]),
             "bits": int(rec["bits"]),
             "seq": int(rec["cutoff_len"]),
@@ -105,11 +136,14 @@ def load(path: Path) -> list[Measurement]:
 
 
 def correction(rows: list[Measurement], **job: object) -> Correction | None:
-    """The median measured/planned ratio of the rows matching ``job`` on MATCH_KEYS."""
+    """The median measured/planned ratio of the rows matching ``job`` on MATCH_KEYS
+    (``architecture``: an `architecture_key`; a bare family matches all its sizes)."""
+    exact = [k for k in MATCH_KEYS if k != "architecture"]
     ratios = [
         r.measured_gib / r.planned_gib
         for r in rows
-        if all(getattr(r, k) == job.get(k) for k in MATCH_KEYS)
+        if all(getattr(r, k) == job.get(k) for k in exact)
+        and _same_architecture(r.architecture, job.get("architecture"))
         and r.planned_gib > 0
         and abs(r.measured_gib / r.planned_gib - 1) <= MAX_RATIO_CHANGE
     ]
