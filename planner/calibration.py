@@ -2,10 +2,10 @@
 
 Each run's first optimizer step appends one JSON line (GPU, model architecture and size,
 method, bits, sequence length, batch, planned and measured GiB) to a calibration file in the
-user's cache
-(`tunetui.runner.calibration` knows where). When similar jobs were measured on the same GPU,
-`correction` gives the median measured/planned ratio, which the plan applies and states
-("calibrated on 3 runs on this GPU: +4%"). Pure stdlib: the planner stays torch-free.
+user's cache (`tunetui.runner.calibration` knows where). When similar jobs were measured on
+the same GPU, `correction` gives the median measured/planned ratio, which the plan applies
+and states ("calibrated on 3 runs on this GPU: +4%"). Pure stdlib: the planner stays
+torch-free.
 """
 
 from __future__ import annotations
