@@ -1,7 +1,7 @@
 """A finished run's actions screen (chat, compare, export, serve) at 80x24, services faked.
 
 The model process, the export command and the server are the runner's (tested with a
-tiny model in tests/tui/test_tui_chat_process.py and tests/runner/); here they are fakes
+tiny model in tests/tui/test_tui_child_processes.py and tests/runner/); here they are fakes
 that answer at once, so what is checked is the screen: it reaches each action by keyboard,
 streams answers, shows the console equivalent of each action, the export's table and
 verdict, and the server's URL and curl line, and stops what it started.

@@ -1,8 +1,10 @@
-"""The TUI's model process on a tiny model: `services.ChatProcess` drives
-``python -m tunetui.runner.infer.chat`` over JSON lines (the TUI itself never imports torch).
+"""The TUI's child processes on a tiny model (the TUI itself never imports torch).
 
-One process answers as the tuned model and as its base (peft's ``disable_adapter``), streams
+`services.ChatProcess` drives ``python -m tunetui.runner.infer.chat`` over JSON lines: one
+process answers as the tuned model and as its base (peft's ``disable_adapter``), streams
 pieces, turns a bad request into one line without dying, and exits when its input closes.
+`ServerProcess` is ``tunetui serve``: it answers once loaded and stops on Ctrl+C.
+`run_command` hands a command's lines over and returns its exit code.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from tunetui.planner.errors import UserError
-from tunetui.tui.services import ChatProcess
+from tunetui.tui.services import ChatProcess, Services
 
 
 @pytest.fixture
@@ -51,3 +53,31 @@ def test_a_missing_run_is_one_line_from_the_process(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist") as info:
         chat.wait_ready()
     assert len(info.value.line().splitlines()) == 1
+
+
+def test_the_server_process_answers_once_loaded_and_stops(adapter_dir: Path) -> None:
+    import json
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = Services().start_server(adapter_dir, port)
+    lines: list[str] = []
+    try:
+        assert server.wait_ready(timeout_s=120), "the server never answered /health"
+        with urllib.request.urlopen(f"{server.url}/models", timeout=30) as response:
+            names = [m["id"] for m in json.loads(response.read())["data"]]
+        assert names == ["tuned", "llama"]
+    finally:
+        server.stop()
+    assert not server.running
+    server.follow(lines.append)  # what it printed, to the end
+    assert any(line.startswith("try: curl") for line in lines)
+
+
+def test_a_command_s_lines_and_exit_code_come_back(tmp_path: Path) -> None:
+    lines: list[str] = []
+    code = Services().run_command(["export", str(tmp_path / "no-such-run")], lines.append)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
