@@ -208,3 +208,23 @@ def test_the_size_limit_holds_for_chunked_bodies_without_content_length() -> Non
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_the_tui_chat_protocol_answers_as_tuned_and_base(adapter_dir: Path) -> None:
+    """`chat.serve_lines` (the TUI's chat process): one adapter load answers as the tuned
+    model and as its base (peft's ``disable_adapter``, as the server's names do)."""
+    import io
+
+    from tunetui.runner.infer.chat import serve_lines
+
+    ask = {"messages": [{"role": "user", "content": "Hi"}], "max_new_tokens": 6}
+    requests = [{"id": 1, **ask, "model": "tuned"}, {"id": 2, **ask, "model": "base"}]
+    stdin, out = io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), io.StringIO()
+    code = serve_lines(str(adapter_dir), stdin, out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert code == 0 and lines[0] == {"ready": True, "label": str(adapter_dir), "base": "llama"}
+    done = {m["id"]: m for m in lines if m.get("done")}
+    assert sorted(done) == [1, 2]
+    for ident in (1, 2):
+        pieces = "".join(m["piece"] for m in lines if m.get("id") == ident and "piece" in m)
+        assert pieces.strip() == done[ident]["text"]

@@ -1,8 +1,8 @@
 """The TUI's child processes on a tiny model (the TUI itself never imports torch).
 
-`services.ChatProcess` drives ``python -m tunetui.runner.infer.chat`` over JSON lines: one
-process answers as the tuned model and as its base (peft's ``disable_adapter``), streams
-pieces, turns a bad request into one line without dying, and exits when its input closes.
+`services.ChatProcess` drives ``python -m tunetui.runner.infer.chat`` over JSON lines: it
+streams pieces, turns a bad request into one line without dying, and exits when its input
+closes (tuned vs base answers from one adapter load: tests/runner/test_serve.py).
 `ServerProcess` is ``tunetui serve``: it answers once loaded and stops on Ctrl+C.
 `run_command` hands a command's lines over and returns its exit code.
 """
@@ -16,24 +16,11 @@ from tunetui.planner.errors import UserError
 from tunetui.tui.services import ChatProcess, Services
 
 
-@pytest.fixture
-def adapter_dir(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    torch.manual_seed(1)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(tmp_path / "tuned")
-    return tmp_path / "tuned"
-
-
-def test_one_process_answers_as_tuned_and_base_and_survives_a_bad_request(adapter_dir) -> None:
-    chat = ChatProcess(adapter_dir)
+def test_one_process_answers_and_survives_a_bad_request(tiny_model_dir: Path) -> None:
+    chat = ChatProcess(tiny_model_dir)
     try:
         chat.wait_ready()
-        assert chat.label == str(adapter_dir) and chat.base == "llama"
+        assert chat.label == str(tiny_model_dir) and chat.base == "llama"
         pieces: list[str] = []
         messages = [{"role": "user", "content": "hi"}]
         answer = chat.ask(messages, "tuned", pieces.append, max_new_tokens=6)
@@ -55,7 +42,7 @@ def test_a_missing_run_is_one_line_from_the_process(tmp_path: Path) -> None:
     assert len(info.value.line().splitlines()) == 1
 
 
-def test_the_server_process_answers_once_loaded_and_stops(adapter_dir: Path) -> None:
+def test_the_server_process_answers_once_loaded_and_stops(tiny_model_dir: Path) -> None:
     import json
     import socket
     import urllib.request
@@ -63,13 +50,13 @@ def test_the_server_process_answers_once_loaded_and_stops(adapter_dir: Path) -> 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = Services().start_server(adapter_dir, port)
+    server = Services().start_server(tiny_model_dir, port)
     lines: list[str] = []
     try:
         assert server.wait_ready(timeout_s=120), "the server never answered /health"
         with urllib.request.urlopen(f"{server.url}/models", timeout=30) as response:
             names = [m["id"] for m in json.loads(response.read())["data"]]
-        assert names == ["tuned", "llama"]
+        assert names == ["llama"]
     finally:
         server.stop()
     assert not server.running

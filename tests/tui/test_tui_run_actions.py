@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import RichLog, Static
@@ -24,6 +25,7 @@ from tunetui.tui.screens.run_actions import EMPTY
 from waiting import pilot_until
 
 SIZE = (80, 24)
+Body = Callable[[Any, TuneApp, "ActionServices"], Awaitable[None]]
 TABLE = ["check            result", "greedy answers   PASS  3/3 identical", "verdict: PASS"]
 
 
@@ -147,98 +149,90 @@ async def _type(pilot, text: str) -> None:
     await pilot.press(*[" " if c == " " else c for c in text], "enter")
 
 
-def test_chat_streams_answers_keeps_history_and_prints_the_console_command(runs) -> None:
+def _on_actions(runs: Path, body: Body, tab: str = "") -> ActionServices:
+    """``body(pilot, app, services)`` on the actions screen of run ``done`` (on the tab of
+    key ``tab``); the services, to check what was asked of them after the app quit."""
     services = ActionServices()
 
     async def scenario() -> None:
         app = TuneApp(services=services, runs_root=runs)
         async with app.run_test(size=SIZE) as pilot:
             await _open_actions(pilot, app)
-            assert "console: tunetui chat done" in _text(app, ".console")
-            await _type(pilot, "hello")
-            await pilot_until(pilot, lambda: "tuned says: hello" in _text(app, "#chat-text"))
-            await _type(pilot, "again")
-            await pilot_until(pilot, lambda: len(services.chat.asked) == 2, what="2nd answer")
-            model, messages = services.chat.asked[-1]
-            assert model == "tuned" and [m["content"] for m in messages] == [
-                "hello", "tuned says: hello", "again",
-            ]  # fmt: skip
-            await _type(pilot, "silence")
-            await pilot_until(pilot, lambda: EMPTY in _text(app, "#chat-text"), what="a note")
-            await _type(pilot, "/reset")
-            await pilot_until(pilot, lambda: "hello" not in _text(app, "#chat-text"))
-            await pilot.press("escape")
-            await pilot_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
-            await pilot_until(pilot, lambda: services.chat.closed, what="the chat to close")
+            if tab:
+                await pilot.press(tab)
+                await pilot.pause()
+            await body(pilot, app, services)
 
     asyncio.run(scenario())
+    return services
+
+
+def test_chat_streams_answers_keeps_history_and_prints_the_console_command(runs) -> None:
+    async def body(pilot, app: TuneApp, services: ActionServices) -> None:
+        assert "console: tunetui chat done" in _text(app, ".console")
+        await _type(pilot, "hello")
+        await pilot_until(pilot, lambda: "tuned says: hello" in _text(app, "#chat-text"))
+        await _type(pilot, "again")
+        await pilot_until(pilot, lambda: len(services.chat.asked) == 2, what="2nd answer")
+        model, messages = services.chat.asked[-1]
+        assert model == "tuned" and [m["content"] for m in messages] == [
+            "hello", "tuned says: hello", "again",
+        ]  # fmt: skip
+        await _type(pilot, "silence")
+        await pilot_until(pilot, lambda: EMPTY in _text(app, "#chat-text"), what="a note")
+        await _type(pilot, "/reset")
+        await pilot_until(pilot, lambda: "hello" not in _text(app, "#chat-text"))
+        await pilot.press("escape")
+        await pilot_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
+        await pilot_until(pilot, lambda: services.chat.closed, what="the chat to close")
+
+    _on_actions(runs, body)
 
 
 def test_compare_shows_base_and_tuned_answers_side_by_side(runs) -> None:
-    services = ActionServices()
+    async def body(pilot, app: TuneApp, services: ActionServices) -> None:
+        await _type(pilot, "capital of France")
+        await pilot_until(pilot, lambda: "tuned says" in _text(app, "#tuned-answer"))
+        assert _text(app, "#base-answer").strip() == "base says: capital of France"
+        assert app.screen.query_one("#base-box").border_title == "base: smollm2-135m"
+        console = _text(app, "#compare-console")
+        assert "tunetui chat smollm2-135m --prompt 'capital of France'" in console
+        assert "tunetui chat done --prompt 'capital of France'" in console
 
-    async def scenario() -> None:
-        app = TuneApp(services=services, runs_root=runs)
-        async with app.run_test(size=SIZE) as pilot:
-            await _open_actions(pilot, app)
-            await pilot.press("f2")
-            await _type(pilot, "capital of France")
-            await pilot_until(pilot, lambda: "tuned says" in _text(app, "#tuned-answer"))
-            assert _text(app, "#base-answer").strip() == "base says: capital of France"
-            assert app.screen.query_one("#base-box").border_title == "base: smollm2-135m"
-            console = _text(app, "#compare-console")
-            assert "tunetui chat smollm2-135m --prompt 'capital of France'" in console
-            assert "tunetui chat done --prompt 'capital of France'" in console
-
-    asyncio.run(scenario())
+    _on_actions(runs, body, tab="f2")
 
 
 def test_export_runs_the_console_command_and_shows_its_table(runs) -> None:
-    services = ActionServices()
+    expected = "tunetui export done --gguf --quant q8_0"
 
-    async def scenario() -> None:
-        app = TuneApp(services=services, runs_root=runs)
-        async with app.run_test(size=SIZE) as pilot:
-            await _open_actions(pilot, app)
-            await pilot.press("f3")
-            await pilot.pause()
-            expected = "tunetui export done --gguf --quant q8_0"
-            assert f"console: {expected}" in _text(app, "#export-console")
-            await pilot.press("tab", "tab", "enter")  # kind, overwrite, Export
-            await pilot_until(pilot, lambda: "export verified" in _log(app, "#export-log"))
-            assert services.commands == [
-                ["export", str(runs / "done"), "--gguf", "--quant", "q8_0"]
-            ]
-            log = _log(app, "#export-log")
-            assert log.startswith(f"$ {expected}") and "verdict: PASS" in log
+    async def body(pilot, app: TuneApp, services: ActionServices) -> None:
+        assert f"console: {expected}" in _text(app, "#export-console")
+        await pilot.press("tab", "tab", "enter")  # kind, overwrite, Export
+        await pilot_until(pilot, lambda: "export verified" in _log(app, "#export-log"))
+        log = _log(app, "#export-log")
+        assert log.startswith(f"$ {expected}") and "verdict: PASS" in log
 
-    asyncio.run(scenario())
+    services = _on_actions(runs, body, tab="f3")
+    assert services.commands == [["export", str(runs / "done"), "--gguf", "--quant", "q8_0"]]
 
 
 def test_serve_shows_url_and_curl_line_and_stops(runs) -> None:
-    services = ActionServices()
+    async def body(pilot, app: TuneApp, services: ActionServices) -> None:
+        assert "tunetui serve done --port 8000" in _text(app, "#serve-console")
+        await pilot.press("tab", "enter")  # port, Start
+        button = app.screen.query_one("#serve")
+        await pilot_until(pilot, lambda: "serving http://" in _text(app, "#serve-status"))
+        status = _text(app, "#serve-status")
+        assert "http://127.0.0.1:8000/v1" in status and "try: curl" in status
+        await _press(pilot, button)  # Stop
+        await pilot_until(pilot, lambda: _text(app, "#serve-status") == "stopped")
+        assert not services.servers[0].running
+        await _press(pilot, button)  # Start again, then quit the app: it stops too
+        await pilot_until(pilot, lambda: len(services.servers) == 2, what="2nd server")
+        await pilot.press("ctrl+q")
 
-    async def scenario() -> None:
-        app = TuneApp(services=services, runs_root=runs)
-        async with app.run_test(size=SIZE) as pilot:
-            await _open_actions(pilot, app)
-            await pilot.press("f4")
-            await pilot.pause()
-            assert "tunetui serve done --port 8000" in _text(app, "#serve-console")
-            await pilot.press("tab", "enter")  # port, Start
-            button = app.screen.query_one("#serve")
-            await pilot_until(pilot, lambda: "serving http://" in _text(app, "#serve-status"))
-            status = _text(app, "#serve-status")
-            assert "http://127.0.0.1:8000/v1" in status and "try: curl" in status
-            await _press(pilot, button)  # Stop
-            await pilot_until(pilot, lambda: _text(app, "#serve-status") == "stopped")
-            assert not services.servers[0].running
-            await _press(pilot, button)  # Start again, then quit the app: it stops too
-            await pilot_until(pilot, lambda: len(services.servers) == 2, what="2nd server")
-            await pilot.press("ctrl+q")
-        assert not services.servers[1].running
-
-    asyncio.run(scenario())
+    services = _on_actions(runs, body, tab="f4")
+    assert not services.servers[1].running
 
 
 def test_an_unfinished_run_has_no_actions(runs) -> None:
