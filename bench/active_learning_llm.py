@@ -1,20 +1,21 @@
 """Active learning with the LLM learner: does the fine-tuned model's own uncertainty save
 labels, and how does that compare with the TF-IDF proxy on the same pool and budget?
 
-Task: Rotten Tomatoes fresh/rotten (the offline data `active_learning.py` uses). Model: the
-embedded SmolLM2-135M-Instruct. Every round goes through the real `tunetui al` code
-(`runner.al.rounds.train_round`, `runner.al.loop.run_loop`, `llmscore`): the round is a
-tunetui run made from the project's recipe, trained by the runner's worker; the held-out
-and pool scores come from the label words' next-token distribution of the tuned model.
+Task: Rotten Tomatoes fresh/rotten (the offline data `active_learning.py` uses), asked as
+positive/negative. Model: the embedded SmolLM2-135M-Instruct, LoRA. Every round goes
+through the real `tunetui al` code (`runner.al.rounds.train_round`, `runner.al.loop.
+run_loop`, `llmscore`): the round is a tunetui run made from the project's recipe, trained
+by the runner's worker; the held-out and pool scores come from the label words'
+next-token distribution of the tuned model.
 
 Two shortcuts, both for the shared 2-core CPU, neither changes what is measured:
 
 - the round's run folder is staged by the launcher as usual, but the worker is called
   in-process (`runner.train.worker.main`) instead of as a new interpreter, which saves
   ~15 s of imports per round;
-- a round's saved weights and checkpoints are deleted once the next round exists (the
-  bench never warm-starts, and a `freeze` round saves a full model), and the stop set
-  (for the kappa rule, which the bench does not report) is 4 items.
+- a round's adapter and checkpoints are deleted once the next round exists (the bench
+  never warm-starts), and the stop set (for the kappa rule, which the bench does not
+  report) is 4 items.
 
 Paired design: for each seed, one seed set; round 0 (trained on it) is shared by random,
 margin and BADGE (the project is copied after round 0), then each spends the same budget.
@@ -36,13 +37,23 @@ import numpy as np
 from tunetui.runner.al.simulate import Curve, seed_set, simulate
 
 STRATEGIES = ("random", "margin", "badge")
-PROMPT = "Movie review: {text}\nIs it fresh or rotten?"
-# The round recipe: `freeze` (the last 2 of 30 layers) back-propagates through 2 layers
-# instead of 30, about 2.5x cheaper per step than LoRA on a CPU; 1 epoch, short sequences.
+# Label words the base model already has a meaning for. With `fresh`/`rotten` the untuned
+# model answers `fresh` for everything (p >= 0.997; the last run never left that prior);
+# `positive`/`negative` start near chance (macro-F1 0.52 zero-shot on 100 test items) and
+# are learnt from about 20 labels. The dataset's classes are renamed, nothing else changes.
+LABEL_WORDS = {"fresh": "positive", "rotten": "negative"}
+LABELS = list(LABEL_WORDS.values())
+PROMPT = "Movie review: {text}\nIs this review positive or negative?"
+# The round recipe: LoRA (rank 8, every linear layer), 4 epochs at lr 1e-3, batch 4, bf16
+# (this CPU has AVX512-BF16: bf16 matmuls ran 7x faster than fp32 here, and a round trains
+# ~1.4x faster). Checked on one seed before the run, macro-F1 on 40-50 test items: 16
+# labels, this recipe: 0.75 (zero-shot 0.52); 36 labels, fp32 batch 8: 0.80; but 24 labels
+# x 3 epochs (9 steps of 8) and 36 labels x 2 epochs at 2e-3 only learnt the answer format
+# (loss ~0.2, every item `positive`: 0.37 and 0.34): under 4 epochs did not learn here.
 RECIPE = {
-    "method": "freeze", "trainable_layers": 2, "lr": 3e-4, "epochs": 1.0, "batch": 4,
-    "grad_accum": 1, "cutoff_len": 96, "save_steps": 10_000, "logging_steps": 5,
-    "precision": "fp32", "save_total_limit": 1,
+    "method": "lora", "rank": 8, "lr": 1e-3, "epochs": 4.0, "batch": 4,
+    "grad_accum": 1, "cutoff_len": 112, "save_steps": 10_000, "logging_steps": 5,
+    "precision": "bf16", "save_total_limit": 1,
 }  # fmt: skip
 
 
@@ -106,7 +117,7 @@ def make_project(
     project = work / "round0"
     init_project(
         project, work / "pool.jsonl", work / "seed.jsonl", heldout=work / "test.jsonl",
-        labels=["fresh", "rotten"], model=model, learner=learn,
+        labels=LABELS, model=model, learner=learn,
     )  # fmt: skip
     train_round(project)
     # Score the pool once with round 0's model, so random/margin/BADGE share it.
@@ -195,7 +206,7 @@ def proxy_curves(data: dict[str, Any], seeds: list[int], k: int, rounds: int) ->
                     emb,
                     xt,
                     data["test_y"],
-                    ["fresh", "rotten"],
+                    LABELS,
                     seed_idx,
                     strategy,
                     k,
@@ -259,15 +270,14 @@ def plot(path: Path, curves: dict[str, list[Curve]], targets: dict[str, float]) 
 
 
 CUTS = (
-    "a pool of 24 and a test set of 30 (of 10,246 / 2,562), 4 seed labels and ONE round of "
-    "6 (budget 10 labels), the `freeze` method (last 2 layers) instead of LoRA, 1 epoch, "
-    "random/margin/BADGE only, a 4-item stop set, and the worker run in-process. On this "
-    "2-core CPU shared with three other engineers' training runs, the bench (nice 19) got "
-    "about 30% of one core: a round cost 2-3 minutes (loading, fine-tuning, saving 1 GB of "
-    "weights and checkpoint, scoring ~2 s per item), and a 2-round version was on course "
-    "for 100 minutes. So the curves have two points (4 and 10 labels), labels-to-target is "
-    "read on that two-point grid, and the test metric moves in steps of 1/30: this measures "
-    "the machinery, not what an LLM learner saves at a realistic budget."
+    "a pool of 100 and a test set of 50 (of 10,246 / 2,562), 8 seed labels and 2 rounds of "
+    "8 (budget 24 labels), random/margin/BADGE only, a 4-item stop set, the worker run "
+    "in-process, LoRA rank 8 for 4 epochs in bf16 (fewer epochs did not learn). Training "
+    "is the cost: 4 epochs x every label in hand x 3 strategies x every round, about 0.9 s "
+    "per example-epoch on one thread, plus ~0.3 s per scored item (test set every round, "
+    "the pool when margin/BADGE select). A third round (32 labels) would have cost ~90 "
+    "minutes. So the curves have three points (8, 16, 24 labels), labels-to-target is read "
+    "on that grid (steps of 8 labels), and the test metric moves in steps of 1/50."
 )
 
 
@@ -276,11 +286,11 @@ def add_llm_args(ap: argparse.ArgumentParser) -> None:
     llm = ap.add_argument_group("--learner llm (the fine-tuned SmolLM2 picks)")
     llm.add_argument("--learner", choices=("proxy", "llm"), default="proxy")
     llm.add_argument("--model", default="smollm2-135m")
-    llm.add_argument("--pool", type=int, default=24)
-    llm.add_argument("--test", type=int, default=30)
-    llm.add_argument("--seed-size", type=int, default=4)
-    llm.add_argument("--k", type=int, default=6)
-    llm.add_argument("--rounds", type=int, default=1)
+    llm.add_argument("--pool", type=int, default=100)
+    llm.add_argument("--test", type=int, default=50)
+    llm.add_argument("--seed-size", type=int, default=8)
+    llm.add_argument("--k", type=int, default=8)
+    llm.add_argument("--rounds", type=int, default=2)
     llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
     llm.add_argument("--cuts", default=CUTS)
     llm.add_argument(
@@ -300,13 +310,17 @@ def write_section(md: Path, meta: dict, rows: dict[str, list[dict]], timings: li
         MARK_BEGIN,
         "## LLM learner: the fine-tuned model picks (issue 16)",
         "",
-        f"Generated by `nice -n 19 python bench/active_learning.py --learner llm` in "
-        f"{meta['elapsed'] / 60:.1f} min on the shared 2-core CPU ({meta['date']}).",
-        f"Model: embedded SmolLM2-135M-Instruct, each round fine-tuned by the runner "
-        f"(`freeze`, last 2 layers, {RECIPE['epochs']:g} epoch(s), lr {RECIPE['lr']:g}) from "
-        "the base model on every label in hand, asked "
-        f"`{PROMPT!r}`; scored from the next-token distribution over the first tokens of "
-        "`fresh`/`rotten`, renormalised. BADGE uses the model's last hidden state.",
+        "Generated by `OMP_NUM_THREADS=1 nice -n 10 python bench/active_learning.py "
+        f"--learner llm` in {meta['elapsed'] / 60:.1f} min on the shared 2-core CPU "
+        f"({meta['date']}).",
+        "Model: embedded SmolLM2-135M-Instruct, each round fine-tuned by the runner "
+        f"(LoRA rank {RECIPE['rank']}, every linear layer, {RECIPE['epochs']:g} epochs, "
+        f"lr {RECIPE['lr']:g}, batch {RECIPE['batch']}, {RECIPE['precision']}) from the base "
+        "model on every "
+        f"label in hand, asked `{PROMPT!r}`; scored from the next-token distribution over "
+        "the first tokens of `positive`/`negative` (the dataset's fresh/rotten), "
+        "renormalised. BADGE uses the model's last hidden state. The untuned model scores "
+        f"macro-F1 {meta['zero_shot_macro_f1']:.3f} on the test set (zero-shot, same prompt).",
         f"Pool {meta['pool']} items, test {meta['test']} items (fixed random subsets of the "
         f"Rotten Tomatoes split above), seed set {meta['seed_size']}, batch k={meta['k']}, "
         f"{meta['rounds']} rounds (budget {meta['budget']} labels), {meta['seeds']} paired "
@@ -343,8 +357,10 @@ def main(args: Any) -> None:
     pi = rng.choice(len(ds.pool_x), args.pool, replace=False)
     ti = rng.choice(len(ds.test_x), args.test, replace=False)
     data = {
-        "pool_x": [ds.pool_x[i] for i in pi], "pool_y": [ds.pool_y[i] for i in pi],
-        "test_x": [ds.test_x[i] for i in ti], "test_y": [ds.test_y[i] for i in ti],
+        "pool_x": [ds.pool_x[i] for i in pi],
+        "pool_y": [LABEL_WORDS[ds.pool_y[i]] for i in pi],
+        "test_x": [ds.test_x[i] for i in ti],
+        "test_y": [LABEL_WORDS[ds.test_y[i]] for i in ti],
         "seed_size": args.seed_size,
     }  # fmt: skip
     work = Path(args.work)
@@ -357,17 +373,35 @@ def main(args: Any) -> None:
         # The bench's round runs are indexed in their own state dir, not the user's list.
         os.environ.setdefault("TUNETUI_STATE_DIR", str(work / "state"))
         seeds = list(range(args.seeds))
+        print(f"zero-shot macro-F1 {zero_shot(data, args.model, work):.3f}", flush=True)
         llm, timings = llm_curves(
             data, len(seeds), args.k, args.rounds, work, args.model,
             lambda s: print(s, flush=True),
         )  # fmt: skip
         elapsed = time.time() - t0
     curves = {"llm": llm, "proxy": proxy_curves(data, seeds, args.k, args.rounds)}
-    _report(args, curves, timings, elapsed, len(seeds))
+    _report(args, curves, timings, elapsed, len(seeds), zero_shot(data, args.model, work))
+
+
+def zero_shot(data: dict[str, Any], model: str, work: Path) -> float:
+    """The untuned model's test macro-F1 with the same prompt and label words: the floor
+    the rounds are measured against (scores cached in the work folder)."""
+    from tunetui.runner.al.classifier import classification_metrics
+    from tunetui.runner.al.llmscore import score_pool
+
+    questions = [PROMPT.replace("{text}", t) for t in data["test_x"]]
+    ids = [f"t{i}" for i in range(len(questions))]
+    scores = score_pool(model, ids, questions, work / "zero-shot", labels=LABELS)
+    return float(classification_metrics(data["test_y"], scores.guesses)["macro_f1"])
 
 
 def _report(
-    args: Any, curves: dict[str, list[Curve]], timings: list[dict], elapsed: float, n_seeds: int
+    args: Any,
+    curves: dict[str, list[Curve]],
+    timings: list[dict],
+    elapsed: float,
+    n_seeds: int,
+    zero_shot_f1: float,
 ) -> None:
     """Analyse, and write the JSON, the plot and the section of active_learning.md."""
     budget = args.seed_size + args.k * args.rounds
@@ -378,6 +412,8 @@ def _report(
         "elapsed": elapsed, "date": time.strftime("%Y-%m-%d"), "pool": args.pool,
         "test": args.test, "seed_size": args.seed_size, "k": args.k, "rounds": args.rounds,
         "budget": budget, "seeds": n_seeds, "targets": targets, "cuts": args.cuts,
+        "zero_shot_macro_f1": zero_shot_f1, "recipe": RECIPE, "prompt": PROMPT,
+        "label_words": LABEL_WORDS,
     }  # fmt: skip
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
