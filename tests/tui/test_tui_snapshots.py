@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from gpu_fixtures import FourGpus
 from textual.widgets import Input
 from tui_fixtures import FixedServices, event, training_events, write_run
 from tunetui.tui.app import TuneApp
@@ -72,18 +73,6 @@ def test_method_does_not_fit(snap_compare, wizard: TuneApp) -> None:
     wizard.state["model"] = "llama-3.1-8b"
     wizard.state["batch"] = 16
     assert snap_compare(wizard, terminal_size=SIZE, run_before=at_step(4))
-
-
-class FourGpus(FixedServices):
-    """A machine with four RTX 4090s, one of them fuller."""
-
-    def hardware(self):
-        from tunetui.tui.services import GpuChoice
-
-        machine = super().hardware()
-        name = machine.gpus[0].name
-        machine.gpus = [GpuChoice(name, 23.99, free) for free in (22.5, 22.5, 20.0, 22.5)]
-        return machine
 
 
 def test_hardware_with_four_gpus_offers_strategy_and_offload(snap_compare, tmp_path) -> None:

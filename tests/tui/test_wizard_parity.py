@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from gpu_fixtures import FourGpus
+from textual.widgets import Input, Select
 from tui_fixtures import FixedServices
 from tunetui.runner.recipe_io import save_recipe
 from tunetui.tui.app import TuneApp
@@ -96,18 +97,6 @@ SPREADS = [("ddp", "none"), ("zero2", "none"), ("zero3", "none"), ("zero3", "cpu
            ("fsdp", "none"), ("fsdp", "cpu")]  # fmt: skip
 
 
-class FourGpus(FixedServices):
-    """This machine has four RTX 4090s (the fixed services' one, four times)."""
-
-    def hardware(self):
-        machine = super().hardware()
-        machine.gpus = [
-            type(machine.gpus[0])(machine.gpus[0].name, 23.99, free)
-            for free in (22.5, 22.5, 20.0, 22.5)
-        ]
-        return machine
-
-
 @pytest.mark.parametrize("parallel,offload", SPREADS)
 def test_same_distributed_section_as_init_flags(parallel: str, offload: str, cli, tmp_path) -> None:
     state = WizardState.with_values(name="spread", gpus=4)
@@ -134,8 +123,6 @@ def test_a_strategy_that_cannot_offload_resets_offload() -> None:
 def test_strategy_chosen_on_the_screens_lands_like_flags(cli, tmp_path: Path, monkeypatch) -> None:
     """Four GPUs probed: step 1 offers the strategy (zero3, then offload cpu) and a count;
     step 4 offers it again (changed to fsdp there); the recipe equals the flags'."""
-    from textual.widgets import Select
-
     monkeypatch.chdir(tmp_path)
     (tmp_path / "wizard").mkdir(), (tmp_path / "flags").mkdir()
 
@@ -177,8 +164,6 @@ def test_one_gpu_offers_no_strategy_until_a_count_is_given() -> None:
     async def scenario() -> None:
         app = TuneApp(services=FixedServices(real_data=False))
         async with app.run_test(size=(80, 24)) as pilot:
-            from textual.widgets import Select
-
             screen = app.screen
             await pilot_until(pilot, lambda: app.state.gpu_name is not None, what="the probe")
             await pilot.pause()
