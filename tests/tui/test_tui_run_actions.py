@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import RichLog, Static
+from textual.widgets import Input, RichLog, Static
 from tui_fixtures import FixedServices, event, training_events, write_run
 from tunetui.planner.errors import UserError
 from tunetui.tui.app import TuneApp
@@ -37,11 +37,15 @@ class FakeChat:
     def __init__(self) -> None:
         self.asked: list[tuple[str, list[dict[str, str]]]] = []
         self.closed = False
+        self.gate = threading.Event()  # "slow" prompts wait for it
+        self.gate.set()
 
     def ask(self, messages, model="tuned", on_piece=None, max_new_tokens=256) -> str:
         self.asked.append((model, list(messages)))
         if messages[-1]["content"] == "silence":
             return ""  # a model that ends its answer at once
+        if messages[-1]["content"] == "slow":
+            self.gate.wait(20)
         answer = f"{model} says: {messages[-1]['content']}"
         for word in answer.split(" "):
             if on_piece is not None:
@@ -185,6 +189,27 @@ def test_chat_streams_answers_keeps_history_and_prints_the_console_command(runs)
         await pilot.press("escape")
         await pilot_until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         await pilot_until(pilot, lambda: services.chat.closed, what="the chat to close")
+
+    _on_actions(runs, body)
+
+
+def test_a_prompt_waits_in_its_field_while_an_answer_is_coming(runs) -> None:
+    async def body(pilot, app: TuneApp, services: ActionServices) -> None:
+        services.chat.gate.clear()
+        await _type(pilot, "slow")
+        await pilot_until(pilot, lambda: len(services.chat.asked) == 1, what="the 1st ask")
+        await _type(pilot, "next")
+        field = app.screen.query_one("#chat-input", Input)
+        assert field.value == "next" and len(services.chat.asked) == 1
+        assert any("still answering" in str(n.message) for n in app._notifications)
+        services.chat.gate.set()
+        await pilot_until(pilot, lambda: "tuned says: slow" in _text(app, "#chat-text"))
+        await pilot_until(pilot, lambda: "chat" not in app.screen.busy, what="the answer")
+        await pilot.press("enter")
+        await pilot_until(pilot, lambda: "tuned says: next" in _text(app, "#chat-text"))
+        assert [m["content"] for m in services.chat.asked[-1][1]] == [
+            "slow", "tuned says: slow", "next",
+        ]  # fmt: skip
 
     _on_actions(runs, body)
 

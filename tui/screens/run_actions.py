@@ -95,6 +95,7 @@ class RunActionsScreen(Screen[None]):
         self._chat_lock = threading.Lock()
         self.history: list[dict[str, str]] = []
         self.transcript: list[tuple[str, str]] = []
+        self.busy: set[str] = set()  # tabs with an answer on its way
         self.server: ServerProcess | None = None
         self.curl = ""  # the server's own "try: curl ..." line
         self.serving = False  # /health answered
@@ -215,6 +216,8 @@ class RunActionsScreen(Screen[None]):
 
     @on(Input.Submitted, "#chat-input")
     def _chat_submitted(self, event: Input.Submitted) -> None:
+        if self._busy("chat"):
+            return
         prompt = event.value.strip()
         event.input.value = ""
         if prompt == "/reset":
@@ -225,7 +228,18 @@ class RunActionsScreen(Screen[None]):
         if prompt:
             self.transcript += [("user", prompt), ("bot", "")]
             self._render_chat()
+            self.busy.add("chat")
             self.ask_chat(prompt)
+
+    def _busy(self, tab: str) -> bool:
+        """One answer at a time per tab: the prompt stays in its field until this one is
+        done (answers stream into the last reply; a second would interleave with it)."""
+        if tab in self.busy:
+            self.notify("still answering; send it when the answer is done")
+        return tab in self.busy
+
+    def _done(self, tab: str) -> None:
+        self.busy.discard(tab)
 
     @work(thread=True, group="chat")
     def ask_chat(self, prompt: str) -> None:
@@ -239,6 +253,8 @@ class RunActionsScreen(Screen[None]):
         except UserError as err:
             self.app.call_from_thread(self._chat_piece, f"[{err.line()}]")
             return
+        finally:
+            self.app.call_from_thread(self._done, "chat")
         if not answer:
             self.app.call_from_thread(self._chat_piece, EMPTY)
         self.history += [{"role": "user", "content": prompt},
@@ -261,28 +277,37 @@ class RunActionsScreen(Screen[None]):
 
     @on(Input.Submitted, "#compare-input")
     def _compare_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip():
+        if event.value.strip() and not self._busy("compare"):
             for which in ("base", "tuned"):
                 self.query_one(f"#{which}-answer", Static).update(Text("…", style="dim"))
+            self.busy.add("compare")
             self.compare(event.value.strip())
 
     @work(thread=True, group="chat")
     def compare(self, prompt: str) -> None:
         """The same one-turn prompt to the base model and to the tuned one."""
-        messages = [{"role": "user", "content": prompt}]
-        for which in ("base", "tuned"):
-            pieces: list[str] = []
+        try:
+            for which in ("base", "tuned"):
+                if not self._compare_one(prompt, which):
+                    return
+        finally:
+            self.app.call_from_thread(self._done, "compare")
 
-            def piece(text: str, which: str = which, pieces: list[str] = pieces) -> None:
-                pieces.append(text)
-                self.app.call_from_thread(self._answer, which, "".join(pieces))
+    def _compare_one(self, prompt: str, which: str) -> bool:
+        """One side's answer, streamed into its box (worker thread); False on an error."""
+        pieces: list[str] = []
 
-            try:
-                answer = self._chat_process().ask(messages, which, piece)
-            except UserError as err:
-                self.app.call_from_thread(self._answer, which, f"[{err.line()}]")
-                return
-            self.app.call_from_thread(self._answer, which, answer or EMPTY)
+        def piece(text: str) -> None:
+            pieces.append(text)
+            self.app.call_from_thread(self._answer, which, "".join(pieces))
+
+        try:
+            answer = self._chat_process().ask([{"role": "user", "content": prompt}], which, piece)
+        except UserError as err:
+            self.app.call_from_thread(self._answer, which, f"[{err.line()}]")
+            return False
+        self.app.call_from_thread(self._answer, which, answer or EMPTY)
+        return True
 
     def _answer(self, which: str, text: str) -> None:
         self.query_one(f"#{which}-answer", Static).update(Text(text))
