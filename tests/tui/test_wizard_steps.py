@@ -139,3 +139,12 @@ def test_several_gpus_of_a_kind_are_one_entry_and_one_line() -> None:
     text = hardware_text(MachineView(gpus=gpus))
     assert "GPU 0-2: 3 x H100  79.6 GiB each, 70.5-79.0 GiB free" in text
     assert "GPU 3: A10" in text
+
+
+def test_a_recommendation_over_several_gpus_reads_with_its_strategy() -> None:
+    rec = {"method": "full", "batch": 2, "grad_accum": 1, "cutoff_len": 1024, "grad_ckpt": True,
+           "optim": "adamw_fused", "precision": "bf16", "total_gib": 18.9}  # fmt: skip
+    assert describe_choice({**rec, "gpus": 4, "parallel": "zero3"}).endswith(
+        "ckpt, zero3 x4, 18.9 GiB"
+    )
+    assert describe_choice({**rec, "gpus": 1, "parallel": "none"}) == describe_choice(rec)
