@@ -94,6 +94,11 @@ def train_config(row: dict[str, Any]) -> TrainConfig:
     if parallel == "none" and "parallel" in stack:
         parallel = stack["parallel"]
     bits = c.get("bits")
+    upcast = bool(c.get("upcast_non_quantized", stack.get("upcast_non_quantized", False)))
+    if n_gpus > 1 and parallel in ("fsdp", "zero3"):
+        # trl's SFTTrainer never calls prepare_model_for_kbit_training on sharded QLoRA
+        # (its Params4bit sit on cpu/meta when the trainer is built: `is_sharded_qlora`)
+        upcast = False
     return TrainConfig(
         method=c["method"],
         bits=int(bits) if bits else None,
@@ -115,9 +120,7 @@ def train_config(row: dict[str, Any]) -> TrainConfig:
         loss_impl="chunked" if c.get("chunked_ce") else "hf",
         optimizer_in_backward=bool(c.get("optimizer_in_backward")),
         activation_offloading=bool(c.get("activation_offloading")),
-        upcast_non_quantized=bool(
-            c.get("upcast_non_quantized", stack.get("upcast_non_quantized", False))
-        ),
+        upcast_non_quantized=upcast,
         compute_capability=_compute_capability(row.get("gpu", "")),
         double_quant=bool(c.get("double_quant", True)),
         fused_qkv=bool(stack.get("fused_qkv", False)),
@@ -125,12 +128,11 @@ def train_config(row: dict[str, Any]) -> TrainConfig:
 
 
 def _model(row: dict[str, Any]):
-    try:
-        return resolve_model(row["model"])
-    except UserError:
-        if row.get("model_config"):
-            return spec_from_config(row["model_config"], id_=row["model"])
-        raise
+    """The row's own published config when it has one (never the network: a Hub id that is
+    not in the catalog would otherwise be looked up on the Hub), else the catalog."""
+    if row.get("model_config"):
+        return spec_from_config(row["model_config"], id_=row["model"])
+    return resolve_model(row["model"])
 
 
 _BOOL_KEYS = ("gradient_checkpointing", "pure_bf16", "compile", "chunked_ce",

@@ -183,6 +183,12 @@ def _weights_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
     return c.linear * INT8_BYTES + scales + rest
 
 
+def _unquantised_width(cfg: TrainConfig) -> int:
+    """Bytes per parameter of what is not quantised (embeddings, lm_head, norms)."""
+    full_width = 4 if (cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter)) else 2
+    return 4 if cfg.weight_bits < 16 and cfg.upcast_non_quantized else full_width
+
+
 def _layer_stored_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
     """One decoder layer as stored: NF4/int8 linears + the rest (norms) at their width."""
     per_layer = model.counts().per_layer
@@ -262,11 +268,12 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     if cfg.stage in ("dpo", "kto") and not cfg.is_adapter:
         reference = counts.total * 2 / shard_weights  # a frozen bf16 copy of the policy
 
-    acts, spike, logits = _activations(model, cfg, tokens, n_train)
+    acts, spike, logits = _activations(model, cfg, tokens, n_train, fsdp_sharded(cfg))
     head_grad = 0.0
     if cfg.method == "full":  # the lm_head (or tied embedding) grad appears with the logits
         head_grad = (counts.lm_head or counts.embed) * width / shard_states
-    workspace = _workspace(model, cfg, n, shard_weights, n_train * width)
+    workspace = _workspace(model, cfg, n, n_train * width)
+    gathered = _gathered_bytes(model, cfg, shard_weights)
     persistent = weights + adapters + opt_in + reference
     # gradients outlive the step when accumulating (they sum across micro-batches), and
     # under DDP (grads are views of its buckets) and DeepSpeed ZeRO (a preallocated
@@ -276,7 +283,8 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     if cfg.optimizer_in_backward:  # each grad is applied and freed as soon as it exists
         grads = max(counts.lm_head, counts.embed, counts.per_layer) * width / shard_states
         head_grad = min(head_grad, grads)
-    fwd_peak = acts + spike + (grads if grads_kept else head_grad)
+    # gathered layers live only while layers run: optimizer.step() works on the shards
+    fwd_peak = acts + spike + gathered + (grads if grads_kept else head_grad)
     scratch = 0.0 if cfg.optimizer_in_backward else _step_scratch(cfg, n_train) / shard_states
     step_peak = grads + scratch
     phase = "forward" if fwd_peak >= step_peak else "optimizer"
@@ -288,17 +296,34 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
         "gradients": grads if phase == "optimizer" or grads_kept else head_grad,
         "optimizer": opt_in,
         "activations": acts + (spike - logits) if phase == "forward" else 0.0,
-        "logits": logits if phase == "forward" and spike == logits else 0.0,
+        "logits": logits if phase == "forward" else 0.0,
         "optimizer_step": scratch if phase == "optimizer" else 0.0,
-        "workspace": workspace,
+        "workspace": workspace + (gathered if phase == "forward" else 0.0),
     }
-    return device_totals(cfg, allocated, persistent, breakdown, opt_out, n_train, phase)
+    phases = None
+    if fsdp_sharded(cfg):  # the step's gradients come from the reduce-scatter stream
+        phases = (workspace + fwd_peak, step_peak - (grads if grads_kept else 0.0))
+    return device_totals(cfg, allocated, persistent, breakdown, opt_out, n_train, phase, phases)
+
+
+def fsdp_sharded(cfg: TrainConfig) -> bool:
+    """FSDP over more than one rank (on one rank torch's FSDP runs NO_SHARD: nothing is
+    gathered, and the step is the plain one)."""
+    return cfg.parallel == "fsdp" and cfg.n_gpus > 1
 
 
 def _activations(
-    model: ModelSpec, cfg: TrainConfig, tokens: int, n_train: float
+    model: ModelSpec, cfg: TrainConfig, tokens: int, n_train: float, sharded: bool = False
 ) -> tuple[float, float, float]:
-    """(activations kept for backward, the largest transient spike, logits) in bytes."""
+    """(activations kept for backward, the largest transient spike, the logits and loss
+    buffers within that spike) in bytes.
+
+    ``sharded`` (FSDP over several ranks, `fsdp_sharded`): the loss's fp32 buffers (the
+    upcast logits, the log-softmax output and their gradients: everything of the logits
+    spike but the bf16 logits themselves) are still held when the last decoder layer is
+    recomputed, so the two spikes add up instead of following each other (planner/README.md
+    "FSDP": fms-acceleration's 2-GPU rows, no constant fitted).
+    """
     e = _act_bytes(cfg)
     layers = model.num_hidden_layers
     trainable_layers = layers if cfg.method != "freeze" else min(cfg.freeze_layers, layers)
@@ -313,7 +338,11 @@ def _activations(
         # after the loss backward has freed the logits, so the two spikes do not overlap
         kept = min(saved_layers, 2) if cfg.activation_offloading else saved_layers
         acts = tokens * kept * residual_bytes(cfg) * model.hidden_size
-        spike = max(logits, tokens * per_layer)
+        recompute, loss_held = tokens * per_layer, 0.0
+        if sharded:  # the loss's fp32 buffers: the logits spike less the bf16 logits
+            loss_held = max(0.0, logits - tokens * vocab_out * e)
+        spike = max(logits, recompute + loss_held)
+        logits = logits if spike == logits else loss_held
     else:
         acts = tokens * saved_layers * per_layer
         spike = logits
@@ -322,19 +351,34 @@ def _activations(
     return acts, spike, logits
 
 
-def _workspace(
-    model: ModelSpec, cfg: TrainConfig, n: int, shard_weights: int, grad_bytes: float
-) -> float:
-    """Transient buffers: dequantised weights (QLoRA), DoRA's merged weight, ZeRO-3/FSDP
-    gathered layers, DDP gradient buckets."""
+def _workspace(model: ModelSpec, cfg: TrainConfig, n: int, grad_bytes: float) -> float:
+    """Transient buffers: dequantised weights (QLoRA), DoRA's merged weight, DDP gradient
+    buckets (the gathered weights of sharded runs are `_gathered_bytes`)."""
     workspace = 0.0
     biggest = max(i * o for _, i, o, _ in model.linears())
     if cfg.weight_bits < 16:
         workspace += biggest * _act_bytes(cfg)
     if cfg.method == "dora":
         workspace += biggest * 4  # W + scale*B@A materialised for the weight norm
-    if shard_weights > 1:  # current + prefetched layer, gathered at their stored width
-        workspace += 2 * _layer_stored_bytes(model, cfg)
     if cfg.parallel == "ddp" and n > 1:
         workspace += grad_bytes  # gradient buckets
     return workspace
+
+
+def _gathered_bytes(model: ModelSpec, cfg: TrainConfig, shard_weights: int) -> float:
+    """Weights all-gathered to full size while layers run (FSDP, ZeRO-3), at their stored
+    width (4-bit for QLoRA), on top of each rank's shard.
+
+    FSDP as accelerate wraps a transformers model: one unit per decoder layer, and the root
+    unit holds the rest (embeddings, lm_head, final norm). torch's FSDP never reshards the
+    root after forward (it would be gathered again at once for backward), so the root is
+    whole from the first forward to the end of backward, beside the one decoder layer being
+    computed. ZeRO-3: the current and the prefetched layer.
+    """
+    if shard_weights <= 1:
+        return 0.0
+    layer = _layer_stored_bytes(model, cfg)
+    if cfg.parallel != "fsdp":
+        return 2 * layer
+    c = model.counts()
+    return (c.embed + c.lm_head + model.hidden_size) * _unquantised_width(cfg) + layer

@@ -55,9 +55,17 @@ def device_totals(
     opt_out: float,
     n_train: float,
     phase: str,
+    phases: tuple[float, float] | None = None,
 ) -> Estimate:
     """Add what lies outside the allocator's count (bytes in, GiB out): on CPU the
-    Python/torch runtime, on a GPU fragmentation, the CUDA context and NCCL."""
+    Python/torch runtime, on a GPU fragmentation, the CUDA context and NCCL.
+
+    ``phases`` (sharded FSDP: forward/backward churn, optimizer-step churn): the step's
+    memory does not reuse the blocks forward and backward left in the cache, because its
+    gradients come out of FSDP's reduce-scatter stream and the caching allocator never
+    hands one stream's cached block to another; so both phases are reserved side by side,
+    each with its own waste (the step's few fixed-size buffers at the plain share).
+    """
     notes: list[str] = []
     if opt_out:
         breakdown["paged_optimizer"] = opt_out
@@ -70,6 +78,10 @@ def device_totals(
         return Estimate(a, a, total / GIB, out_bd, n_train, "cpu", phase, notes)
     churn = max(0.0, allocated - resident)
     reserved = allocated + churn_fragmentation(cfg) * churn + RESERVED_BLOCK_GIB * GIB
+    if phases is not None:
+        forward, step = phases
+        apart = (1 + churn_fragmentation(cfg)) * forward + (1 + CHURN_FRAGMENTATION) * step
+        reserved = resident + apart + RESERVED_BLOCK_GIB * GIB
     breakdown["fragmentation"] = reserved - allocated
     breakdown["cuda_context"] = cuda_context_gib(cfg.compute_capability) * GIB
     if cfg.n_gpus > 1 and cfg.parallel != "none":
