@@ -148,6 +148,9 @@ def test_strategy_chosen_on_the_screens_lands_like_flags(cli, tmp_path: Path, mo
             method.query_one("#parallel", Select).value = "fsdp"
             await pilot_until(pilot, lambda: app.state["parallel"] == "fsdp", what="fsdp")
             assert app.state["offload"] == "cpu"  # fsdp offloads too: kept
+            app.go(1)  # step 1 shows what step 4 chose
+            await pilot_until(pilot, lambda: app.screen is screen)
+            await pilot_until(pilot, lambda: screen.query_one("#parallel", Select).value == "fsdp")
             save_recipe(app.state.to_recipe(), tmp_path / "wizard" / "recipe.yaml")
 
     asyncio.run(scenario())

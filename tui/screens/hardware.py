@@ -127,6 +127,11 @@ class HardwareScreen(WizardStep):
         # After the first paint: the probe's imports would otherwise compete for the GIL.
         self.call_after_refresh(self.probe)
 
+    def on_screen_resume(self) -> None:
+        # The strategy may have been changed on the method step since this was shown.
+        if getattr(self, "choices", None) is not None:
+            self._show_spread()
+
     @work(thread=True, exclusive=True)
     def probe(self) -> None:
         hw = self.tapp.hardware()
