@@ -61,6 +61,8 @@ PLANS = [
     {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 8, "parallel": "zero3"},
     {"model": None, "params": "7B", "gpu": "t4"},
     {"model": "llama-3.1-8b", "gpu": "cpu"},
+    {"model": "llama-3.1-8b", "gpu": "rtx-4090", "method": "full"},  # a proposal
+    {"model": "llama-3.1-70b", "gpu": "l40s"},  # a proposal, recommended
 ]
 
 
