@@ -176,11 +176,6 @@ def test_a_bare_family_still_matches_every_size_of_it() -> None:
     assert correction(rows, **{**JOB, "architecture": "llama@1.7B"}) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="planner/plan.py _calibrate still passes architecture=spec.family; it should pass "
-    "architecture_key(spec.family, spec.counts().total) (reported to its owner)",
-)
 def test_a_plan_is_not_corrected_by_runs_of_another_size_of_its_architecture(
     cache: Path, tiny_model_dir: Path
 ) -> None:
