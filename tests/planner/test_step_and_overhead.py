@@ -180,3 +180,15 @@ def test_plan_cli_takes_module_targets_dropout_accumulation_and_liger(cli) -> No
     assert json.loads(out)["recommendation"]["grad_accum"] == 8
     code, _, err = cli(*args, "--liger")
     assert code == 0, err
+
+
+def test_sharding_splits_4bit_codes_but_not_their_quantisation_constants() -> None:
+    """bitsandbytes keeps NF4 absmax blocks in ``quant_state`` (not a parameter): FSDP
+    shards the packed codes and every rank keeps all the constants."""
+    from tunetui.planner.estimator import NF4_BYTES
+
+    cfg = TrainConfig(method="qlora", seq_len=512, upcast_non_quantized=False)
+    one = estimate(MISTRAL_7B, cfg).breakdown_gib["weights"] * GIB
+    two = estimate(MISTRAL_7B, cfg.replace(n_gpus=2, parallel="fsdp"))
+    constants = MISTRAL_7B.counts().linear * (NF4_BYTES - 0.5)
+    assert two.breakdown_gib["weights"] * GIB == pytest.approx((one - constants) / 2 + constants)
