@@ -353,7 +353,7 @@ def _activations(
     logits = tokens * vocab_out * logit_bytes + tokens * RMSNORM_FP32_BYTES * model.hidden_size
     if cfg.gradient_checkpointing:
         # only each layer's input stays; one layer is recomputed at a time during backward,
-        # after the loss backward has freed the logits, so the two spikes do not overlap
+        # after the loss backward has freed the logits (but for sharded FSDP, see above)
         kept = min(saved_layers, 2) if cfg.activation_offloading else saved_layers
         acts = tokens * kept * residual_bytes(cfg) * model.hidden_size
         recompute, loss_held = tokens * per_layer, 0.0
