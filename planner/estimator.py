@@ -170,13 +170,10 @@ def _mlp_activation_bytes(model: ModelSpec, saves, keeps_input, e: int) -> float
 def _weights_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
     """Resident weights at their real dtype (NF4/int8 for decoder linears only)."""
     c = model.counts()
-    bits = cfg.weight_bits
-    full_width = 4 if (cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter)) else 2
-    if bits == 16:
-        return c.total * full_width
-    keep = 4 if cfg.upcast_non_quantized else full_width
-    rest = (c.embed + c.lm_head + c.other) * keep
-    if bits == 4:
+    if cfg.weight_bits == 16:
+        return c.total * _unquantised_width(cfg)
+    rest = (c.embed + c.lm_head + c.other) * _unquantised_width(cfg)
+    if cfg.weight_bits == 4:
         per = NF4_BYTES if cfg.double_quant else NF4_BYTES_NO_DQ
         return c.linear * per + rest
     scales = model.num_hidden_layers * sum(o * n * 4 for _, _, o, n in model.linears())
@@ -201,7 +198,9 @@ def _quant_state_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
 
 
 def _unquantised_width(cfg: TrainConfig) -> int:
-    """Bytes per parameter of what is not quantised (embeddings, lm_head, norms)."""
+    """Bytes per parameter of what is not quantised (every weight at 16 bits; embeddings,
+    lm_head and norms beside 4/8-bit linears, fp32 when prepare_model_for_kbit_training
+    upcast them): fp32 masters (fp32, or mixed precision for full/freeze), else 2."""
     full_width = 4 if (cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter)) else 2
     return 4 if cfg.weight_bits < 16 and cfg.upcast_non_quantized else full_width
 
@@ -209,13 +208,11 @@ def _unquantised_width(cfg: TrainConfig) -> int:
 def _layer_stored_bytes(model: ModelSpec, cfg: TrainConfig) -> float:
     """One decoder layer as stored: NF4/int8 linears + the rest (norms) at their width."""
     per_layer = model.counts().per_layer
-    full_width = 4 if (cfg.precision == "fp32" or (not cfg.pure and not cfg.is_adapter)) else 2
     if cfg.weight_bits == 16:
-        return per_layer * full_width
+        return per_layer * _unquantised_width(cfg)
     linear = sum(i * o * n for _, i, o, n in model.linears())
     per = {4: NF4_BYTES if cfg.double_quant else NF4_BYTES_NO_DQ, 8: INT8_BYTES}[cfg.weight_bits]
-    keep = 4 if cfg.upcast_non_quantized else full_width
-    return linear * per + max(0, per_layer - linear) * keep
+    return linear * per + max(0, per_layer - linear) * _unquantised_width(cfg)
 
 
 def _trainable_width(cfg: TrainConfig) -> int:
