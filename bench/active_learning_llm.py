@@ -128,7 +128,7 @@ def make_project(
 
 
 def llm_curves(
-    data: dict[str, Any], seeds: int, k: int, rounds: int, work: Path, model: str, log: Any
+    data: dict[str, Any], seeds: list[int], k: int, rounds: int, work: Path, model: str, log: Any
 ) -> tuple[list[Curve], list[dict]]:
     """LLM-learner curves (strategy x seed) and one timing row per round."""
     from tunetui.runner.al import create, llm
@@ -139,7 +139,7 @@ def llm_curves(
     # 4 items instead of the whole (small) pool keeps the pool scored only when selecting.
     create.STOP_SET_SIZE = 4
     curves, timings = [], []
-    for seed in range(seeds):
+    for seed in seeds:
         seed_idx = seed_set(data["pool_y"], data["seed_size"], np.random.default_rng(seed))
         base, oracle = make_project(
             work / f"seed{seed}", data["pool_x"], data["pool_y"], data["test_x"],
@@ -220,14 +220,23 @@ def proxy_curves(data: dict[str, Any], seeds: list[int], k: int, rounds: int) ->
 # ---------------------------------------------------------------------------- report
 def summarise(curves: list[Curve], budget: int) -> tuple[list[dict], float]:
     """`active_learning.analyse` rows, with the target at 95% of the best strategy's mean
-    final macro-F1 for this learner (training on the whole pool is out of CPU reach)."""
-    from active_learning import METRIC, TARGET_FRACTION, analyse
+    final macro-F1 for this learner (training on the whole pool is out of CPU reach), and
+    the paired gain in final macro-F1 over random: on a three-point grid labels-to-target
+    can hide a difference the last round shows."""
+    from active_learning import METRIC, TARGET_FRACTION, analyse, paired_bootstrap
 
-    finals: dict[str, list[float]] = {}
+    finals: dict[str, dict[int, float]] = {}
     for c in curves:
-        finals.setdefault(c.strategy, []).append(c.values(METRIC)[-1])
-    best = max(float(np.mean(v)) for v in finals.values())
-    return analyse("rotten-tomatoes", curves, best, budget), TARGET_FRACTION * best
+        finals.setdefault(c.strategy, {})[c.seed] = float(c.values(METRIC)[-1])
+    best = max(float(np.mean(list(v.values()))) for v in finals.values())
+    rows = analyse("rotten-tomatoes", curves, best, budget)
+    seeds = sorted(finals["random"])
+    rand = np.array([finals["random"][s] for s in seeds])
+    for row in rows:
+        if row["strategy"] != "random":
+            mine = np.array([finals[row["strategy"]][s] for s in seeds])
+            row["final_gain"] = paired_bootstrap(mine, rand, lambda a, b: (a - b).mean())
+    return rows, TARGET_FRACTION * best
 
 
 def _fmt_ci(v: tuple[float, float, float], pct: bool) -> str:
@@ -241,17 +250,18 @@ def table(rows_by_learner: dict[str, list[dict]]) -> list[str]:
 
     out = [
         "| learner | strategy | reached target | labels to target (mean) | saving vs random "
-        "[95% CI] | AUC gain [95% CI] | final macro-F1 | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "[95% CI] | AUC gain [95% CI] | final macro-F1 | final gain [95% CI] | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for learner, rows in rows_by_learner.items():
         for r in rows:
             saving = "-" if r["strategy"] == "random" else _fmt_ci(r["saving"], True)
             auc = "-" if r["strategy"] == "random" else _fmt_ci(r["auc_gain"], False)
+            final = "-" if r["strategy"] == "random" else _fmt_ci(r["final_gain"], False)
             out.append(
                 f"| {learner} | {r['strategy']} | {r['reached']}/{r['seeds']} | "
                 f"{r['labels_mean']:.1f} | {saving} | {auc} | {r['final_metric']:.4f} | "
-                f"{verdict(r)} |"
+                f"{final} | {verdict(r)} |"
             )
     return out
 
@@ -292,6 +302,11 @@ def add_llm_args(ap: argparse.ArgumentParser) -> None:
     llm.add_argument("--k", type=int, default=8)
     llm.add_argument("--rounds", type=int, default=2)
     llm.add_argument("--work", default="/tmp/tunetui-al-llm-bench")
+    llm.add_argument(
+        "--first-seed", type=int, default=0,
+        help="seeds FIRST..FIRST+SEEDS-1 (more seeds later, into another --work; move their "
+        "seedN folders into one --work and use --report-from-work)",
+    )  # fmt: skip
     llm.add_argument("--cuts", default=CUTS)
     llm.add_argument(
         "--report-from-work", action="store_true", help="report the seeds finished in --work"
@@ -327,8 +342,9 @@ def write_section(md: Path, meta: dict, rows: dict[str, list[dict]], timings: li
         "seeds. The proxy learner ran on the same pool, test set, seed sets and budget.",
         f"Target: 95% of the best strategy's mean final macro-F1 for that learner "
         f"(LLM {meta['targets']['llm']:.4f}, proxy {meta['targets']['proxy']:.4f}); "
-        "a run that never reaches it counts as the budget. Saving and AUC gain as above "
-        "(paired bootstrap over seeds, 10,000 resamples).",
+        "a run that never reaches it counts as the budget. Saving and AUC gain as above; "
+        "*final gain*: mean paired difference from random in macro-F1 at the budget (all "
+        "three: paired bootstrap over seeds, 10,000 resamples).",
         f"Cost per LLM round: {np.mean(secs):.0f} s mean wall time "
         f"({np.mean(train) if train else 0:.0f} s training, the rest scoring test + pool); "
         "0 GPU-seconds (CPU).",
@@ -366,21 +382,31 @@ def main(args: Any) -> None:
     work = Path(args.work)
     if args.report_from_work:
         llm, timings, seeds = curves_from_work(work, args.rounds)
-        states = list(work.glob("seed*/*/state.json"))
-        elapsed = max(f.stat().st_mtime for f in states) - min(f.stat().st_ctime for f in states)
+        elapsed = _seeds_wall_time(work, seeds)
     else:
         shutil.rmtree(work, ignore_errors=True)
         # The bench's round runs are indexed in their own state dir, not the user's list.
         os.environ.setdefault("TUNETUI_STATE_DIR", str(work / "state"))
-        seeds = list(range(args.seeds))
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
         print(f"zero-shot macro-F1 {zero_shot(data, args.model, work):.3f}", flush=True)
         llm, timings = llm_curves(
-            data, len(seeds), args.k, args.rounds, work, args.model,
+            data, seeds, args.k, args.rounds, work, args.model,
             lambda s: print(s, flush=True),
         )  # fmt: skip
         elapsed = time.time() - t0
     curves = {"llm": llm, "proxy": proxy_curves(data, seeds, args.k, args.rounds)}
     _report(args, curves, timings, elapsed, len(seeds), zero_shot(data, args.model, work))
+
+
+def _seeds_wall_time(work: Path, seeds: list[int]) -> float:
+    """Seconds the finished seeds took, summed: from each seed's first file (its pool) to
+    its last state.json write, so seeds run in separate batches add up without the gaps."""
+    total = 0.0
+    for seed in seeds:
+        folder = work / f"seed{seed}"
+        end = max(f.stat().st_mtime for f in folder.glob("*/state.json"))
+        total += end - (folder / "pool.jsonl").stat().st_mtime
+    return total
 
 
 def zero_shot(data: dict[str, Any], model: str, work: Path) -> float:
