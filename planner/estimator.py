@@ -31,6 +31,12 @@ __all__ = [
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 per 256
 NF4_BYTES_NO_DQ = 0.5 + 4 / 64  # fp32 absmax per block of 64 without double quantisation
 INT8_BYTES = 1.0  # LLM.int8 weights; the per-row fp32 scale is added per linear
+# trl's fused LM head scores (tokens x vocab) tiles: trl's sizes on a GPU, where a Triton
+# kernel folds each tile in place; the runner's smaller ones on a CPU, where torch ops do it
+# with about HEAD_TILE_CPU_COPIES tile-sized temporaries (runner.train.hostmem).
+HEAD_TILE_GPU = (4096, 32768)
+HEAD_TILE_CPU = (256, 4096)
+HEAD_TILE_CPU_COPIES = 8
 LOGITS_EXTRA_BYTES = 12  # fp32 log-softmax output + its fp32 grad + fp32 grad of the logits
 RMSNORM_FP32_BYTES = 4  # HF RMSNorm upcasts its input to fp32 and autograd keeps that copy
 GALORE_RANK = 128  # HF Trainer's default GaLore rank
@@ -346,8 +352,12 @@ def _activations(
     saved_layers = trainable_layers if cfg.method == "freeze" else layers
     per_layer = layer_activation_bytes(model, cfg, trainable_layer=True)
     vocab_out = 0 if cfg.stage == "rm" else model.vocab_size
-    logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 3 * e, "fused": 0}[cfg.loss_impl]
-    logits = tokens * vocab_out * logit_bytes + tokens * RMSNORM_FP32_BYTES * model.hidden_size
+    if cfg.loss_impl == "tiled" and vocab_out:
+        logits = _head_tiles_bytes(model, cfg, tokens)
+    else:
+        logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 3 * e, "fused": 0, "tiled": 0}
+        logits = tokens * vocab_out * logit_bytes[cfg.loss_impl]
+    logits += tokens * RMSNORM_FP32_BYTES * model.hidden_size
     if cfg.gradient_checkpointing:
         # only each layer's input stays; one layer is recomputed at a time during backward,
         # after the loss backward has freed the logits (but for sharded FSDP, see above)
@@ -364,6 +374,17 @@ def _activations(
     if not cfg.is_adapter and cfg.precision != "fp32" and not cfg.pure:
         acts += n_train * 2  # autocast caches bf16/fp16 copies of fp32 weights in forward
     return acts, spike, logits
+
+
+def _head_tiles_bytes(model: ModelSpec, cfg: TrainConfig, tokens: int) -> float:
+    """trl's fused LM head in backward (its larger half): the tile buffer (a cast of it on
+    CPU) and the fp32 gradient of the hidden states it accumulates. Measured on the CPU
+    bench job (2 x 512 tokens, vocab 49152): 0.07 GiB with the runner's tiles, against
+    1.07 GiB with trl's GPU tiles run by torch ops."""
+    rows, cols = HEAD_TILE_CPU if cfg.device == "cpu" else HEAD_TILE_GPU
+    copies = HEAD_TILE_CPU_COPIES if cfg.device == "cpu" else 2
+    tile = min(tokens, rows) * min(model.vocab_size, cols) * max(_act_bytes(cfg), 4)
+    return copies * tile + tokens * 4 * model.hidden_size
 
 
 def _workspace(model: ModelSpec, cfg: TrainConfig, n: int, grad_bytes: float) -> float:

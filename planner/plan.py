@@ -182,7 +182,7 @@ def _explicit_config(
         lora_rank=flags.get("rank") or default("rank"),
         targets=_targets(flags.get("targets")),
         lora_dropout=default("dropout") if dropout is None else dropout,
-        loss_impl=loss_impl(flags.get("liger")),
+        loss_impl=loss_impl(flags.get("liger"), stage),
         batch_size=flags.get("batch") or default("batch"),
         grad_accum=flags.get("grad_accum") or 1,
         seq_len=seq,
@@ -198,11 +198,17 @@ def _explicit_config(
     )
 
 
-def loss_impl(liger: bool | None) -> str:
+TILED_HEAD_STAGES = ("sft", "pt", "dpo", "kto")  # trl's trainers with its fused LM head
+
+
+def loss_impl(liger: bool | None, stage: str = "sft") -> str:
     """The loss the runner will compute: Liger's fused linear cross-entropy when the recipe
     asks for Liger and liger-kernel is installed (the runner falls back without it, so the
-    plan does too), else transformers' (fp32 logits)."""
-    return "fused" if liger and installed_version("liger-kernel") else "hf"
+    plan does too); else trl's fused LM head, in tiles, for the trainers that have it; else
+    transformers' (fp32 logits)."""
+    if liger and installed_version("liger-kernel"):
+        return "fused"
+    return "tiled" if stage in TILED_HEAD_STAGES else "hf"
 
 
 def _targets(value: str | None) -> str | tuple[str, ...]:
@@ -385,7 +391,7 @@ def build_plan(
         n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
         device=hw.device, lora_rank=rank or default("rank"), attn=attn, parallel=parallel,
         lora_dropout=default("dropout") if dropout is None else dropout,
-        loss_impl=loss_impl(liger),
+        loss_impl=loss_impl(liger, stage),
     )  # fmt: skip
     proposal = rec.proposal
     if explicit:

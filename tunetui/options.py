@@ -33,8 +33,9 @@ BITS = (4, 8)
 OPTIMIZERS = ("adamw_fused", "adamw", "adamw_8bit", "paged_adamw", "sgd", "galore")
 # How the loss is computed (planner): hf = bf16 logits upcast to fp32 (transformers);
 # chunked = per-chunk log-softmax (torchtune, LitGPT); fused = Liger fused linear CE, whose
-# logits never exist (the recipe says it with `liger`).
-LOSS_IMPLS = ("hf", "chunked", "fused")
+# logits never exist (the recipe says it with `liger`); tiled = trl's fused LM head (SFT,
+# pretraining, DPO, KTO on trl >= 1.16): the logits exist one tile at a time.
+LOSS_IMPLS = ("hf", "chunked", "fused", "tiled")
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_min_lr")
 LOGGERS = ("none", "tensorboard", "wandb", "mlflow")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")

@@ -28,9 +28,11 @@ import ctypes.util
 import platform
 from typing import Any
 
-# trl's defaults are tuned for GPUs; these keep the CPU fallback's temporaries to ~4 MB each.
-CPU_HEAD_TOKENS = 256
-CPU_HEAD_VOCAB = 4096
+from tunetui.planner.estimator import HEAD_TILE_CPU
+
+# trl's defaults are tuned for GPUs; these keep the CPU fallback's temporaries to ~4 MB each
+# (the planner counts the same tiles).
+CPU_HEAD_TOKENS, CPU_HEAD_VOCAB = HEAD_TILE_CPU
 MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's initial default, then held fixed
 _M_MMAP_THRESHOLD = -3  # from <malloc.h>
 

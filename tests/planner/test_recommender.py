@@ -181,11 +181,14 @@ def test_grad_ckpt_given_off_is_kept_off_in_the_proposal() -> None:
 
 
 def test_a_batch_not_chosen_shrinks_before_more_gpus_are_proposed() -> None:
-    """70B QLoRA on 4 x 24 GB under ZeRO-3: the default batch does not fit, a smaller one
-    does; proposing more GPUs would be wrong when the user never chose the batch."""
+    """70B QLoRA on 4 x 24 GB under ZeRO-3 at 1536 tokens: the default batch does not fit,
+    a smaller one does; proposing more GPUs would be wrong when the user never chose the
+    batch."""
     from tunetui.planner.plan import build_plan
 
-    asked = dict(gpu="4090", gpus=4, method="qlora", parallel="zero3", grad_ckpt=True)
+    asked = dict(
+        gpu="4090", gpus=4, method="qlora", parallel="zero3", grad_ckpt=True, cutoff_len=1536
+    )
     plan = build_plan("llama-3.1-70b", **asked)
     assert plan["recommendation"]["fits"] is False
     proposal, asked_batch = plan["proposal"], plan["recommendation"]["batch"]
