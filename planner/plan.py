@@ -23,6 +23,7 @@ from tunetui.options import (
 from .calibration import Measurement, architecture_key, correction
 from .errors import UserError, unknown
 from .estimator import TrainConfig, estimate
+from .hub import params_source
 from .models import ModelSpec, resolve_model
 from .recommender import (
     FIT_MARGIN,
@@ -305,6 +306,7 @@ def _model_dict(spec: ModelSpec) -> dict[str, Any]:
         "vocab_size": spec.vocab_size,
         "moe": spec.is_moe,
         "approx": spec.approx,
+        **params_source(spec),  # a hub model: exact count from the headers, or why not
     }
 
 
