@@ -109,6 +109,8 @@ def _settings_table(plan: dict[str, Any]) -> Table:
         ("optim", rec["optim"]),
         ("precision", rec["precision"]),
     ]
+    if rec.get("gpus", 1) > 1:  # the strategy is a setting too, with the recommender's reason
+        rows.append(("parallel", f"{rec['parallel']} x{rec['gpus']}"))
     for key, value in rows:
         table.add_row(key, value, wrap_text(reasons.get(key, ""), WHY))
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -211,3 +212,10 @@ def test_per_gpu_figures_shrink_with_sharding(cli) -> None:
     assert terms["zero2"]["optimizer"] == pytest.approx(terms["ddp"]["optimizer"] / 8, rel=0.01)
     for sharded in ("zero3", "fsdp"):
         assert terms[sharded]["weights"] == pytest.approx(terms["ddp"]["weights"] / 8, rel=0.01)
+
+
+def test_the_human_plan_lists_the_strategy_as_a_setting(cli) -> None:
+    code, out, err = cli("plan", "-m", "llama-3.1-8b", "--gpu", "h100", "--gpus", "8",
+                         "--method", "full", "--parallel", "zero3")  # fmt: skip
+    assert code == 0, err
+    assert re.search(r"parallel\s+zero3 x8", out)
