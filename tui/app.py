@@ -147,6 +147,6 @@ class TuneApp(App[None]):
         self.push_screen(RunActionsScreen(run_dir))
 
 
-def run_app() -> None:
-    """Open the wizard (`tunetui` with no arguments)."""
-    TuneApp().run()
+def run_app(state: WizardState | None = None) -> None:
+    """Open the wizard (`tunetui` with no arguments; `tunetui init` with its flags chosen)."""
+    TuneApp(state=state).run()

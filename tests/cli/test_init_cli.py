@@ -103,3 +103,17 @@ def test_headless_warns_about_data(cli, tmp_path: Path) -> None:
     )
     assert code == 0 and out.is_file()
     assert "warning: the data does not validate yet" in err and "'identity'" in err
+
+
+def test_init_flags_preset_the_wizard(cli, monkeypatch) -> None:
+    """`tunetui init --gpus 4 --method qlora` opens the wizard with both already chosen."""
+    import tunetui.tui.app as tui_app
+
+    opened = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(tui_app, "run_app", lambda state=None: opened.append(state))
+    code, _, err = cli("init", "--gpus", "4", "--method", "qlora", "--rank", "16")
+    assert code == 0, err
+    (state,) = opened
+    assert (state["gpus"], state["method"], state["rank"]) == (4, "qlora", 16)

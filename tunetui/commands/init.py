@@ -30,7 +30,7 @@ def init(
 ) -> None:
     """Write a recipe: the wizard in a terminal, or --headless from flags."""
     if not headless:
-        _wizard()
+        _wizard(options)
         return
     from tunetui.runner.flags import recipe_and_source
     from tunetui.runner.recipe_io import dump_recipe, save_recipe
@@ -86,7 +86,7 @@ def _check_data(recipe: object) -> str | None:
     return None
 
 
-def _wizard() -> None:
+def _wizard(options: dict[str, Any]) -> None:
     from tunetui.planner.errors import UserError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -95,5 +95,6 @@ def _wizard() -> None:
             "Use `tunetui init --headless [flags] -o recipe.yaml` in scripts",
         )
     from tunetui.tui.app import run_app
+    from tunetui.tui.state import WizardState
 
-    run_app()
+    run_app(WizardState.with_values(**options))  # `init --gpus 4`: the wizard starts there
