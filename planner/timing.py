@@ -98,6 +98,22 @@ def flops_per_token(model: ModelSpec, cfg: TrainConfig) -> float:
     return per
 
 
+# Throughput of N GPUs as a share of N x one GPU, one node with NVLink/PCIe-4 class links:
+# DDP overlaps its gradient all-reduce with backward; ZeRO-2 adds a reduce-scatter and the
+# parameter all-gather after the step; FSDP and ZeRO-3 gather every layer's weights in
+# forward and again in backward (DeepSpeed's and PyTorch's published scaling runs land in
+# these ranges for 7-70B models; slower links or several nodes do worse). Stated in the
+# plan's basis so a user can discount it.
+SCALING_EFFICIENCY = {"none": 1.0, "ddp": 0.92, "zero2": 0.88, "fsdp": 0.8, "zero3": 0.75}
+
+
+def scaling_efficiency(cfg: TrainConfig) -> float:
+    """Share of linear scaling this strategy keeps on ``cfg.n_gpus`` GPUs (1.0 on one)."""
+    if cfg.n_gpus <= 1:
+        return 1.0
+    return SCALING_EFFICIENCY.get(cfg.parallel, SCALING_EFFICIENCY["zero3"])
+
+
 def mfu_penalty(cfg: TrainConfig) -> float:
     """Slowdown beyond FLOPs: QLoRA's dequantisation lowers the reachable MFU."""
     return 1 / QLORA_MFU_FACTOR if cfg.weight_bits < 16 else 1.0
@@ -120,13 +136,16 @@ def estimate_time(
         mfu = CPU_MFU_RANGE
         basis = f"{cores} cores x {per_core:.0f} GFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
     else:
-        peak = float(peak_tflops) * max(1, cfg.n_gpus)
+        scale = scaling_efficiency(cfg)
+        peak = float(peak_tflops) * max(1, cfg.n_gpus) * scale
         mfu = MFU_RANGE
         if cfg.weight_bits < 16:
             mfu = (mfu[0] * QLORA_MFU_FACTOR, mfu[1] * QLORA_MFU_FACTOR)
         basis = (
             f"{fpt / 1e9:.1f} GFLOP/token over {peak:g} peak TFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
         )
+        if cfg.n_gpus > 1:
+            basis += f" ({cfg.n_gpus} GPUs, {cfg.parallel} at {scale:.0%} scaling)"
     rate = (peak * 1e12 * mfu[0] / fpt, peak * 1e12 * mfu[1] / fpt)
     per_epoch = total = None
     if dataset_tokens:

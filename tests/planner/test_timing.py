@@ -70,3 +70,18 @@ def test_cpu_peak_comes_from_the_cores_vector_units_and_clock() -> None:
     assert cpu_gflops_per_core(avx2) == 32 * 2.6
     assert cpu_gflops_per_core(avx2.replace(" avx2 fma", "")) == 16 * 2.6
     assert cpu_gflops_per_core("nothing useful") == CPU_GFLOPS_PER_CORE
+
+
+def test_more_gpus_are_faster_but_not_linearly_and_sharding_costs_more() -> None:
+    from tunetui.planner.models import resolve_model
+    from tunetui.planner.timing import estimate_time
+    from tunetui.planner.trainconfig import TrainConfig
+
+    model = resolve_model("llama-3.1-8b")
+    one = estimate_time(model, TrainConfig(method="full"), 989.0).tokens_per_s[1]
+    rates = {}
+    for parallel in ("ddp", "zero3"):
+        t = estimate_time(model, TrainConfig(method="full", n_gpus=8, parallel=parallel), 989.0)
+        rates[parallel] = t.tokens_per_s[1]
+        assert f"8 GPUs, {parallel} at" in t.basis
+    assert one < rates["zero3"] < rates["ddp"] < 8 * one
