@@ -1,7 +1,10 @@
 """CPU SFT benchmark: one job through LLaMA-Factory and through tunetui, side by side.
 
 The job: SmolLM2-135M, LoRA r8 on all linear layers, identity + alpaca_en_demo,
-max_samples 100, cutoff 512, batch 2 x grad-accum 4, 10 steps, lr 1e-4, fp32 (80 samples).
+max_samples 100, cutoff 512, batch 2 x grad-accum 4, 10 steps, lr 1e-4 (80 samples), each
+tool's own precision: tunetui's ``auto`` (bf16 on a CPU with native bf16, else fp32) and
+LLaMA-Factory's default (transformers loads the config's dtype, bf16 for SmolLM2, and trains
+in it with fp32 adapters). Each run records the precision it used.
 With ``--lf-venv DIR`` (a venv with ``llamafactory==0.9.5`` and ``torch==2.13.0``) the script
 runs LLaMA-Factory's own ``llamafactory-cli train`` on the same model folder, data and settings,
 alternating with tunetui ``--repeats`` times, and reports medians: the ratio is measured in one
@@ -50,7 +53,7 @@ SAMPLES = 10 * 2 * 4  # steps x batch x grad-accum
 TARGET_SPEED_RATIO = 1.5
 
 
-def bench_recipe(data_dir: Path, precision: str = "fp32", grad_ckpt: bool = False) -> Any:
+def bench_recipe(data_dir: Path, precision: str = "auto", grad_ckpt: bool = False) -> Any:
     """The benchmark job as a tunetui recipe (LLaMA-Factory's defaults where it set none)."""
     from tunetui.runner.recipe import Recipe
 
@@ -205,12 +208,13 @@ def run_job(
         "plan_gib": end.get("plan_gib"),
         "final_loss": _round(metrics.get("train_loss")),
         "device": start.get("device"),
+        "precision": start.get("precision"),
     }
 
 
 def lf_config(model_dir: Path, data_dir: Path, out: Path) -> dict[str, Any]:
     """The bench job in LLaMA-Factory's terms (its defaults elsewhere: gradient checkpointing
-    on, lora_alpha 2 x rank, no dropout; no ``bf16`` key, so fp32 like the tunetui recipe)."""
+    on, lora_alpha 2 x rank, no dropout, the weights in the config's dtype)."""
     recipe = bench_recipe(data_dir)
     d, t, lora = recipe.data, recipe.training, recipe.lora
     return {
@@ -293,7 +297,16 @@ def run_lf(
         "wall_to_exit_s": _round(exit_wall),
         "peak_rss_gb": _round(peak_bytes / 1e9),
         "final_loss": _round(results.get("train_loss")),
+        "precision": _lf_dtype((work / "lf.log").read_text(errors="replace")),
     }
+
+
+def _lf_dtype(log: str) -> str | None:
+    """The dtype LLaMA-Factory's model was loaded in, from transformers' line in its log."""
+    import re
+
+    found = re.search(r"Will use dtype=torch\.(\w+)", log)
+    return found.group(1) if found else None
 
 
 def _round(value: Any, digits: int = 3) -> Any:
@@ -446,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repeat {i + 1}: {name} done", file=sys.stderr, flush=True)
     result: dict[str, Any] = {
         "job": "SmolLM2-135M LoRA r8 all-linear, identity+alpaca_en_demo, 100 samples/dataset, "
-        "cutoff 512, 2x4, 10 steps, lr 1e-4, fp32, CPU",
+        "cutoff 512, 2x4, 10 steps, lr 1e-4, each tool's default precision, CPU",
         "contenders": {name: medians(r) for name, r in runs.items()},
         "runs": runs,
         "machine": mach,

@@ -16,12 +16,13 @@ def test_llamafactory_gets_the_same_job_as_the_tunetui_recipe(tmp_path: Path) ->
     lf = bench.lf_config(tmp_path / "model", tmp_path, tmp_path / "out")
     t, d = recipe.training, recipe.data
     assert (lf["per_device_train_batch_size"], lf["gradient_accumulation_steps"]) == (2, 4)
-    assert (t.batch_size, t.grad_accum, t.max_steps, t.precision) == (2, 4, 10, "fp32")
+    assert (t.batch_size, t.grad_accum, t.max_steps, t.precision) == (2, 4, 10, "auto")
     assert lf["max_steps"] == t.max_steps and lf["learning_rate"] == t.learning_rate
     assert lf["cutoff_len"] == d.cutoff_len and lf["max_samples"] == d.max_samples
     assert lf["lora_rank"] == recipe.lora.rank and lf["lora_target"] == "all"
     assert lf["dataset"].split(",") == list(d.datasets)
-    assert "bf16" not in lf and "fp16" not in lf  # fp32, like the recipe
+    assert "bf16" not in lf and "fp16" not in lf  # LF's own default, like tunetui's auto
+    assert bench._lf_dtype("... Will use dtype=torch.bfloat16 as defined ...") == "bfloat16"
 
 
 def test_comparison_uses_the_workers_peak_and_the_median_of_repeats() -> None:
