@@ -289,6 +289,13 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     if cfg.stage in ("dpo", "kto") and not cfg.is_adapter:
         reference = counts.total * 2 / shard_weights  # a frozen bf16 copy of the policy
 
+    host = 0.0
+    if cfg.offload == "cpu":  # the shards live in host RAM; the GPU keeps what it computes
+        grads_full = grads
+        host = (weights - state + grads + opt_in + opt_out) * cfg.n_gpus
+        weights = state  # bitsandbytes' quant state stays with its module
+        opt_in = opt_out = 0.0
+        grads = min(grads_full, counts.per_layer * width)  # one layer's, on its way out
     acts, spike, logits = _activations(model, cfg, tokens, n_train, fsdp_sharded(cfg))
     head_grad = 0.0
     if cfg.method == "full":  # the lm_head (or tied embedding) grad appears with the logits
@@ -324,7 +331,14 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     phases = None
     if fsdp_sharded(cfg):  # the step's gradients come from the reduce-scatter stream
         phases = (workspace + fwd_peak, step_peak - (grads if grads_kept else 0.0))
-    return device_totals(cfg, allocated, persistent, breakdown, opt_out, n_train, phase, phases)
+    est = device_totals(cfg, allocated, persistent, breakdown, opt_out, n_train, phase, phases)
+    if host:
+        est.host_offload_gib = host / GIB
+        est.notes.append(
+            f"offload cpu: {host / GIB:.1f} GiB of weights, gradients and optimizer states in "
+            f"host RAM per machine ({cfg.n_gpus} ranks); each step moves them over PCIe"
+        )
+    return est
 
 
 def fsdp_sharded(cfg: TrainConfig) -> bool:

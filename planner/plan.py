@@ -194,6 +194,7 @@ def _explicit_config(
         stage=stage,
         n_gpus=hw.n_gpus,
         parallel=parallel,
+        offload=flags.get("offload") or "none",
         device=hw.device,
         compute_capability=hw.compute_capability,
     )
@@ -293,6 +294,20 @@ def _recommended(rec: Recommendation) -> tuple[Candidate, list[Candidate], str |
     return rec.tried[-1], [], rec.suggestion
 
 
+def _host_holds(est: Any, hw: Hardware) -> bool:
+    """With `offload: cpu`, this machine's RAM must hold what the ranks move there (checked
+    only when planning for the GPUs probed here: a catalog GPU's host is unknown)."""
+    if not est.host_offload_gib or hw.source != "probe":
+        return True
+    import psutil
+
+    ram = psutil.virtual_memory().available / 2**30
+    if est.host_offload_gib <= ram * (1.0 - FIT_MARGIN):
+        return True
+    est.notes.append(f"host RAM: {ram:.1f} GiB available, offload needs {est.host_offload_gib:.1f}")
+    return False
+
+
 def _model_dict(spec: ModelSpec) -> dict[str, Any]:
     c = spec.counts()
     return {
@@ -353,6 +368,7 @@ def build_plan(
     attn: str | None = None,
     stage: str = "sft",
     parallel: str | None = None,
+    offload: str | None = None,
     effective_batch: int = 16,
     dataset_tokens: int | None = None,
     epochs: float = 1.0,
@@ -387,7 +403,7 @@ def build_plan(
              "precision": precision, "dropout": dropout}  # fmt: skip
     if grad_accum is not None:
         effective_batch = (batch or default("batch")) * grad_accum * hw.n_gpus
-    explicit = any(v is not None for v in flags.values())
+    explicit = any(v is not None for v in flags.values()) or offload not in (None, "none")
     rec = recommend(
         spec, hw.free_gib, stage=stage, seq_len=seq_len, effective_batch=effective_batch,
         n_gpus=hw.n_gpus, bf16=hw.bf16, compute_capability=hw.compute_capability,
@@ -397,7 +413,7 @@ def build_plan(
     )  # fmt: skip
     proposal = rec.proposal
     if explicit:
-        asked = {**flags, "parallel": parallel, "liger": liger}
+        asked = {**flags, "parallel": parallel, "liger": liger, "offload": offload}
         cfg = _explicit_config(asked, seq_len, stage, hw, attn)
         chosen, alternatives, suggestion = _as_asked(spec, cfg, hw, rec, effective_batch)
         proposal = None
@@ -416,7 +432,7 @@ def build_plan(
     over = est.total_gib - hw.free_gib
     recommendation = chosen.to_dict()
     budget = 1.0 - FIT_MARGIN if explicit else TARGET_FRACTION
-    recommendation["fits"] = est.total_gib <= hw.free_gib * budget
+    recommendation["fits"] = est.total_gib <= hw.free_gib * budget and _host_holds(est, hw)
     recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
     if max_steps:  # a step budget fixes the tokens trained on, whatever the dataset size
         dataset_tokens, epochs = max_steps * effective_batch * seq_len, 1.0

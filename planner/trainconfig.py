@@ -55,6 +55,9 @@ class TrainConfig:
     stage: str = "sft"
     n_gpus: int = 1
     parallel: str = "none"
+    # zero3/fsdp `offload: cpu`: sharded weights, gradients and optimizer states live in host
+    # RAM (ZeRO-Offload / FSDP CPUOffload); the GPU holds the layers being computed
+    offload: str = "none"
     # bf16 checkpoints load in bf16 (transformers 5 dtype="auto") and train in place: bf16
     # weights, grads and AdamW states. None = that for bf16; fp16 needs fp32 master weights.
     pure_bf16: bool | None = None
@@ -147,6 +150,11 @@ def _check(c: TrainConfig) -> None:
     for flag, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise UserError(f"{flag} must be a positive integer, got {value}", f"Pass {flag} >= 1")
+    if c.offload != "none" and c.parallel not in ("zero3", "fsdp"):
+        raise UserError(
+            f"offload {c.offload} needs --parallel zero3 or fsdp (got {c.parallel})",
+            "Pass --parallel zero3 (or fsdp) with --offload cpu, or drop --offload",
+        )
     if c.loss_impl not in LOSS_IMPLS:
         raise unknown("loss implementation", c.loss_impl, LOSS_IMPLS)
     if not 0.0 <= c.lora_dropout < 1.0:
@@ -170,10 +178,11 @@ class Estimate:
     device: str = "cuda"
     peak_phase: str = "forward"  # forward | optimizer
     notes: list[str] = field(default_factory=list)
+    host_offload_gib: float = 0.0  # offload cpu: host RAM for all ranks of one machine
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
-        for key in ("allocated_gib", "reserved_gib", "total_gib"):
+        for key in ("allocated_gib", "reserved_gib", "total_gib", "host_offload_gib"):
             out[key] = round(out[key], 3)
         out["breakdown_gib"] = {k: round(v, 3) for k, v in self.breakdown_gib.items()}
         return out

@@ -189,7 +189,7 @@ OPTIONS: tuple[Option, ...] = (
        "Processes (GPUs) per machine (default: every visible GPU).", bounds={"ge": 1},
        type=int),
     _o("offload", "distributed.offload", "none",
-       "zero3/fsdp: parameters and optimizer states in CPU RAM.", choices=OFFLOADS),
+       "zero3/fsdp: parameters and optimizer states in CPU RAM.", choices=OFFLOADS, plans=True),
     _o("num_machines", "distributed.num_machines", 1, "Machines (nodes) in the job.",
        bounds={"ge": 1}),
     _o("machine_rank", "distributed.machine_rank", 0, "This machine's rank (0 = main).",
