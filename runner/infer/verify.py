@@ -257,10 +257,14 @@ def _check_answers(report: Verification, hf: _HF, runtime: Any, texts: list[str]
     )
     ppl_hf, ppl_gguf = math.exp(nll_hf), math.exp(nll_gguf)
     change, tolerance = ppl_gguf / ppl_hf - 1, PPL_TOLERANCE[q]
+    # One-sided: the check guards against a worse model. On ~160 positions a few near-tied
+    # tokens move perplexity by several per cent either way (q8_0 of the 3-step demo run:
+    # -1.4% or -5.0% from one training's rounding to the next, agreement 95-98%); a lower
+    # figure is not a broken export, and next-token agreement bounds the difference.
     report.add(
         "perplexity",
-        abs(change) <= tolerance,
-        f"{ppl_gguf:.3f} vs {ppl_hf:.3f} ({change:+.1%}, tolerance {tolerance:.1%})",
+        change <= tolerance,
+        f"{ppl_gguf:.3f} vs {ppl_hf:.3f} ({change:+.1%}, at most +{tolerance:.1%})",
     )
 
 

@@ -39,9 +39,15 @@ def test_panels_show_progress_gpus_and_log(run_dir: Path) -> None:
             assert screen.view.step == 30  # the truncated last line is not an event
             assert "step 30/50" in _text(screen, "#progress-text")
             assert "ETA 6m40s" in _text(screen, "#progress-text")
-            gpu0 = screen._panels["GPU 0"].query_one(".device-summary", TextLine).text
+            # a panel's lines are mounted a frame after the panel itself
+            await pilot_until(
+                pilot,
+                lambda: _summary(screen._panels["GPU 0"]) and _summary(screen._panels["GPU 1"]),
+                what="both GPU panels' summary lines",
+            )
+            gpu0 = _summary(screen._panels["GPU 0"])
             assert "mem 13.0/24.0 GiB (plan 12.5)" in gpu0 and "230 W" in gpu0
-            gpu1 = screen._panels["GPU 1"].query_one(".device-summary", TextLine).text
+            gpu1 = _summary(screen._panels["GPU 1"])
             assert "util 40%" in gpu1 and "mem -- GiB" in gpu1
             assert screen.query_one("#log", Log).line_count >= 20
 
@@ -226,7 +232,9 @@ def test_many_gpus_get_one_line_each(tmp_path: Path) -> None:
 
 
 def _summary(panel) -> str:
-    return panel.query_one(".device-summary", TextLine).text
+    """A device panel's summary line, or "" before it is mounted (a frame after the panel)."""
+    found = panel.query(".device-summary")
+    return found.first(TextLine).text if found else ""
 
 
 def test_ranks_get_one_line_per_rank_and_device_with_their_own_figures(tmp_path: Path) -> None:
