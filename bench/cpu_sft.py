@@ -310,19 +310,7 @@ def _lf_dtype(log: str) -> str | None:
 
 
 def _round(value: Any, digits: int = 3) -> Any:
-    return (
-        round(float(value), digits)
-        if isinstance(value, (int, float, str)) and _num(value)
-        else value
-    )
-
-
-def _num(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
+    return round(float(value), digits) if isinstance(value, (int, float)) else value
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:

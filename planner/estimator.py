@@ -291,11 +291,10 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
 
     host = 0.0
     if cfg.offload == "cpu":  # the shards live in host RAM; the GPU keeps what it computes
-        grads_full = grads
         host = (weights - state + grads + opt_in + opt_out) * cfg.n_gpus
         weights = state  # bitsandbytes' quant state stays with its module
         opt_in = opt_out = 0.0
-        grads = min(grads_full, counts.per_layer * width)  # one layer's, on its way out
+        grads = min(grads, counts.per_layer * width)  # one layer's, on its way out
     acts, spike, logits = _activations(model, cfg, tokens, n_train, fsdp_sharded(cfg))
     head_grad = 0.0
     if cfg.method == "full":  # the lm_head (or tied embedding) grad appears with the logits
@@ -397,7 +396,8 @@ def _head_tiles_bytes(model: ModelSpec, cfg: TrainConfig, tokens: int) -> float:
     1.07 GiB with trl's GPU tiles run by torch ops."""
     rows, cols = HEAD_TILE_CPU if cfg.device == "cpu" else HEAD_TILE_GPU
     copies = HEAD_TILE_CPU_COPIES if cfg.device == "cpu" else 2
-    tile = min(tokens, rows) * min(model.vocab_size, cols) * max(_act_bytes(cfg), 4)
+    # counted at fp32 whatever the compute dtype: the CPU fallback folds a float() copy
+    tile = min(tokens, rows) * min(model.vocab_size, cols) * 4
     return copies * tile + tokens * 4 * model.hidden_size
 
 
