@@ -1,5 +1,9 @@
 """The plan: hardware + model + estimate + recommendation + time, as one JSON-ready dict.
 
+(Over 450 lines on purpose: `build_plan` and the helpers that assemble its one dict --
+hardware, explicit config, calibration, host-RAM check -- read as one piece; the parts that
+stand alone already live in recommender, estimator, timing and hub.)
+
 ``build_plan`` is what ``tunetui plan --json`` prints and what the runner stores as a run's
 ``plan.json``. With no method flags it recommends; with any of them it estimates exactly
 that configuration and says whether (and by how much) it fits, keeping the recommender's

@@ -1,5 +1,8 @@
 """Pick the best training configuration that fits the memory there is.
 
+(Over 450 lines: the one-GPU ladder and the multi-GPU proposal share the rung list, the
+candidate type and the fit rule; split, each half would import the other's internals.)
+
 Walks a ladder from the most capable/fastest set-up to the most frugal (full fine-tuning of
 small models > 16-bit LoRA > LoRA + gradient checkpointing > QLoRA > QLoRA + checkpointing >
 QLoRA + checkpointing + shorter sequences) and takes the first rung whose largest per-device

@@ -1,5 +1,8 @@
 """The live run dashboard: `run_dashboard(run_dir)` (used by `tunetui run` and `attach`).
 
+(Over 450 lines: the screen, its device panels and the app shell share one poll loop and
+one view model; the view model itself already lives in `runview`.)
+
 The dashboard only *reads* the run directory: events.jsonl through `EventTail`, train.log
 through `LogTail`, plan.json once. A timer polls both every `POLL_S`; each poll reads only
 what was appended (small reads), so the UI never blocks, and a finished run is replayed

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from tunetui.planner.errors import UserError
-from tunetui.tui.services import ChatProcess, Services
+from tunetui.tui.runprocs import ChatProcess
+from tunetui.tui.services import Services
 
 
 def test_one_process_answers_and_survives_a_bad_request(tiny_model_dir: Path) -> None:

@@ -3,7 +3,7 @@
 Opened from the runs screen (``a`` on a finished run). Every action prints its console
 equivalent (``tunetui export demo --gguf --quant q8_0``) so what was done here can be done
 again in a terminal or a script. Nothing heavy runs in the TUI's process: the model answers
-from a child process (`services.ChatProcess`), export and serve are the `tunetui` commands
+from a child process (`runprocs.ChatProcess`), export and serve are the `tunetui` commands
 themselves run as children, all driven from worker threads, so the screen stays responsive
 while a model loads, merges or converts. Leaving the screen stops its server and chat.
 """
@@ -46,7 +46,8 @@ from tunetui.tui.runactions import (
 from tunetui.tui.runview import status_text
 
 if TYPE_CHECKING:
-    from tunetui.tui.services import ChatProcess, ServerProcess, Services
+    from tunetui.tui.runprocs import ChatProcess, ServerProcess
+    from tunetui.tui.services import Services
 
 LOADING = "loading the model in its own process…"
 EMPTY = "(no text: the model ended its answer at once)"
