@@ -64,6 +64,16 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
     return read_events(run_dir / "events.jsonl")
 
 
+def _detached_past_first_step(recipe: Path) -> Path:
+    """`tunetui run RECIPE --detach`, then wait for the first logged step (or a failure);
+    the run's folder."""
+    started = _tunetui("run", str(recipe), "--detach")
+    run_dir = Path("runs/ddp").absolute()
+    assert started.returncode == 0, started.stderr
+    wait_until(lambda: _first(run_dir, "log") or _failed(run_dir), TIMEOUT_S, "a first step")
+    return run_dir
+
+
 def _first(run_dir: Path, type_: str) -> dict[str, Any] | None:
     return next((e for e in _events(run_dir) if e["type"] == type_), None)
 
@@ -95,11 +105,7 @@ def test_ddp_two_ranks_train_an_adapter_with_equal_weights_and_per_rank_events(d
 
 
 def test_ddp_stop_reaches_both_ranks_and_resume_restores_them(ddp_env):
-    recipe = ddp_env(max_steps=40, save_steps=1000)
-    started = _tunetui("run", str(recipe), "--detach")
-    run_dir = Path("runs/ddp").absolute()
-    assert started.returncode == 0, started.stderr
-    wait_until(lambda: _first(run_dir, "log") or _failed(run_dir), TIMEOUT_S, "a first step")
+    run_dir = _detached_past_first_step(ddp_env(max_steps=40, save_steps=1000))
     stop = _tunetui("stop", "ddp", timeout=60)
     assert stop.returncode == 0, stop.stderr
     stopped = wait_until(lambda: _first(run_dir, "stopped") or _failed(run_dir), TIMEOUT_S,
@@ -120,11 +126,7 @@ def test_ddp_stop_reaches_both_ranks_and_resume_restores_them(ddp_env):
 
 
 def test_a_rank_that_dies_takes_the_other_down_with_an_error_event(ddp_env):
-    recipe = ddp_env(max_steps=100000, save_steps=100000)
-    started = _tunetui("run", str(recipe), "--detach")
-    run_dir = Path("runs/ddp").absolute()
-    assert started.returncode == 0, started.stderr
-    wait_until(lambda: _first(run_dir, "log") or _failed(run_dir), TIMEOUT_S, "a first step")
+    run_dir = _detached_past_first_step(ddp_env(max_steps=100000, save_steps=100000))
     rank1 = _rank_process(run_dir, 1)
     rank1.send_signal(signal.SIGKILL)
     wait_until(lambda: not _agent_alive(run_dir), 30, "the launcher and rank 0 to exit")
