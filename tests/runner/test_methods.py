@@ -191,3 +191,34 @@ def test_reward_model_with_qlora_on_cpu(make_run, run_worker) -> None:
     """trl casts QLoRA trainables to bf16; the fp32 reward head must be cast back on CPU."""
     events = _train(make_run, run_worker, stage="rm", method="qlora")
     assert events[-1]["metrics"]["train_loss"] > 0
+
+
+def test_sharing_the_autocast_input_gives_identical_gradients(tiny_model_dir: Path) -> None:
+    """peft's fp32 round trip of a bf16 input is exact, so skipping it changes nothing but
+    memory: same loss, same adapter gradients, bit for bit."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from tunetui.runner.train.loading import load_model
+    from tunetui.runner.train.methods import resolve_precision, share_adapter_inputs
+
+    def grads(share: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        torch.manual_seed(0)
+        base = load_model(tiny_model_dir, dtype=torch.bfloat16)
+        model = get_peft_model(base, LoraConfig(r=4, target_modules="all-linear"))
+        for name, p in model.named_parameters():
+            if "lora_B" in name:  # non-zero B, so every adapter's gradient is non-trivial
+                torch.nn.init.normal_(p, std=0.02)
+        recipe = _recipe(training={"precision": "bf16"})
+        if share:
+            assert share_adapter_inputs(model, recipe, resolve_precision(recipe, "cpu")) > 0
+        ids = torch.arange(24).reshape(2, 12) % base.config.vocab_size
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        return loss.detach(), [p.grad for p in model.parameters() if p.requires_grad]
+
+    loss_a, grads_a = grads(False)
+    loss_b, grads_b = grads(True)
+    assert torch.equal(loss_a, loss_b)
+    assert len(grads_a) == len(grads_b) > 0
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))

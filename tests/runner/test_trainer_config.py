@@ -135,3 +135,33 @@ def test_tensorboard_logs_go_to_the_run_dir(make_run, monkeypatch: pytest.Monkey
     trainer = built_trainer(run_dir)
     board = [c for c in trainer.callback_handler.callbacks if isinstance(c, TensorBoardCallback)]
     assert [c.logging_dir for c in board] == [str(run_dir / "tensorboard")]
+
+
+def test_cpu_batches_are_padded_to_the_cpu_multiple_and_gpu_ones_are_not(tmp_path: Path) -> None:
+    """A bounded set of padded lengths on CPU (runner.train.hostmem, point 3); GPUs keep trl's."""
+    from tunetui.runner.train.hostmem import CPU_PAD_MULTIPLE
+
+    assert _config_only(Recipe(), tmp_path, "cpu").pad_to_multiple_of == CPU_PAD_MULTIPLE
+    recipe = Recipe.model_validate({"training": {"precision": "fp16"}})
+    assert _config_only(recipe, tmp_path, "cuda").pad_to_multiple_of is None
+
+
+def _adapter_input_casts(trainer: Any) -> list[bool]:
+    return [
+        m.cast_input_dtype_enabled
+        for m in trainer.model.modules()
+        if hasattr(m, "cast_input_dtype_enabled")
+    ]
+
+
+@pytest.mark.parametrize(("precision", "casts"), [("bf16", False), ("fp32", True)])
+def test_lora_adapters_share_the_autocast_input(
+    precision: str, casts: bool, make_run, capsys
+) -> None:
+    """Under autocast the adapters read the half-precision input itself (no fp32 copy);
+    without autocast peft's cast stays (it is a no-op there)."""
+    trainer = built_trainer(make_run(precision, training={"precision": precision}))
+    flags = _adapter_input_casts(trainer)
+    assert flags and set(flags) == {casts}
+    shared = "LoRA adapters share the autocast input" in capsys.readouterr().out
+    assert shared is (not casts)

@@ -16,6 +16,7 @@ from typing import Any
 
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.requirements import liger_fallback
+from tunetui.runner.train.hostmem import CPU_PAD_MULTIPLE
 from tunetui.runner.train.methods import PrecisionChoice, optimizer_args
 from tunetui.runner.train.ordering import longest_first
 from tunetui.runner.train.preflight import check_loggers
@@ -113,6 +114,8 @@ def make_config(config_cls: type, ctx: StageContext, **stage_fields: Any) -> Any
     config class does not know raises `UnknownConfigField` (never dropped silently)."""
     known = {f.name for f in dataclasses.fields(config_cls)}
     merged = {**training_kwargs(ctx), **stage_fields}
+    if ctx.device == "cpu" and "pad_to_multiple_of" in known:
+        merged.setdefault("pad_to_multiple_of", CPU_PAD_MULTIPLE)  # runner.train.hostmem
     unknown = sorted(set(merged) - known)
     if unknown:
         raise UnknownConfigField(
