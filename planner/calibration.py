@@ -23,7 +23,7 @@ from .trainconfig import Estimate
 # code, which these fix, and from how its terms weigh against each other, which the size
 # decides (a 135M model is mostly logits and runtime, an 8B one mostly weights); sequence
 # length and batch scale the terms the formula already scales.
-MATCH_KEYS = ("gpu", "architecture", "method", "bits")
+MATCH_KEYS = ("gpu", "architecture", "method", "bits", "precision")
 MAX_RATIO_CHANGE = 0.5  # a ratio outside 0.5-1.5 is a broken measurement, not a correction
 SIZE_SEP = "@"  # "llama@1.7B": no model_type contains it
 
@@ -64,19 +64,23 @@ class Measurement:
     batch: int
     planned_gib: float
     measured_gib: float
+    # Rows from before the key had it read "" and match nothing: the CPU plan switched from
+    # fp32 to bf16 with it, and a ratio learnt against the old formula would be wrong.
+    precision: str = ""
 
 
 @dataclass(frozen=True)
 class Correction:
     ratio: float
     runs: int
+    where: str = "this GPU"
 
     @property
     def note(self) -> str:
         """What the plan says about it: 'calibrated on 3 runs on this GPU: +4%'."""
         pct = round((self.ratio - 1) * 100)
         runs = "1 run" if self.runs == 1 else f"{self.runs} runs"
-        return f"calibrated on {runs} on this GPU: {pct:+d}%"
+        return f"calibrated on {runs} on {self.where}: {pct:+d}%"
 
     def apply(self, est: Estimate) -> Estimate:
         """The estimate scaled by the ratio, every part alike (the breakdown still sums to
@@ -107,6 +111,7 @@ def job_key(plan: dict[str, Any]) -> dict[str, Any] | None:
             "bits": int(rec["bits"]),
             "seq": int(rec["cutoff_len"]),
             "batch": int(rec["batch"]),
+            "precision": str(rec["precision"]),
         }
         float(estimate["total_gib"])
     except (KeyError, TypeError, ValueError):
@@ -150,4 +155,5 @@ def correction(rows: list[Measurement], **job: object) -> Correction | None:
     ]
     if not ratios:
         return None
-    return Correction(statistics.median(ratios), len(ratios))
+    where = "this CPU" if job.get("gpu") == "CPU" else "this GPU"
+    return Correction(statistics.median(ratios), len(ratios), where)

@@ -98,8 +98,11 @@ def _host_hardware(reason: str | None, probe_result: Any = None) -> Hardware:
         ram, total = vm.available / 2**30, vm.total / 2**30
         cores = cores or psutil.cpu_count(logical=False)
     note = f"no NVIDIA GPU found ({reason}); planning for CPU/RAM, {NO_GPU_HINT}"
+    from .probe import cpu_has_native_bf16
+
+    bf16 = cpu_has_native_bf16()  # the runner's `auto` trains in bf16 there, so plan it
     return Hardware(
-        "cpu", "CPU", "host", ram, total, 1, False, None, None, _num(cores) and int(cores), note
+        "cpu", "CPU", "host", ram, total, 1, bf16, None, None, _num(cores) and int(cores), note
     )
 
 
@@ -178,7 +181,7 @@ def _explicit_config(
     asked = flags.get("precision") if flags.get("precision") != "auto" else None
     precision = asked or ("bf16" if hw.bf16 else "fp16")
     if hw.device == "cpu" and not asked:
-        precision = "fp32"
+        precision = "bf16" if hw.bf16 else "fp32"  # what `auto` trains in on this CPU
     parallel = flags.get("parallel") or ("ddp" if hw.n_gpus > 1 else "none")
     dropout = flags.get("dropout")
     return TrainConfig(
@@ -339,7 +342,7 @@ def _calibrate(
     corrected number."""
     found = correction(
         list(rows), gpu=hw.name, architecture=architecture_key(spec.family, spec.counts().total),
-        method=chosen.cfg.method, bits=chosen.cfg.weight_bits,
+        method=chosen.cfg.method, bits=chosen.cfg.weight_bits, precision=chosen.cfg.precision,
     )  # fmt: skip
     if found is None:
         return None

@@ -224,6 +224,36 @@ def _gpu_info(index: int, handle: Any) -> GPUInfo:
     )
 
 
+# CPU features that run bf16 matmuls natively (VDPBF16PS; Sapphire Rapids' AMX tiles)
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The first core's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpuinfo = fh.read(200_000)
+        except OSError:
+            return frozenset()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:
+    """True when the CPU runs bf16 matmuls natively (AVX512-BF16 or AMX-BF16).
+
+    There bf16 training is faster and smaller than fp32 (bench/cpu_sft.py), so ``precision:
+    auto`` trains in bf16; elsewhere bf16 is emulated and slower, and auto stays fp32. The
+    runner (what it trains in) and the planner (what it plans) both ask this function, so
+    a CPU plan is for the precision the run will use.
+    """
+    return bool(NATIVE_BF16_FLAGS & (cpu_flags() if flags is None else flags))
+
+
 def _cpu_model() -> MaybeStr:
     """The CPU's marketing name: /proc/cpuinfo on Linux, platform elsewhere."""
     try:

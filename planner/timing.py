@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 from .estimator import TrainConfig
 from .models import ModelSpec
+from .probe import NATIVE_BF16_FLAGS
 
 # Utilisation of peak dense TFLOPS, counting the FLOPs actually run (recompute included).
 # fms-acceleration's A100 runs (4096-token packed, flash attention) reach 0.61 (full),
@@ -22,36 +23,51 @@ from .models import ModelSpec
 MFU_RANGE = (0.25, 0.55)
 QLORA_MFU_FACTOR = 0.85  # dequantising NF4 weights every matmul: 0.44 / 0.51 above
 CPU_GFLOPS_PER_CORE = 40.0  # when the CPU's vector units and clock cannot be read
-CPU_MFU_RANGE = (0.1, 0.3)
-# fp32 FLOPs per cycle per core: two 256-bit FMA pipes (AVX2 + FMA; AVX-512 on AMD Zen 4
-# is double-pumped 256-bit, so the same) = 2 x 8 lanes x 2 ops; SSE-only cores half that.
-_FLOPS_PER_CYCLE = {"fma": 32, "sse": 16}
+# What a CPU fine-tuning step reaches of that peak, from the CPU bench job (bench/cpu_sft.py,
+# SmolLM2-135M, 2 cores): 0.39 (Xeon, fp32), 0.31 (Xeon, bf16), 0.31 (EPYC Zen 4, fp32),
+# 0.52 (EPYC, bf16). Larger models run larger matmuls, so the top is left open above these.
+CPU_MFU_RANGE = (0.2, 0.55)
+# fp32 FLOPs per cycle per core: two FMA pipes x lanes x 2 ops. AVX2: 2 x 8 x 2 = 32; Intel's
+# AVX-512 cores have two 512-bit pipes (64); AMD before Zen 5 runs AVX-512 double-pumped on
+# 256-bit pipes (32, as AVX2); SSE-only cores 16. Native bf16 (VDPBF16PS) does two
+# multiply-adds per fp32 lane: x2. AMX tiles are not counted: a fine-tuning step's matmuls
+# are too small and too few to feed them (the Xeon with AMX measured 0.31 of the x2 peak).
+_FLOPS_PER_CYCLE = {"avx512": 64, "fma": 32, "sse": 16}
+_ZEN5_FAMILY = 26  # AMD family 1Ah: full-width AVX-512
 
 
-def cpu_gflops_per_core(cpuinfo: str | None = None) -> float:
-    """Peak fp32 GFLOPS of one core from its vector units and clock (/proc/cpuinfo), not a
-    constant: a 2.6 GHz AVX2 core peaks at 83 GFLOPS, twice the old flat guess, which put
-    the CPU plan at a third of the measured throughput (issue 12: 14-44 planned, 50-116
-    measured tok/s). Falls back to CPU_GFLOPS_PER_CORE where nothing can be read."""
+def cpu_gflops_per_core(cpuinfo: str | None = None, bf16: bool = False) -> float:
+    """Peak GFLOPS of one core from its vector units and clock (/proc/cpuinfo), in fp32, or in
+    bf16 on a core with native bf16 (`bf16`). Falls back to CPU_GFLOPS_PER_CORE where nothing
+    can be read. Measured in the planner's range on both CPUs above (issue 18)."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
                 cpuinfo = fh.read(200_000)
         except OSError:
             return CPU_GFLOPS_PER_CORE
-    mhz = flags = None
+    info: dict[str, str] = {}
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "cpu MHz" and mhz is None:
-            mhz = float(value)
-        elif key.strip() == "flags" and flags is None:
-            flags = set(value.split())
-        if mhz and flags is not None:
-            break
-    if not mhz or flags is None:
+        info.setdefault(key.strip(), value.strip())
+        if line.strip() == "" and "flags" in info:
+            break  # the first core is enough
+    flags = set(info.get("flags", "").split())
+    try:
+        mhz = float(info["cpu MHz"])
+    except (KeyError, ValueError):
         return CPU_GFLOPS_PER_CORE
-    per_cycle = _FLOPS_PER_CYCLE["fma" if {"avx2", "fma"} <= flags else "sse"]
-    return per_cycle * mhz / 1e3
+    if not flags:
+        return CPU_GFLOPS_PER_CORE
+    amd = info.get("vendor_id") == "AuthenticAMD"
+    wide = "avx512f" in flags and (not amd or _int(info.get("cpu family")) >= _ZEN5_FAMILY)
+    kind = "avx512" if wide else "fma" if {"avx2", "fma"} <= flags else "sse"
+    native_bf16 = bf16 and bool(NATIVE_BF16_FLAGS & flags)
+    return _FLOPS_PER_CYCLE[kind] * (2 if native_bf16 else 1) * mhz / 1e3
+
+
+def _int(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0
 
 
 @dataclass
@@ -131,10 +147,12 @@ def estimate_time(
     fpt = flops_per_token(model, cfg)
     rough = peak_tflops is None or cfg.device == "cpu"
     if rough:
-        cores, per_core = max(1, cpu_cores or 1), cpu_gflops_per_core()
+        cores = max(1, cpu_cores or 1)
+        per_core = cpu_gflops_per_core(bf16=cfg.precision == "bf16")
         peak = cores * per_core / 1e3
         mfu = CPU_MFU_RANGE
-        basis = f"{cores} cores x {per_core:.0f} GFLOPS, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
+        width = "bf16" if cfg.precision == "bf16" else "fp32"
+        basis = f"{cores} cores x {per_core:.0f} GFLOPS {width}, MFU {mfu[0]:.2f}-{mfu[1]:.2f}"
     else:
         scale = scaling_efficiency(cfg)
         peak = float(peak_tflops) * max(1, cfg.n_gpus) * scale

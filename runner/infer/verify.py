@@ -159,15 +159,32 @@ class _LlamaCpp:
     def __init__(self, gguf_file: Path) -> None:
         import os
 
+        import llama_cpp.llama_cpp as low
         from llama_cpp import Llama
 
-        self.llm = Llama(
-            model_path=str(gguf_file),
-            n_ctx=1024,
-            logits_all=True,
-            verbose=False,
-            n_threads=os.cpu_count() or 1,
-        )
+        # Without llama.cpp's "extra buffer types" (weights repacked for AMX or AVX kernels):
+        # on a Xeon with AMX its AMX matmul died with a general-protection fault in the first
+        # decode (llama-cpp-python 0.3.36 built natively, 2026-12-02), taking the process
+        # with it. The plain CPU kernels read the same file; what is verified is the file.
+        # Llama() exposes no switch, so its default-params call is wrapped while it loads.
+        defaults = low.llama_model_default_params
+
+        def params() -> Any:
+            chosen = defaults()
+            chosen.use_extra_bufts = False
+            return chosen
+
+        low.llama_model_default_params = params
+        try:
+            self.llm = Llama(
+                model_path=str(gguf_file),
+                n_ctx=1024,
+                logits_all=True,
+                verbose=False,
+                n_threads=os.cpu_count() or 1,
+            )
+        finally:
+            low.llama_model_default_params = defaults
 
     def ids(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)

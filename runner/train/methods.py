@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunetui.planner.errors import UserError
+from tunetui.planner.probe import cpu_has_native_bf16
 from tunetui.runner.recipe import Recipe
 from tunetui.runner.requirements import check_optimizer, check_qlora_backend
 
@@ -52,21 +53,6 @@ class PrecisionChoice:
     load_dtype: Any  # torch dtype
     bf16: bool
     fp16: bool
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when the CPU runs bf16 matmuls natively (AVX512-BF16 or AMX-BF16).
-
-    There bf16 training is faster and smaller than fp32: bench/cpu_sft.py on a 2-core
-    AMD EPYC with avx512_bf16 measured 0.98 vs 0.78 train samples/s and 3.6 vs 4.8 GB peak
-    RSS. Without those instructions bf16 is emulated and slower, so fp32 stays the default.
-    """
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 def resolve_precision(recipe: Recipe, device: str) -> PrecisionChoice:

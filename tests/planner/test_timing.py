@@ -68,8 +68,15 @@ def test_cpu_peak_comes_from_the_cores_vector_units_and_clock() -> None:
 
     avx2 = "processor\t: 0\ncpu MHz\t\t: 2600.000\nflags\t\t: sse sse2 avx avx2 fma\n"
     assert cpu_gflops_per_core(avx2) == 32 * 2.6
+    assert cpu_gflops_per_core(avx2, bf16=True) == 32 * 2.6  # emulated bf16: no faster
     assert cpu_gflops_per_core(avx2.replace(" avx2 fma", "")) == 16 * 2.6
     assert cpu_gflops_per_core("nothing useful") == CPU_GFLOPS_PER_CORE
+    intel = "vendor_id\t: GenuineIntel\n" + avx2.replace("fma", "fma avx512f avx512_bf16")
+    assert cpu_gflops_per_core(intel) == 64 * 2.6  # two 512-bit FMA pipes
+    assert cpu_gflops_per_core(intel, bf16=True) == 128 * 2.6
+    zen4 = intel.replace("GenuineIntel", "AuthenticAMD") + "cpu family\t: 25\n"
+    assert cpu_gflops_per_core(zen4) == 32 * 2.6  # AVX-512 double-pumped on 256-bit pipes
+    assert cpu_gflops_per_core(zen4.replace(": 25", ": 26")) == 64 * 2.6  # Zen 5
 
 
 def test_more_gpus_are_faster_but_not_linearly_and_sharding_costs_more() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from built import built_trainer
 from torch.utils.data import RandomSampler, SequentialSampler
+from tunetui.runner.train.hostmem import CPU_PAD_MULTIPLE
 from tunetui.runner.train.ordering import LongestFirstSampler, sample_lengths
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -24,7 +25,8 @@ def test_first_batch_of_the_trainer_holds_the_longest_samples(make_run, stage: s
     assert sorted((lengths[i] for i in order[:3]), reverse=True) == longest
     assert sorted(lengths)[0] < longest[-1]  # the data has lengths to order (it can fail)
     batch = next(iter(trainer.get_train_dataloader()))  # what the first step trains on
-    assert batch["input_ids"].shape[1] == max(lengths)
+    padded = -(-max(lengths) // CPU_PAD_MULTIPLE) * CPU_PAD_MULTIPLE  # CPU pads (hostmem)
+    assert batch["input_ids"].shape[1] == padded
 
 
 def test_the_rest_keeps_a_seeded_random_order_and_later_epochs_are_plain_shuffles() -> None:

@@ -15,7 +15,7 @@ from tunetui.planner.calibration import Measurement, correction, job_key
 from tunetui.runner.events import EventWriter, read_events
 
 JOB = {"gpu": "CPU", "architecture": "llama", "method": "lora", "bits": 16, "seq": 64,
-       "batch": 2}  # fmt: skip
+       "batch": 2, "precision": "fp32"}  # fmt: skip
 
 
 @pytest.fixture
@@ -32,8 +32,18 @@ def test_correction_is_the_median_ratio_of_similar_jobs_on_this_gpu() -> None:
 
     rows = [m(10, 10.4), m(10, 10.2), m(10, 10.6), m(10, 8, method="full"), m(10, 30)]
     found = correction(rows, **JOB)
-    assert found.runs == 3 and found.note == "calibrated on 3 runs on this GPU: +4%"
+    assert found.runs == 3 and found.note == "calibrated on 3 runs on this CPU: +4%"
     assert correction(rows, **{**JOB, "gpu": "NVIDIA A100"}) is None
+    assert correction(rows, **{**JOB, "precision": "bf16"}) is None
+    on_gpu = [m(10, 10.4, gpu="NVIDIA A100")]
+    assert correction(on_gpu, **{**JOB, "gpu": "NVIDIA A100"}).note.endswith("this GPU: +4%")
+
+
+def test_rows_written_before_precision_was_keyed_match_nothing() -> None:
+    """The CPU plan moved from fp32 to bf16 with the key: old ratios are not corrections."""
+    old = {k: v for k, v in JOB.items() if k != "precision"}
+    rows = [Measurement(**old, planned_gib=10, measured_gib=7) for _ in range(3)]
+    assert correction(rows, **JOB) is None
 
 
 def test_first_step_writes_planned_and_measured_memory_and_a_calibration_line(
@@ -88,11 +98,11 @@ def test_plan_applies_the_ratio_of_similar_runs_and_says_so(cache: Path) -> None
         save_measurement(job, job["planned_gib"] * ratio)
     save_measurement({**job, "method": "full"}, job["planned_gib"] * 1.4)  # not similar
     plan = _cpu_plan(calibration=measurements())
-    assert plan["calibration"]["note"] == "calibrated on 3 runs on this GPU: +4%"
+    assert plan["calibration"]["note"] == "calibrated on 3 runs on this CPU: +4%"
     assert plan["calibration"]["raw_total_gib"] == pytest.approx(raw["estimate"]["total_gib"])
     assert plan["estimate"]["total_gib"] == pytest.approx(raw["estimate"]["total_gib"] * 1.04, 1e-3)
     assert plan["recommendation"]["total_gib"] == pytest.approx(plan["estimate"]["total_gib"], 1e-2)
-    assert "calibrated on 3 runs on this GPU: +4%" in plan["estimate"]["notes"]
+    assert "calibrated on 3 runs on this CPU: +4%" in plan["estimate"]["notes"]
     assert _cpu_plan()["calibration"] is None  # none given: the raw formula
 
 
@@ -112,7 +122,7 @@ def test_plan_cli_says_it_is_calibrated_and_no_calibration_shows_the_formula(cac
     assert calibrated.exit_code == 0, calibrated.output
     assert json.loads(calibrated.output)["calibration"]["runs"] == 1
     shown = runner.invoke(app, args)
-    assert "calibrated on 1 run on this GPU: +10%" in " ".join(shown.output.split())
+    assert "calibrated on 1 run on this CPU: +10%" in " ".join(shown.output.split())
     plain = runner.invoke(app, [*args, "--no-calibration", "--json"])
     assert json.loads(plain.output)["calibration"] is None
     assert json.loads(plain.output)["estimate"]["total_gib"] == raw["estimate"]["total_gib"]
