@@ -23,7 +23,11 @@ from .trainconfig import Estimate
 # code, which these fix, and from how its terms weigh against each other, which the size
 # decides (a 135M model is mostly logits and runtime, an 8B one mostly weights); sequence
 # length and batch scale the terms the formula already scales.
-MATCH_KEYS = ("gpu", "architecture", "method", "bits", "precision")
+MATCH_KEYS = ("gpu", "architecture", "method", "bits", "precision", "formula")
+# The memory formula's revision: a ratio is learnt against one formula, and a later formula
+# (a new term, a changed constant) would be corrected by it twice. Bump on any such change;
+# rows of another revision are kept in the file but no longer match.
+FORMULA = "2026-12-02"
 MAX_RATIO_CHANGE = 0.5  # a ratio outside 0.5-1.5 is a broken measurement, not a correction
 SIZE_SEP = "@"  # "llama@1.7B": no model_type contains it
 
@@ -67,6 +71,7 @@ class Measurement:
     # Rows from before the key had it read "" and match nothing: the CPU plan switched from
     # fp32 to bf16 with it, and a ratio learnt against the old formula would be wrong.
     precision: str = ""
+    formula: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ def job_key(plan: dict[str, Any]) -> dict[str, Any] | None:
             "seq": int(rec["cutoff_len"]),
             "batch": int(rec["batch"]),
             "precision": str(rec["precision"]),
+            "formula": str(plan.get("formula", "")),
         }
         float(estimate["total_gib"])
     except (KeyError, TypeError, ValueError):

@@ -24,7 +24,7 @@ from tunetui.options import (
     unknown_choice,
 )
 
-from .calibration import Measurement, architecture_key, correction
+from .calibration import FORMULA, Measurement, architecture_key, correction
 from .errors import UserError, unknown
 from .estimator import TrainConfig, estimate
 from .hub import params_source
@@ -343,6 +343,7 @@ def _calibrate(
     found = correction(
         list(rows), gpu=hw.name, architecture=architecture_key(spec.family, spec.counts().total),
         method=chosen.cfg.method, bits=chosen.cfg.weight_bits, precision=chosen.cfg.precision,
+        formula=FORMULA,
     )  # fmt: skip
     if found is None:
         return None
@@ -446,6 +447,7 @@ def build_plan(
     t = estimate_time(spec, chosen.cfg, hw.tflops, dataset_tokens, epochs, hw.cpu_cores)
     return {
         "version": PLAN_VERSION,
+        "formula": FORMULA,  # the calibration file keys its rows by it
         "mode": "estimate" if explicit else "recommend",
         "hardware": hw.to_dict(),
         "model": _model_dict(spec),

@@ -11,11 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from tunetui.planner.calibration import Measurement, correction, job_key
+from tunetui.planner.calibration import FORMULA, Measurement, correction, job_key
 from tunetui.runner.events import EventWriter, read_events
 
 JOB = {"gpu": "CPU", "architecture": "llama", "method": "lora", "bits": 16, "seq": 64,
-       "batch": 2, "precision": "fp32"}  # fmt: skip
+       "batch": 2, "precision": "fp32", "formula": FORMULA}  # fmt: skip
 
 
 @pytest.fixture
@@ -39,11 +39,15 @@ def test_correction_is_the_median_ratio_of_similar_jobs_on_this_gpu() -> None:
     assert correction(on_gpu, **{**JOB, "gpu": "NVIDIA A100"}).note.endswith("this GPU: +4%")
 
 
-def test_rows_written_before_precision_was_keyed_match_nothing() -> None:
-    """The CPU plan moved from fp32 to bf16 with the key: old ratios are not corrections."""
-    old = {k: v for k, v in JOB.items() if k != "precision"}
+def test_rows_of_an_older_formula_or_without_precision_match_nothing() -> None:
+    """A ratio learnt against another formula (or before the CPU plan moved from fp32 to
+    bf16) is not a correction of this one."""
+    old = {k: v for k, v in JOB.items() if k not in ("precision", "formula")}
     rows = [Measurement(**old, planned_gib=10, measured_gib=7) for _ in range(3)]
     assert correction(rows, **JOB) is None
+    stale = [Measurement(**{**JOB, "formula": "2026-11-01"}, planned_gib=10, measured_gib=7)]
+    assert correction(stale, **JOB) is None
+    assert correction(stale, **{**JOB, "formula": "2026-11-01"}).runs == 1
 
 
 def test_first_step_writes_planned_and_measured_memory_and_a_calibration_line(
