@@ -37,6 +37,9 @@ INT8_BYTES = 1.0  # LLM.int8 weights; the per-row fp32 scale is added per linear
 HEAD_TILE_GPU = (4096, 32768)
 HEAD_TILE_CPU = (256, 4096)
 HEAD_TILE_CPU_COPIES = 8
+# A CPU run pads each batch to a multiple of this many tokens: oneDNN keeps kernels per shape,
+# and each new length cost 10-20 MB for the rest of the run (runner.train.hostmem, point 3).
+CPU_PAD_MULTIPLE = 64
 LOGITS_EXTRA_BYTES = 12  # fp32 log-softmax output + its fp32 grad + fp32 grad of the logits
 RMSNORM_FP32_BYTES = 4  # HF RMSNorm upcasts its input to fp32 and autograd keeps that copy
 GALORE_RANK = 128  # HF Trainer's default GaLore rank
@@ -77,6 +80,14 @@ def trainable_params(model: ModelSpec, cfg: TrainConfig) -> int:
         if cfg.method == "dora":
             per_layer += copies * fan_out  # the magnitude vector
     return per_layer * model.num_hidden_layers
+
+
+def padded_length(cfg: TrainConfig) -> int:
+    """The longest batch's padded length: the cutoff, rounded up to CPU_PAD_MULTIPLE on a CPU,
+    where the runner pads every batch to that multiple (runner.train.hostmem)."""
+    if cfg.device != "cpu":
+        return cfg.seq_len
+    return -(-cfg.seq_len // CPU_PAD_MULTIPLE) * CPU_PAD_MULTIPLE
 
 
 def _act_bytes(cfg: TrainConfig) -> int:
@@ -143,7 +154,7 @@ def layer_activation_bytes(model: ModelSpec, cfg: TrainConfig, trainable_layer: 
     if cfg.fused_qkv:
         total += e * (q + kv)  # the q and k thirds of the qkv buffer, pinned by v's view
     if cfg.attn == "eager":
-        total += (4 + e) * model.num_attention_heads * cfg.seq_len
+        total += (4 + e) * model.num_attention_heads * padded_length(cfg)
     if keeps_input("o_proj"):
         total += e * q
     total += _mlp_activation_bytes(model, saves, keeps_input, e)
@@ -276,7 +287,7 @@ def estimate(model: ModelSpec, cfg: TrainConfig) -> Estimate:
     shard_weights = n if cfg.parallel in ("zero3", "fsdp") else 1
     pref = cfg.stage in ("dpo", "kto", "orpo", "rm")
     rows = cfg.batch_size * (2 if pref else 1)  # chosen+rejected (or completion+KL) rows
-    tokens = rows * cfg.seq_len
+    tokens = rows * padded_length(cfg)
 
     state = _quant_state_bytes(model, cfg)  # a Params4bit/Int8Params attribute: unsharded
     weights = (_weights_bytes(model, cfg) - state) / shard_weights + state

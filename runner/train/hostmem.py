@@ -44,14 +44,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tunetui.planner.estimator import HEAD_TILE_CPU
+from tunetui.planner.estimator import CPU_PAD_MULTIPLE, HEAD_TILE_CPU
 
 # trl's defaults are tuned for GPUs; these keep the CPU fallback's temporaries to ~4 MB each
 # (the planner counts the same tiles).
 CPU_HEAD_TOKENS, CPU_HEAD_VOCAB = HEAD_TILE_CPU
-# Batches on CPU are padded to a multiple of this many tokens (point 3): 8 distinct lengths
-# up to 512. 64 measured below 32 and 16 in memory (1.77 / 1.83 / 1.90 GiB) at the same speed.
-CPU_PAD_MULTIPLE = 64
+# Batches on CPU are padded to a multiple of CPU_PAD_MULTIPLE tokens (point 3; the planner
+# plans the padded length): 8 distinct lengths up to 512. 64 measured below 32 and 16 in
+# memory (1.77 / 1.83 / 1.90 GiB) at the same speed.
 
 
 def tune_for_cpu() -> list[str]:

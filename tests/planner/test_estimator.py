@@ -137,6 +137,18 @@ def test_cpu_mode_has_no_cuda_terms() -> None:
     assert e.breakdown_gib["runtime"] == est.CPU_RUNTIME_GIB
 
 
+def test_a_cpu_plan_is_for_the_padded_length_the_runner_trains_on() -> None:
+    """CPU batches are padded to a multiple of CPU_PAD_MULTIPLE (runner.train.hostmem)."""
+    m = est.CPU_PAD_MULTIPLE
+
+    def total(device: str, seq: int) -> float:
+        return estimate(TINY, TrainConfig(device=device, seq_len=seq, precision="fp32")).total_gib
+
+    assert total("cpu", 8 * m - 12) == total("cpu", 8 * m)
+    assert total("cpu", 8 * m + 1) == total("cpu", 9 * m) > total("cpu", 8 * m)
+    assert total("cuda", 8 * m - 12) < total("cuda", 8 * m)  # a GPU batch is not padded
+
+
 @pytest.mark.parametrize(
     "changes,match",
     [
