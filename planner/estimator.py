@@ -39,7 +39,7 @@ HEAD_TILE_CPU = (256, 4096)
 HEAD_TILE_CPU_COPIES = 8
 # A CPU run pads each batch to a multiple of this many tokens: oneDNN keeps kernels per shape,
 # and each new length cost 10-20 MB for the rest of the run (runner.train.hostmem, point 3).
-CPU_PAD_MULTIPLE = 64
+CPU_PAD_MULTIPLE = 32
 LOGITS_EXTRA_BYTES = 12  # fp32 log-softmax output + its fp32 grad + fp32 grad of the logits
 RMSNORM_FP32_BYTES = 4  # HF RMSNorm upcasts its input to fp32 and autograd keeps that copy
 GALORE_RANK = 128  # HF Trainer's default GaLore rank

@@ -27,8 +27,9 @@ NCCL_GIB = 0.5  # communicator buffers per process when more than one GPU talks
 # RSS of the worker besides the model's tensors, at the training peak: torch + transformers +
 # trl imported, the tokenizer and the datasets (0.57 GiB measured before the first step on
 # the CPU bench job, bench/cpu_sft.py), plus what training adds outside the tensors: oneDNN's
-# kernels for each padded length (up to 8, runner.train.hostmem) and the allocator's free
-# pages at the peak, 0.13-0.19 GiB there (bf16, with and without checkpointing).
+# kernels for each padded length (16 below 512 tokens, runner.train.hostmem) and the
+# allocator's free pages at the peak, 0.13-0.19 GiB there (bf16, with and without
+# checkpointing).
 CPU_RUNTIME_GIB = 0.75
 
 

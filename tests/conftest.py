@@ -33,6 +33,12 @@ def private_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     # Real workers append measured-vs-planned lines, and `plan` corrects itself by them:
     # a test must neither write the user's file nor be corrected by another test's runs.
     monkeypatch.setenv("TUNETUI_CALIBRATION", str(state / "calibration.jsonl"))
+    yield
+    # A worker run in-process may switch oneDNN's fp32 matmuls to bf16 inputs (hostmem: a
+    # process-wide setting, right for a worker's one run): later tests get fp32 back.
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch.backends.mkldnn, "matmul"):
+        torch.backends.mkldnn.matmul.fp32_precision = "none"
 
 
 @pytest.fixture

@@ -144,6 +144,12 @@ class Worker:
 
         spec = get_stage(recipe.stage)
         precision = methods.resolve_precision(recipe, self.device)
+        # GaLore projects fp32 gradients with matmuls: those must stay fp32
+        if self.device == "cpu" and precision.bf16 and recipe.training.optimizer != "galore":
+            from tunetui.runner.train.hostmem import bf16_matmuls_for_fp32_copies
+
+            if bf16_matmuls_for_fp32_copies():
+                _say("Speed: fp32 matmuls of bf16 values run on the CPU's bf16 units")
         notes = methods.method_notes(recipe, self.device)
         for note in notes:
             _say(note)

@@ -48,3 +48,15 @@ def test_a_cpu_run_says_what_it_changed(make_run, run_worker, capsys) -> None:
     assert code == 0
     out = capsys.readouterr().out
     assert f"Memory: loss: LM head in tiles of {hostmem.CPU_HEAD_TOKENS} tokens" in out
+
+
+def test_bf16_units_for_fp32_matmuls_of_bf16_values_keep_fp32_accumulation() -> None:
+    """trl's CPU head accumulates `tile.float() @ w.float()` of bf16 values: with the switch
+    the inputs convert back exactly and the sum stays fp32 (the conftest restores fp32)."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(64, 512, generator=gen).bfloat16().float()
+    b = torch.randn(512, 96, generator=gen).bfloat16().float()
+    exact = a.double() @ b.double()
+    assert hostmem.bf16_matmuls_for_fp32_copies() is True
+    assert torch.backends.mkldnn.matmul.fp32_precision == "bf16"
+    torch.testing.assert_close((a @ b).double(), exact, rtol=1e-5, atol=1e-4)
