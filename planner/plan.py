@@ -343,7 +343,7 @@ def _calibrate(
     found = correction(
         list(rows), gpu=hw.name, architecture=architecture_key(spec.family, spec.counts().total),
         method=chosen.cfg.method, bits=chosen.cfg.weight_bits, precision=chosen.cfg.precision,
-        formula=FORMULA,
+        formula=FORMULA, grad_ckpt=chosen.cfg.gradient_checkpointing,
     )  # fmt: skip
     if found is None:
         return None

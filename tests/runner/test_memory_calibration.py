@@ -15,7 +15,7 @@ from tunetui.planner.calibration import FORMULA, Measurement, correction, job_ke
 from tunetui.runner.events import EventWriter, read_events
 
 JOB = {"gpu": "CPU", "architecture": "llama", "method": "lora", "bits": 16, "seq": 64,
-       "batch": 2, "precision": "fp32", "formula": FORMULA}  # fmt: skip
+       "batch": 2, "precision": "fp32", "formula": FORMULA, "grad_ckpt": False}  # fmt: skip
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ def test_correction_is_the_median_ratio_of_similar_jobs_on_this_gpu() -> None:
     assert found.runs == 3 and found.note == "calibrated on 3 runs on this CPU: +4%"
     assert correction(rows, **{**JOB, "gpu": "NVIDIA A100"}) is None
     assert correction(rows, **{**JOB, "precision": "bf16"}) is None
+    assert correction(rows, **{**JOB, "grad_ckpt": True}) is None
     on_gpu = [m(10, 10.4, gpu="NVIDIA A100")]
     assert correction(on_gpu, **{**JOB, "gpu": "NVIDIA A100"}).note.endswith("this GPU: +4%")
 
