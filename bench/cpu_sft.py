@@ -364,17 +364,9 @@ def compare(tunetui: dict[str, Any], lf: dict[str, Any]) -> dict[str, Any]:
 
 def cpu_model() -> dict[str, Any]:
     """The CPU's name and the flags that decide CPU training speed (bf16, AVX-512, AMX)."""
-    name, flags = platform.processor(), set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and not name:
-                    name = value.strip()
-                if key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
+    from tunetui.planner.probe import cpu_fields, cpu_flags
+
+    name, flags = platform.processor() or cpu_fields().get("model name", ""), cpu_flags()
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
     return {"model": name or platform.machine(), "flags": [f for f in wanted if f in flags]}
 

@@ -11,6 +11,7 @@ missing or odd GPU.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -228,19 +229,34 @@ def _gpu_info(index: int, handle: Any) -> GPUInfo:
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
-def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
-    """The first core's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                cpuinfo = fh.read(200_000)
-        except OSError:
-            return frozenset()
-    for line in cpuinfo.splitlines():
+@functools.cache
+def _proc_cpuinfo() -> str:
+    """/proc/cpuinfo once per process (the CPU does not change under a plan); "" if unreadable."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            return fh.read(200_000)
+    except OSError:
+        return ""
+
+
+def cpu_fields(cpuinfo: str | None = None) -> dict[str, str]:
+    """The first core's ``key: value`` lines of /proc/cpuinfo (or of `cpuinfo`), first value
+    of each key; empty where there is nothing to read. The planner's CPU terms (native bf16
+    here, peak FLOPS in `timing`) all read the CPU through this one parse."""
+    fields: dict[str, str] = {}
+    for line in (_proc_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first core is enough
+            continue
         key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
+    """The first core's feature flags (empty where they cannot be read)."""
+    return frozenset(cpu_fields(cpuinfo).get("flags", "").split())
 
 
 def cpu_has_native_bf16(flags: frozenset[str] | None = None) -> bool:

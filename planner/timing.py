@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from .estimator import TrainConfig
 from .models import ModelSpec
-from .probe import NATIVE_BF16_FLAGS
+from .probe import cpu_fields, cpu_has_native_bf16
 
 # Utilisation of peak dense TFLOPS, counting the FLOPs actually run (recompute included).
 # fms-acceleration's A100 runs (4096-token packed, flash attention) reach 0.61 (full),
@@ -40,19 +40,8 @@ def cpu_gflops_per_core(cpuinfo: str | None = None, bf16: bool = False) -> float
     """Peak GFLOPS of one core from its vector units and clock (/proc/cpuinfo), in fp32, or in
     bf16 on a core with native bf16 (`bf16`). Falls back to CPU_GFLOPS_PER_CORE where nothing
     can be read. Measured in the planner's range on both CPUs above (issue 18)."""
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                cpuinfo = fh.read(200_000)
-        except OSError:
-            return CPU_GFLOPS_PER_CORE
-    info: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        info.setdefault(key.strip(), value.strip())
-        if line.strip() == "" and "flags" in info:
-            break  # the first core is enough
-    flags = set(info.get("flags", "").split())
+    info = cpu_fields(cpuinfo)
+    flags = frozenset(info.get("flags", "").split())
     try:
         mhz = float(info["cpu MHz"])
     except (KeyError, ValueError):
@@ -62,7 +51,7 @@ def cpu_gflops_per_core(cpuinfo: str | None = None, bf16: bool = False) -> float
     amd = info.get("vendor_id") == "AuthenticAMD"
     wide = "avx512f" in flags and (not amd or _int(info.get("cpu family")) >= _ZEN5_FAMILY)
     kind = "avx512" if wide else "fma" if {"avx2", "fma"} <= flags else "sse"
-    native_bf16 = bf16 and bool(NATIVE_BF16_FLAGS & flags)
+    native_bf16 = bf16 and cpu_has_native_bf16(flags)
     return _FLOPS_PER_CYCLE[kind] * (2 if native_bf16 else 1) * mhz / 1e3
 
 

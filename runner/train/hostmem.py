@@ -50,10 +50,6 @@ from tunetui.planner.estimator import CPU_PAD_MULTIPLE, HEAD_TILE_CPU
 # trl's defaults are tuned for GPUs; these keep the CPU fallback's temporaries to ~4 MB each
 # (the planner counts the same tiles).
 CPU_HEAD_TOKENS, CPU_HEAD_VOCAB = HEAD_TILE_CPU
-# Batches on CPU are padded to a multiple of CPU_PAD_MULTIPLE tokens (point 3; the planner
-# plans the padded length): 16 distinct lengths up to 512. Multiples of 64 / 32 / 16 measured
-# 1.77 / 1.83 / 1.90 GiB; 32 ran 4.6% faster than 64 (2.45 vs 2.34 samples/s, fewer padding
-# tokens), which decided it.
 
 
 def tune_for_cpu() -> list[str]:
