@@ -27,7 +27,7 @@ MATCH_KEYS = ("gpu", "architecture", "method", "bits", "precision", "grad_ckpt",
 # The memory formula's revision: a ratio is learnt against one formula, and a later formula
 # (a new term, a changed constant) would be corrected by it twice. Bump on any such change;
 # rows of another revision are kept in the file but no longer match.
-FORMULA = "2026-12-02"
+FORMULA = "2026-12-02b"
 MAX_RATIO_CHANGE = 0.5  # a ratio outside 0.5-1.5 is a broken measurement, not a correction
 SIZE_SEP = "@"  # "llama@1.7B": no model_type contains it
 

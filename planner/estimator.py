@@ -43,7 +43,12 @@ HEAD_TILE_CPU_COPIES = 8
 # the CPU bench job; 32 ran 4.6% faster than 64 (2.45 vs 2.34 samples/s, fewer padding
 # tokens), which decided it.
 CPU_PAD_MULTIPLE = 32
-LOGITS_EXTRA_BYTES = 12  # fp32 log-softmax output + its fp32 grad + fp32 grad of the logits
+# transformers' loss at its peak in backward, per token per vocabulary entry: the fp32
+# log-softmax output it keeps, its incoming gradient and the logits' gradient. The bf16 logits
+# are already gone (the Trainer drops the outputs before backward). Measured by
+# bench/loss_path.py, the same with transformers 4.45, 4.48 and 5.x; with the head's
+# (RMSNORM_FP32_BYTES + activation bytes) per token per hidden unit beside it.
+HF_LOSS_BYTES = 12
 RMSNORM_FP32_BYTES = 4  # HF RMSNorm upcasts its input to fp32 and autograd keeps that copy
 GALORE_RANK = 128  # HF Trainer's default GaLore rank
 BNB_8BIT_STATE_BYTES = 2.0  # two uint8 states; the per-2048 fp32 absmax is negligible
@@ -382,17 +387,20 @@ def _activations(
     if cfg.loss_impl == "tiled" and vocab_out:
         logits = _head_tiles_bytes(model, cfg, tokens)
     else:
-        logit_bytes = {"hf": e + LOGITS_EXTRA_BYTES, "chunked": 3 * e, "fused": 0, "tiled": 0}
+        logit_bytes = {"hf": HF_LOSS_BYTES, "chunked": 3 * e, "fused": 0, "tiled": 0}
         logits = tokens * vocab_out * logit_bytes[cfg.loss_impl]
-    logits += tokens * RMSNORM_FP32_BYTES * model.hidden_size
+    # the final norm's fp32 copy and the final hidden state (or its gradient)
+    logits += tokens * (RMSNORM_FP32_BYTES + e) * model.hidden_size
     if cfg.gradient_checkpointing:
         # only each layer's input stays; one layer is recomputed at a time during backward,
         # after the loss backward has freed the logits (but for sharded FSDP, see above)
         kept = min(saved_layers, 2) if cfg.activation_offloading else saved_layers
         acts = tokens * kept * residual_bytes(cfg) * model.hidden_size
         recompute, loss_held = tokens * per_layer, 0.0
-        if sharded:  # the loss's fp32 buffers: the logits spike less the bf16 logits
-            loss_held = max(0.0, logits - tokens * vocab_out * e)
+        if sharded:  # the loss's fp32 buffers ("hf" counts nothing else); else less the
+            # bf16 logits
+            bf16_logits = 0 if cfg.loss_impl == "hf" else tokens * vocab_out * e
+            loss_held = max(0.0, logits - bf16_logits)
         spike = max(logits, recompute + loss_held)
         logits = logits if spike == logits else loss_held
     else:

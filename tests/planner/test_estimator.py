@@ -92,7 +92,7 @@ def test_logits_spike_by_hand() -> None:
     cfg = TrainConfig(method="lora", batch_size=2, seq_len=100)
     e = estimate(TINY, cfg)
     tokens = 200
-    expected = tokens * 256 * (2 + est.LOGITS_EXTRA_BYTES) + tokens * 4 * 64
+    expected = tokens * 256 * est.HF_LOSS_BYTES + tokens * (4 + 2) * 64
     assert e.breakdown_gib["logits"] == pytest.approx(expected / GIB)
     rm = estimate(TINY, cfg.replace(stage="rm"))  # a scalar head: no vocabulary spike
     assert rm.breakdown_gib.get("logits", 0) < e.breakdown_gib["logits"]
