@@ -301,18 +301,18 @@ def _recommended(rec: Recommendation) -> tuple[Candidate, list[Candidate], str |
     return rec.tried[-1], [], rec.suggestion
 
 
-def _host_holds(est: Any, hw: Hardware) -> bool:
+def _host_shortfall(est: Any, hw: Hardware) -> str | None:
     """With `offload: cpu`, this machine's RAM must hold what the ranks move there (checked
-    only when planning for the GPUs probed here: a catalog GPU's host is unknown)."""
+    only when planning for the GPUs probed here: a catalog GPU's host is unknown). Returns
+    the note saying why it does not, or None when it does."""
     if not est.host_offload_gib or hw.source != "probe":
-        return True
+        return None
     import psutil
 
     ram = psutil.virtual_memory().available / 2**30
     if est.host_offload_gib <= ram * (1.0 - FIT_MARGIN):
-        return True
-    est.notes.append(f"host RAM: {ram:.1f} GiB available, offload needs {est.host_offload_gib:.1f}")
-    return False
+        return None
+    return f"host RAM: {ram:.1f} GiB available, offload needs {est.host_offload_gib:.1f}"
 
 
 def _model_dict(spec: ModelSpec) -> dict[str, Any]:
@@ -440,7 +440,10 @@ def build_plan(
     over = est.total_gib - hw.free_gib
     recommendation = chosen.to_dict()
     budget = 1.0 - FIT_MARGIN if explicit else TARGET_FRACTION
-    recommendation["fits"] = est.total_gib <= hw.free_gib * budget and _host_holds(est, hw)
+    host_short = _host_shortfall(est, hw)
+    if host_short:
+        est.notes.append(host_short)
+    recommendation["fits"] = est.total_gib <= hw.free_gib * budget and not host_short
     recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
     if max_steps:  # a step budget fixes the tokens trained on, whatever the dataset size
         dataset_tokens, epochs = max_steps * effective_batch * seq_len, 1.0

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from tunetui.planner.errors import UserError
-from tunetui.planner.plan import Hardware, _host_holds, build_plan
+from tunetui.planner.plan import Hardware, _host_shortfall, build_plan
 
 JOB = dict(gpu="a100-80g", gpus=8, method="full", parallel="zero3", grad_ckpt=True)
 
@@ -33,7 +33,22 @@ def test_the_host_must_hold_what_is_offloaded_on_the_machine_probed(monkeypatch)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=64 * 2**30))
     est = SimpleNamespace(host_offload_gib=500.0, notes=[])
     probed = Hardware("cuda", "A100", "probe", 79.0, 80.0, n_gpus=8)
-    assert _host_holds(est, probed) is False
-    assert est.notes == ["host RAM: 64.0 GiB available, offload needs 500.0"]
+    assert _host_shortfall(est, probed) == "host RAM: 64.0 GiB available, offload needs 500.0"
+    assert est.notes == []  # a question, not a side effect: the caller adds the note
     catalog = Hardware("cuda", "A100", "catalog", 79.0, 80.0, n_gpus=8)
-    assert _host_holds(est, catalog) is True  # another machine's RAM is unknown
+    assert _host_shortfall(est, catalog) is None  # another machine's RAM is unknown
+
+
+def test_a_plan_that_offloads_more_than_this_host_holds_says_so(monkeypatch) -> None:
+    import psutil
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=64 * 2**30))
+    a100 = SimpleNamespace(name="NVIDIA A100-SXM4-80GB", memory_total_gib=79.2,
+                           memory_free_gib=79.0, plan_memory_gib=79.2,
+                           compute_capability=(8, 0), bf16=True, mig_mode=False,
+                           mig_devices=[])  # fmt: skip
+    probed = SimpleNamespace(gpus=[a100] * 8, host=None, no_gpu_reason=None)
+    job = {**JOB, "gpu": "auto"}
+    plan = build_plan("llama-3.1-70b", offload="cpu", probe_result=probed, **job)
+    assert plan["recommendation"]["fits"] is False
+    assert any(n.startswith("host RAM: 64.0 GiB available") for n in plan["estimate"]["notes"])
