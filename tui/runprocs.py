@@ -23,19 +23,18 @@ from typing import IO, Any
 from tunetui.planner.errors import UserError
 
 
-def tunetui_child(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+def tunetui_child(args: list[str], stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
     """``tunetui ARGS`` as a child (this interpreter, so the same install), output merged
     and line-buffered for the screen; ``PYTHONUNBUFFERED`` so lines come as they are said."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "tunetui", *args],
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
         env=env,
-        **kwargs,
     )
 
 
@@ -138,12 +137,17 @@ class ChatProcess:
 
 
 class ServerProcess:
-    """``tunetui serve RUN --port PORT``: its output lines, whether it answers, and stop."""
+    """``tunetui serve RUN --port PORT``: its output lines, whether it answers, and stop.
+
+    The TUI holds the server's stdin and the server exits when it ends
+    (``--exit-with-parent``), so a TUI that crashes or is killed leaves no server behind.
+    """
 
     def __init__(self, run_dir: Path, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}/v1"
-        self._proc = tunetui_child(["serve", str(run_dir), "--port", str(port)])
+        args = ["serve", str(run_dir), "--port", str(port), "--exit-with-parent"]
+        self._proc = tunetui_child(args, stdin=subprocess.PIPE)
 
     def follow(self, on_line: Callable[[str], None]) -> int:
         """Hand each output line to ``on_line`` until the server exits; its exit code."""
@@ -177,3 +181,6 @@ class ServerProcess:
 
     def stop(self) -> None:
         _stop(self._proc)
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()

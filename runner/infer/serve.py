@@ -7,15 +7,26 @@ same generation code as `tunetui chat` (one request generates at a time).
 
 Safety defaults: it binds to 127.0.0.1. Listening on any other address needs an API key
 (``--api-key`` or ``TUNETUI_API_KEY``), or ``--no-auth`` to say an open server is meant.
+
+A server the TUI starts must not outlive it, even when the TUI is killed: the TUI passes
+``--exit-with-parent`` and holds the server's stdin open; end of input (the TUI's end, however
+it came) stops the server as Ctrl+C would (`exit_with_parent`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from tunetui.planner.errors import UserError
 from tunetui.runner.infer.serve_app import Limits
@@ -149,11 +160,43 @@ def load_served(plan: ServePlan):  # -> serve_app.Served
     return Served(model, tokenizer, plan.base_name, [name for name, _ in items])
 
 
-def serve(plan: ServePlan, max_requests: int | None = None) -> None:
-    """Run the server until Ctrl+C (or after ``max_requests`` requests, for scripts)."""
+def exit_with_parent(on_eof: Callable[[], None], stream: BinaryIO | None = None) -> None:
+    """Call ``on_eof`` when ``stream`` (stdin) reaches its end, from a daemon thread. The
+    parent holds the write end and never writes: the end comes when the parent closes it or
+    dies, a crash or SIGKILL included (the kernel closes a dead process's pipes)."""
+    source = stream if stream is not None else sys.stdin.buffer
+
+    def watch() -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while source.read(4096):
+                pass
+        on_eof()
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _interrupt_self() -> None:
+    """Ctrl+C to this process: uvicorn's handler shuts the server down cleanly."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def serve(plan: ServePlan, max_requests: int | None = None, with_parent: bool = False) -> None:
+    """Run the server until Ctrl+C (or after ``max_requests`` requests, for scripts);
+    ``with_parent``: also until stdin ends (`exit_with_parent`)."""
     if plan.backend == "vllm":
         cmd = vllm_command(plan)
-        os.execvp(cmd[0], cmd)
+        if not with_parent:
+            os.execvp(cmd[0], cmd)
+        # vLLM as a child, so something is left to watch stdin and stop it
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        exit_with_parent(lambda: child.send_signal(signal.SIGINT))
+        try:
+            raise SystemExit(child.wait())
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            raise SystemExit(child.wait()) from None
+    if with_parent:
+        exit_with_parent(_interrupt_self)
     import uvicorn
     from tunetui.runner.infer.serve_app import build_app
 

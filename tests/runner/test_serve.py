@@ -136,6 +136,29 @@ def test_vllm_command_serves_adapters_by_name(tmp_path: Path) -> None:
     assert cmd[cmd.index("--api-key") + 1] == "k" and "--enable-lora" in cmd
 
 
+def test_vllm_under_the_tui_runs_as_a_child_and_stops_with_it(tmp_path: Path, monkeypatch):
+    """Under ``--exit-with-parent`` vLLM is not exec'd: a child, stopped when stdin ends."""
+    import os
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    from tunetui.runner.infer import serve as serve_module
+
+    plan = ServePlan(base=tmp_path / "base", base_name="base", adapters={}, host="127.0.0.1",
+                     port=9000, api_key=None, backend="vllm")  # fmt: skip
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]  # stands in for vLLM
+    monkeypatch.setattr(serve_module, "vllm_command", lambda plan: sleeper)
+    read_end, write_end = os.pipe()
+    os.close(write_end)  # the TUI is already gone
+    with os.fdopen(read_end, "rb") as stdin:
+        monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=stdin))
+        started = time.monotonic()
+        with pytest.raises(SystemExit) as ended:
+            serve(plan, with_parent=True)
+    assert ended.value.code != 0 and time.monotonic() - started < 60  # interrupted, not slept
+
+
 def test_two_adapters_share_one_base_and_answer_differently(adapter_dir: Path, tmp_path) -> None:
     import torch
     from peft import LoraConfig, get_peft_model

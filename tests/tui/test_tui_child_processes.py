@@ -69,3 +69,59 @@ def test_a_command_s_lines_and_exit_code_come_back(tmp_path: Path) -> None:
     lines: list[str] = []
     code = Services().run_command(["export", str(tmp_path / "no-such-run")], lines.append)
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ")
+
+
+def test_the_end_of_stdin_is_the_parent_s_end() -> None:
+    import os
+    import threading
+
+    from tunetui.runner.infer.serve import exit_with_parent
+
+    read_end, write_end = os.pipe()
+    ended = threading.Event()
+    with os.fdopen(read_end, "rb") as stream:
+        exit_with_parent(ended.set, stream)
+        os.write(write_end, b"anything the parent might write is not an end\n")
+        assert not ended.is_set()
+        os.close(write_end)  # what the kernel does when the parent dies
+        assert ended.wait(10), "the watcher never saw the end of its input"
+
+
+def test_a_killed_tui_leaves_no_server_behind(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The TUI process is SIGKILLed (no cleanup runs): its server still goes."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.waiting import wait_until
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from tunetui.tui.runprocs import ServerProcess\n"
+        f"server = ServerProcess(Path({str(tiny_model_dir)!r}), {port})\n"
+        "assert server.wait_ready(120), 'never ready'\n"
+        "print(server._proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    tui = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=180)  # fmt: skip
+    assert tui.returncode == -9, tui.stderr[-2000:]
+    pid = int(tui.stdout.split()[0])
+
+    def gone() -> bool:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        return "\nState:\tZ" in status  # exited, waiting for init to reap it
+
+    try:
+        wait_until(gone, timeout=60, what=f"the orphaned server {pid} to exit")
+    finally:
+        if not gone():
+            os.kill(pid, 9)

@@ -37,6 +37,12 @@ def serve(
     max_requests: int | None = typer.Option(
         None, "--max-requests", min=1, help="Exit after this many requests (scripts, demos)."
     ),
+    exit_with_parent: bool = typer.Option(
+        False,
+        "--exit-with-parent",
+        hidden=True,
+        help="Stop when stdin ends: the TUI holds it, so the server never outlives the TUI.",
+    ),
 ) -> None:
     """Serve a model with an OpenAI-compatible API (localhost only unless --host).
 
@@ -57,4 +63,4 @@ def serve(
         f"try: curl http://{plan.host}:{plan.port}/v1/chat/completions{auth} "
         f"-H 'Content-Type: application/json' -d '{example}'"
     )
-    run_server(plan, max_requests)
+    run_server(plan, max_requests, with_parent=exit_with_parent)
