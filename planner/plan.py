@@ -13,7 +13,7 @@ pick as an alternative. Without a GPU it plans for CPU/RAM and says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tunetui.options import (
@@ -63,6 +63,9 @@ class Hardware:
     compute_capability: tuple[int, int] | None = None
     cpu_cores: int | None = None
     note: str | None = None
+    # CPU only: training processes sharing this host's RAM (`--gpus N` without a GPU: gloo
+    # ranks). accelerate runs every strategy as DDP on CPU, so each holds a whole copy.
+    processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         cc = self.compute_capability
@@ -78,6 +81,7 @@ class Hardware:
             "compute_capability": f"{cc[0]}.{cc[1]}" if cc else None,
             "cpu_cores": self.cpu_cores,
             "note": self.note,
+            "processes": self.processes,
         }
 
 
@@ -115,9 +119,10 @@ def resolve_hardware(gpu: str | None, n_gpus: int | str = 1, probe_result: Any =
     gets the same share of the job, so the fullest GPU is the one that runs out.
     """
     auto = n_gpus == AUTO
+    processes = 1 if auto else max(1, int(n_gpus))  # CPU ranks, when there is no GPU
     if gpu and gpu.lower() not in ("auto", "probe"):
         if gpu.lower() == "cpu":
-            return _host_hardware("--gpu cpu")
+            return replace(_host_hardware("--gpu cpu"), processes=processes)
         from .gpus import resolve_gpu
 
         spec = resolve_gpu(gpu)
@@ -138,7 +143,7 @@ def resolve_hardware(gpu: str | None, n_gpus: int | str = 1, probe_result: Any =
     gpus = list(getattr(probe_result, "gpus", []) or [])
     if not gpus:
         reason = getattr(probe_result, "no_gpu_reason", None) or "NVML reports no GPUs"
-        hw = _host_hardware(str(reason), probe_result)
+        hw = replace(_host_hardware(str(reason), probe_result), processes=processes)
         if auto:
             hw.note = (
                 f"--gpus auto: no GPU was probed ({reason}); planning for CPU/RAM. "
@@ -301,6 +306,15 @@ def _recommended(rec: Recommendation) -> tuple[Candidate, list[Candidate], str |
     return rec.tried[-1], [], rec.suggestion
 
 
+def _processes_note(processes: int, per_process_gib: float, parallel: str | None) -> str:
+    """CPU ranks share one machine's RAM, and accelerate shards only on GPUs: on CPU every
+    strategy runs as DDP, each process with a whole copy of what it trains."""
+    note = f"{processes} CPU processes share this RAM: {processes} x {per_process_gib:.1f} GiB"
+    if parallel in ("fsdp", "zero2", "zero3"):
+        note += f"; {parallel} shards only on GPUs, so on CPU each process holds a whole copy"
+    return note
+
+
 def _host_shortfall(est: Any, hw: Hardware) -> str | None:
     """With `offload: cpu`, this machine's RAM must hold what the ranks move there (checked
     only when planning for the GPUs probed here: a catalog GPU's host is unknown). Returns
@@ -437,13 +451,16 @@ def build_plan(
         chosen, alternatives, suggestion = _recommended(rec)
     calibrated = _calibrate(chosen, hw, spec, calibration or [])
     est = chosen.estimate
-    over = est.total_gib - hw.free_gib
+    needed = est.total_gib * hw.processes  # the figures are per process; the RAM is shared
+    if hw.processes > 1:
+        est.notes.append(_processes_note(hw.processes, est.total_gib, parallel))
+    over = needed - hw.free_gib
     recommendation = chosen.to_dict()
     budget = 1.0 - FIT_MARGIN if explicit else TARGET_FRACTION
     host_short = _host_shortfall(est, hw)
     if host_short:
         est.notes.append(host_short)
-    recommendation["fits"] = est.total_gib <= hw.free_gib * budget and not host_short
+    recommendation["fits"] = needed <= hw.free_gib * budget and not host_short
     recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
     if max_steps:  # a step budget fixes the tokens trained on, whatever the dataset size
         dataset_tokens, epochs = max_steps * effective_batch * seq_len, 1.0

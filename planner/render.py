@@ -84,11 +84,18 @@ def _verdict_text(plan: dict[str, Any], width: int) -> Text:
     est, rec = plan["estimate"], plan["recommendation"]
     fits = rec["fits"]
     verdict = "fits" if fits else f"does not fit: over by {rec['over_by_gib']:.1f} GiB"
+    processes = plan["hardware"].get("processes") or 1  # CPU ranks sharing the RAM
+    share = f"{100 * rec['vram_fraction'] * processes:.0f}% of free"
+    if processes > 1:
+        share += f" for {processes} processes"
     line = (
-        f"{verdict} ({100 * rec['vram_fraction']:.0f}% of free); torch allocated "
+        f"{verdict} ({share}); torch allocated "
         f"{est['allocated_gib']:.1f}, reserved {est['reserved_gib']:.1f} GiB"
     )
-    return Text(wrap_text(line, width), style="green" if fits else "red")
+    text = Text(wrap_text(line, width), style="green" if fits else "red")
+    for note in est.get("notes") or []:  # what the figures assume, or why it does not fit
+        text.append("\n" + wrap_text(note, width), style="yellow")
+    return text
 
 
 def _settings_table(plan: dict[str, Any]) -> Table:

@@ -161,6 +161,10 @@ def plan_summary(plan: dict[str, Any]) -> str | None:
     if not isinstance(total, (int, float)) or not isinstance(free, (int, float)):
         return None
     where = f"{hw.get('name') or hw.get('device', 'device')} ({free:.1f} GiB free)"
+    processes = hw.get("processes")
+    if isinstance(processes, int) and processes > 1:  # CPU ranks sharing this machine's RAM
+        total *= processes
+        where = f"{where}, {processes} processes"
     rec = plan.get("recommendation") if isinstance(plan.get("recommendation"), dict) else {}
     if total > free or rec.get("fits") is False:
         hint = plan.get("suggestion") or "see `tunetui plan`"

@@ -155,9 +155,23 @@ def liger_fallback(recipe: Recipe) -> str | None:
     return None
 
 
+def sharding_fallback(recipe: Recipe, device: str) -> str | None:
+    """accelerate shards (FSDP) only on GPUs: CPU processes run DDP, a whole copy each."""
+    if device == "cpu" and recipe.distributed.strategy == "fsdp":
+        return (
+            "strategy fsdp on CPU: accelerate shards only on GPUs, so every process trains a "
+            "whole copy (DDP over gloo)"
+        )
+    return None
+
+
 def fallback_warnings(recipe: Recipe, device: str) -> list[str]:
     """What the run will do differently from what the recipe asks, on `device`: shown by
     the console, the dashboard (as `warning` events) and the wizard's review step, not
     only in train.log where nobody looks."""
-    found = (attention_fallback(recipe.model.attn_implementation, device), liger_fallback(recipe))
+    found = (
+        attention_fallback(recipe.model.attn_implementation, device),
+        liger_fallback(recipe),
+        sharding_fallback(recipe, device),
+    )
     return [w for w in found if w]

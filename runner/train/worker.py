@@ -262,7 +262,10 @@ class Worker:
     def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Recipe) -> int:
         from tunetui.runner.train.ranks import weight_digests
 
-        replicated = recipe.distributed.strategy in ("ddp", "zero2")  # a full copy per rank
+        # a full copy per rank (accelerate runs fsdp as DDP on CPU: `sharding_fallback`)
+        replicated = recipe.distributed.strategy in ("ddp", "zero2") or (
+            recipe.distributed.strategy == "fsdp" and self.device == "cpu"
+        )
         digests = weight_digests(trainer.model, trainer.args.device) if replicated else None
         output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
         peak = peak_memory(self.device)

@@ -52,3 +52,19 @@ def test_a_plan_that_offloads_more_than_this_host_holds_says_so(monkeypatch) -> 
     plan = build_plan("llama-3.1-70b", offload="cpu", probe_result=probed, **job)
     assert plan["recommendation"]["fits"] is False
     assert any(n.startswith("host RAM: 64.0 GiB available") for n in plan["estimate"]["notes"])
+
+
+def test_cpu_processes_share_the_host_s_ram() -> None:
+    """`--gpu cpu --gpus 2`: two gloo ranks, each with a whole copy (accelerate runs every
+    strategy as DDP on CPU); the figures stay per process, the verdict counts both."""
+    one = build_plan("smollm2-135m", gpu="cpu", gpus=1, parallel="fsdp", method="full")
+    two = build_plan("smollm2-135m", gpu="cpu", gpus=2, parallel="fsdp", method="full")
+    assert two["hardware"]["processes"] == 2 and one["hardware"]["processes"] == 1
+    per_process = two["estimate"]["total_gib"]
+    assert per_process == one["estimate"]["total_gib"]
+    assert any(n.startswith(f"2 CPU processes share this RAM: 2 x {per_process:.1f} GiB")
+               and "fsdp shards only on GPUs" in n for n in two["estimate"]["notes"])  # fmt: skip
+    free = two["hardware"]["memory_free_gib"]
+    assert two["recommendation"]["over_by_gib"] == pytest.approx(
+        max(0.0, 2 * per_process - free), abs=0.01
+    )

@@ -109,3 +109,16 @@ def test_the_worker_emits_fallbacks_as_warning_events_after_start(make_run, run_
     warning = events[kinds.index("warning")]
     assert kinds.index("start") < kinds.index("warning")
     assert warning["message"] == "flash_attention_2 needs a CUDA GPU: training uses sdpa"
+
+
+def test_fsdp_on_cpu_is_said_to_run_as_ddp() -> None:
+    """accelerate shards only on GPUs: CPU processes under strategy fsdp run DDP."""
+    from tunetui.runner.recipe import Recipe
+    from tunetui.runner.requirements import fallback_warnings
+
+    recipe = Recipe.model_validate({"distributed": {"strategy": "fsdp", "num_processes": 2}})
+    assert fallback_warnings(recipe, "cpu") == [
+        "strategy fsdp on CPU: accelerate shards only on GPUs, so every process trains a "
+        "whole copy (DDP over gloo)"
+    ]
+    assert fallback_warnings(recipe, "cuda") == []
