@@ -120,6 +120,7 @@ def train_config(row: dict[str, Any]) -> TrainConfig:
         loss_impl="chunked" if c.get("chunked_ce") else "hf",
         optimizer_in_backward=bool(c.get("optimizer_in_backward")),
         activation_offloading=bool(c.get("activation_offloading")),
+        offload=c.get("offload") or "none",
         upcast_non_quantized=upcast,
         compute_capability=_compute_capability(row.get("gpu", "")),
         double_quant=bool(c.get("double_quant", True)),
