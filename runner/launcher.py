@@ -215,7 +215,7 @@ def _spawn(
         **os.environ,
         "PYTHONUNBUFFERED": "1",
         **(spec.env if spec else {}),
-        **allocator.worker_env(device),  # mimalloc for a CPU run (runner.allocator)
+        **allocator.worker_env(device),  # CPU: mimalloc; GPU: expandable segments
     }
     with open(run_dir / LOG_FILE, "ab") as log:
         if resume:

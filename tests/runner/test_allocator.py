@@ -15,8 +15,9 @@ MIMALLOC = allocator.mimalloc_library()
 
 @pytest.fixture(autouse=True)
 def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(allocator.ALLOCATOR_ENV, raising=False)
-    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    for name in (allocator.ALLOCATOR_ENV, "LD_PRELOAD", "PYTORCH_CUDA_ALLOC_CONF",
+                 "PYTORCH_ALLOC_CONF"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_the_installed_mimalloc_is_found_without_loading_it() -> None:
@@ -27,7 +28,7 @@ def test_the_installed_mimalloc_is_found_without_loading_it() -> None:
 def test_only_a_cpu_run_gets_it_and_an_existing_preload_is_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert allocator.worker_env("cuda") == {}
+    assert "LD_PRELOAD" not in allocator.worker_env("cuda")
     assert allocator.worker_env(None) == {}  # no plan: leave the worker as it was
     monkeypatch.setenv("LD_PRELOAD", "/opt/libprofiler.so")
     assert allocator.worker_env("cpu") == {"LD_PRELOAD": f"{MIMALLOC} /opt/libprofiler.so"}
@@ -75,3 +76,14 @@ def test_the_launcher_preloads_it_into_a_cpu_worker_only(
     env_file = launch.run_dir / "env.txt"
     wait_until(env_file.exists)
     assert env_file.read_text() == str(MIMALLOC)
+
+
+def test_a_gpu_run_gets_expandable_segments_unless_the_user_chose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert allocator.worker_env("cuda") == {"PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
+    monkeypatch.setenv("PYTORCH_ALLOC_CONF", "max_split_size_mb:128")
+    assert allocator.worker_env("cuda") == {}  # theirs, under either name, wins
+    monkeypatch.delenv("PYTORCH_ALLOC_CONF")
+    monkeypatch.setenv(allocator.ALLOCATOR_ENV, "system")
+    assert allocator.worker_env("cuda") == {}
