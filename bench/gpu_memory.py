@@ -446,7 +446,13 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         t0 = time.time()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+            # the worker's allocator settings (runner.allocator), so the row measures a run
+            from tunetui.runner.allocator import worker_env
+
+            child_env = {**os.environ, **worker_env(args.device)}
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=args.timeout, env=child_env
+            )
             text = Path(result_path).read_text() if os.path.getsize(result_path) else ""
             measured = json.loads(text) if text else {
                 "outcome": "crash", "error": (proc.stderr or "")[-300:]
