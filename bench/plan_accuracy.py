@@ -187,6 +187,7 @@ def evaluate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": row["id"],
+                "source": row.get("source", ""),
                 "supported": family not in UNSUPPORTED and not features,
                 "calibration": bool(row.get("calibration")),
                 "metric": field,
@@ -224,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
             [r for r in modelled if not r["calibration"] and r["metric"] == "total_gib"]
         ),
     }
+    # each source is its own software stack: where the planner is right, and where it is not
+    sources = sorted({r["source"] for r in modelled if not r["calibration"]})
+    summary["by source"] = {
+        src: _summary([r for r in modelled if not r["calibration"] and r["source"] == src])
+        for src in sources
+    }
     ooms = check_ooms(json.loads(args.reference.read_text()).get("ooms", []))
     summary["ooms_called_fits"] = [o["id"] for o in ooms if o["fits"]]
     if args.json:
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     for name, s in summary.items():
-        if name == "ooms_called_fits":
+        if name in ("ooms_called_fits", "by source"):
             continue
         if s["rows"]:
             print(
@@ -247,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"max |error| {s['max_abs_error_pct']}%, worst under-estimate "
                 f"{s['worst_under_pct']}%"
             )
+    print("held-out rows by source:")
+    for src, s in summary["by source"].items():
+        print(
+            f"  {s['rows']:2d} rows: mean |error| {s['mean_abs_error_pct']}%, max "
+            f"{s['max_abs_error_pct']}%, worst under {s['worst_under_pct']}%  {src}"
+        )
     print(f"* not modelled: {', '.join(UNSUPPORTED)} models, {', '.join(UNSUPPORTED_FEATURES)}")
     print("c calibration row: a constant of the planner was fitted on it")
     for o in ooms:
