@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunetui.planner.calibration import Measurement, job_key, load, record
 from tunetui.runner.modelpath import cache_dir
-from tunetui.runner.recipe import Recipe
 from tunetui.runner.rundir import PLAN_FILE, read_json
+
+if TYPE_CHECKING:  # `plan --json` reads measurements without building the recipe schema
+    from tunetui.runner.recipe import Recipe
 
 __all__ = ["Measurement", "calibration_file", "measurements", "plan_job", "save_measurement"]
 

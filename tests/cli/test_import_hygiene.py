@@ -87,3 +87,11 @@ def test_cli_commands_do_not_import_heavy_stack(argv: list[str]) -> None:
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
     )
     assert _heavy(_modules_after(code)) == []
+
+
+def test_plan_reads_this_machine_s_measurements_without_the_recipe_schema() -> None:
+    """`tunetui plan` reads the calibration file on every call: building the recipe's
+    pydantic schema for that cost 70 ms, half the plan's start-up (bench/plan_startup.py)."""
+    mods = _modules_after("from tunetui.runner.calibration import measurements; measurements()")
+    assert "tunetui.runner.calibration" in mods
+    assert "tunetui.runner.recipe" not in mods and "pydantic" not in mods
