@@ -39,9 +39,9 @@ def test_held_out_rows_stay_within_today_s_bounds(capsys) -> None:
     the strict xfail below."""
     out = _run(capsys)
     held = out["summary"]["held-out"]
-    assert held["rows"] >= 90
+    assert held["rows"] >= 150
     assert held["mean_abs_error_pct"] <= 6.5
-    assert held["max_abs_error_pct"] <= 35.0 and held["worst_under_pct"] >= -20.0
+    assert held["max_abs_error_pct"] <= 35.0 and held["worst_under_pct"] >= -24.0
     allocated = [r for r in out["results"] if r["supported"] and not r["calibration"]
                  and r["metric"] == "allocated_gib"]  # fmt: skip
     assert len(allocated) >= 50
