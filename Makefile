@@ -46,6 +46,7 @@ test: lint
 bench: install
 	$(PY) bench/plan_startup.py
 	$(PY) bench/plan_accuracy.py
+	$(PY) bench/loss_path.py
 	$(PY) bench/cpu_sft.py
 	$(PY) bench/tui_latency.py
 	$(PY) bench/active_learning.py
