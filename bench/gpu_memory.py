@@ -436,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu_key = "".join(c if c.isalnum() else "_" for c in env["gpu"]).strip("_").lower()
     out_path = Path(args.out) if args.out else RESULTS / f"gpu_memory_{gpu_key}.csv"
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # the worker's allocator settings (runner.allocator), so each row measures what a run does
+    from tunetui.runner.allocator import worker_env
+
+    child_env = {**os.environ, **worker_env(args.device)}
     records = []
     for i, row in enumerate(rows, 1):
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
@@ -446,10 +450,6 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         t0 = time.time()
         try:
-            # the worker's allocator settings (runner.allocator), so the row measures a run
-            from tunetui.runner.allocator import worker_env
-
-            child_env = {**os.environ, **worker_env(args.device)}
             proc = subprocess.run(
                 cmd, capture_output=True, text=True, timeout=args.timeout, env=child_env
             )

@@ -48,12 +48,17 @@ def mimalloc_library() -> Path | None:
     return None
 
 
+def _system_chosen() -> bool:
+    """``TUNETUI_ALLOCATOR=system`` (or glibc/off/none): keep the default, CPU or GPU."""
+    return os.environ.get(ALLOCATOR_ENV, "").strip().lower() in _OFF
+
+
 def allocator_library() -> str | None:
     """What to preload: ``$TUNETUI_ALLOCATOR`` (a path, or ``system`` for glibc), else
     mimalloc, else a system jemalloc, else None (glibc)."""
-    choice = os.environ.get(ALLOCATOR_ENV, "").strip()
-    if choice.lower() in _OFF:
+    if _system_chosen():
         return None
+    choice = os.environ.get(ALLOCATOR_ENV, "").strip()
     if choice and Path(choice).is_file():
         return choice
     found = mimalloc_library()
@@ -65,12 +70,18 @@ def allocator_library() -> str | None:
 CUDA_ALLOC_CONF = "expandable_segments:True"
 
 
+def cuda_alloc_conf() -> str | None:
+    """PyTorch's caching-allocator settings in this environment, under either of its names
+    (``PYTORCH_ALLOC_CONF`` is the newer one and wins), or None for PyTorch's default."""
+    return os.environ.get("PYTORCH_ALLOC_CONF") or os.environ.get("PYTORCH_CUDA_ALLOC_CONF")
+
+
 def worker_env(device: str | None) -> dict[str, str]:
     """Environment additions for a worker on `device` (the plan's ``hardware.device``)."""
     if device == "cuda":
-        keep = os.environ.get(ALLOCATOR_ENV, "").strip().lower() in _OFF
-        given = any(os.environ.get(k) for k in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF"))
-        return {} if keep or given else {"PYTORCH_CUDA_ALLOC_CONF": CUDA_ALLOC_CONF}
+        if _system_chosen() or cuda_alloc_conf():
+            return {}
+        return {"PYTORCH_CUDA_ALLOC_CONF": CUDA_ALLOC_CONF}
     if device != "cpu":
         return {}
     lib = allocator_library()

@@ -90,8 +90,9 @@ class Worker:
             for change in tune_for_cpu():
                 _say(f"Memory: {change}")
         elif self.device == "cuda":  # runner.allocator: set by the launcher unless the user did
-            conf = os.environ.get("PYTORCH_ALLOC_CONF") or os.environ.get("PYTORCH_CUDA_ALLOC_CONF")
-            _say(f"Memory: CUDA caching allocator: {conf or 'PyTorch default'}")
+            from tunetui.runner.allocator import cuda_alloc_conf
+
+            _say(f"Memory: CUDA caching allocator: {cuda_alloc_conf() or 'PyTorch default'}")
         self._start_sampler()
         trainer, tokenizer, callback = self.build_trainer(recipe, checkpoint)
         if any_rank(self.stop.requested, trainer.args.device):  # stopped while loading
