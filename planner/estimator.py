@@ -1,5 +1,9 @@
 """Peak training memory per GPU, term by term, from the architecture alone.
 
+(Over 450 lines on purpose: the terms below are one formula over one TrainConfig, and each
+constant sits beside the term it feeds with the measurement behind it; the parts that stand
+alone live in overhead (what lies outside the allocator), modelspec and trainconfig.)
+
 ``estimate(model, cfg)`` is pure arithmetic (no torch) and takes well under a millisecond, so
 the TUI can redraw its VRAM bar on every keystroke. Every constant is physical and
 documented in planner/README.md (where it comes from); nothing is fitted per benchmark row.

@@ -462,6 +462,8 @@ def build_plan(
         est.notes.append(host_short)
     recommendation["fits"] = needed <= hw.free_gib * budget and not host_short
     recommendation["over_by_gib"] = round(over, 2) if over > 0 else 0.0
+    # the share of free memory the job takes on this machine, like `fits` and `over_by_gib`
+    recommendation["vram_fraction"] = round(chosen.vram_fraction * hw.processes, 3)
     if max_steps:  # a step budget fixes the tokens trained on, whatever the dataset size
         dataset_tokens, epochs = max_steps * effective_batch * seq_len, 1.0
     t = estimate_time(spec, chosen.cfg, hw.tflops, dataset_tokens, epochs, hw.cpu_cores)

@@ -85,7 +85,7 @@ def _verdict_text(plan: dict[str, Any], width: int) -> Text:
     fits = rec["fits"]
     verdict = "fits" if fits else f"does not fit: over by {rec['over_by_gib']:.1f} GiB"
     processes = plan["hardware"].get("processes") or 1  # CPU ranks sharing the RAM
-    share = f"{100 * rec['vram_fraction'] * processes:.0f}% of free"
+    share = f"{100 * rec['vram_fraction']:.0f}% of free"  # for all of them (plan.build_plan)
     if processes > 1:
         share += f" for {processes} processes"
     line = (

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from .estimator import TrainConfig
 from .models import ModelSpec
-from .probe import cpu_fields, cpu_has_native_bf16
+from .probe import cpu_fields, cpu_flags, cpu_has_native_bf16
 
 # Utilisation of peak dense TFLOPS, counting the FLOPs actually run (recompute included).
 # fms-acceleration's A100 runs (4096-token packed, flash attention) reach 0.61 (full),
@@ -41,7 +41,7 @@ def cpu_gflops_per_core(cpuinfo: str | None = None, bf16: bool = False) -> float
     bf16 on a core with native bf16 (`bf16`). Falls back to CPU_GFLOPS_PER_CORE where nothing
     can be read. Measured in the planner's range on both CPUs above (issue 18)."""
     info = cpu_fields(cpuinfo)
-    flags = frozenset(info.get("flags", "").split())
+    flags = cpu_flags(cpuinfo)
     try:
         mhz = float(info["cpu MHz"])
     except (KeyError, ValueError):

@@ -68,3 +68,5 @@ def test_cpu_processes_share_the_host_s_ram() -> None:
     assert two["recommendation"]["over_by_gib"] == pytest.approx(
         max(0.0, 2 * per_process - free), abs=0.01
     )
+    share = two["recommendation"]["vram_fraction"]  # of the free RAM, for both processes
+    assert share == pytest.approx(2 * per_process / free, abs=0.002)
