@@ -264,11 +264,12 @@ class Worker:
         return fields
 
     def _finish(self, trainer: Any, tokenizer: Any, callback: Any, recipe: Recipe) -> int:
+        from tunetui.runner.requirements import sharding_fallback
         from tunetui.runner.train.ranks import weight_digests
 
-        # a full copy per rank (accelerate runs fsdp as DDP on CPU: `sharding_fallback`)
-        replicated = recipe.distributed.strategy in ("ddp", "zero2") or (
-            recipe.distributed.strategy == "fsdp" and self.device == "cpu"
+        # a full copy per rank (accelerate runs fsdp as DDP on CPU)
+        replicated = recipe.distributed.strategy in ("ddp", "zero2") or bool(
+            sharding_fallback(recipe, self.device)
         )
         digests = weight_digests(trainer.model, trainer.args.device) if replicated else None
         output = save_output(trainer, tokenizer, self.run_dir, recipe.is_peft)
